@@ -1,0 +1,77 @@
+//! The `corridor` command: one binary for every corridor service and tool.
+//! It parses flags and calls the libraries; it holds no protocol logic.
+
+mod dev_state;
+mod keygen;
+mod relay;
+mod token;
+
+use clap::{Parser, Subcommand};
+use std::process::ExitCode;
+
+/// corridor: end-to-end encrypted, multiplexed sessions through relays that never see the plaintext.
+#[derive(Parser, Debug)]
+#[command(name = "corridor", version, about, long_about = None, after_help = "\
+Start here:
+  corridor relay                       run a relay with a development key (no flags needed)
+  corridor token grant --tunnel-url URL
+                                       mint a channel's grants for both endpoints
+Every subcommand has --help.")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run a relay: authenticate endpoints by one-time token, pair them, forward blindly.
+    Relay(relay::RelayArgs),
+    /// Create an Ed25519 issuer key: a private key file and a public keys file.
+    Keygen(keygen::KeygenArgs),
+    /// Mint attach tokens and channel grants with an issuer key.
+    Token(token::TokenArgs),
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging();
+    let result = match cli.command {
+        Command::Relay(args) => relay::run(args),
+        Command::Keygen(args) => keygen::run(args),
+        Command::Token(args) => token::run(args),
+    };
+    match result {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("corridor: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .init();
+}
+
+/// Exit code for a configuration the command cannot run with.
+pub(crate) const EXIT_CONFIG: u8 = 2;
+
+/// Reports a configuration error and returns the exit code for it.
+pub(crate) fn config_error(message: impl std::fmt::Display) -> ExitCode {
+    eprintln!("corridor: {message}");
+    ExitCode::from(EXIT_CONFIG)
+}
+
+/// The wall clock in Unix seconds.
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,138 @@
+//! The attach phase of one endpoint connection: the connection cap, the
+//! attach message under its deadline, token checks, the replay cache, then
+//! pairing. Each refusal closes with its code and reason and counts once.
+
+use crate::budget::is_budget_spent;
+use crate::http::Ws;
+use crate::pairing::{Admission, Endpoint};
+use crate::server::Shared;
+use corridor_core::attach::{Attach, AttachLimits};
+use corridor_core::close::Rejection;
+use futures_util::{SinkExt as _, StreamExt as _};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+
+/// How long a close frame may take to go out before the socket is dropped.
+pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(1);
+
+/// Runs one upgraded connection to its end.
+pub(crate) async fn serve_endpoint(shared: Arc<Shared>, mut ws: Ws) {
+    let Some(slot) = shared.try_open_connection() else {
+        shared.metrics.attach_failed(Rejection::TooManyConnections);
+        close_with(&mut ws, Rejection::TooManyConnections.code(), Rejection::TooManyConnections.reason()).await;
+        return;
+    };
+    let deadline = shared.config.limits.attach_timeout;
+    let first = tokio::select! {
+        read = tokio::time::timeout(deadline, read_attach(&mut ws)) => match read {
+            Ok(result) => result,
+            Err(_) => Err(Rejection::Timeout),
+        },
+        _ = shared.shutdown.cancelled() => Err(Rejection::Canceled),
+    };
+    let admitted = first.and_then(|text| admit(&shared, text.as_bytes()));
+    let (attach, claims) = match admitted {
+        Ok(pair) => pair,
+        Err(rejection) => return reject(&shared, ws, rejection).await,
+    };
+    ws.get_mut().lift();
+    let endpoint = Endpoint {
+        ws,
+        role: attach.role,
+        _slot: slot,
+    };
+    match shared.registry.admit(&shared, endpoint, &claims) {
+        Admission::Lead(lead) => {
+            shared.metrics.attach_ok();
+            crate::channel::run(shared.clone(), lead).await;
+        }
+        Admission::Joined => shared.metrics.attach_ok(),
+        Admission::Refused(rejection, endpoint) => reject(&shared, endpoint.ws, rejection).await,
+    }
+}
+
+async fn reject(shared: &Shared, mut ws: Ws, rejection: Rejection) {
+    tracing::debug!(reason = rejection.reason(), "attach refused");
+    shared.metrics.attach_failed(rejection);
+    close_with(&mut ws, rejection.code(), rejection.reason()).await;
+}
+
+/// Sends a close frame (bounded by [`CLOSE_GRACE`]); the socket closes when `ws` drops.
+pub(crate) async fn close_with(ws: &mut Ws, code: u16, reason: &'static str) {
+    let frame = CloseFrame {
+        code: CloseCode::from(code),
+        reason: Utf8Bytes::from_static(reason),
+    };
+    let _ = tokio::time::timeout(CLOSE_GRACE, ws.close(Some(frame))).await;
+}
+
+/// Reads until the first data message; it must be text.
+async fn read_attach(ws: &mut Ws) -> Result<Utf8Bytes, Rejection> {
+    loop {
+        match ws.next().await {
+            Some(Ok(Message::Text(text))) => return Ok(text),
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
+                // Answer pings now: the pong is queued by tungstenite and goes
+                // out with the next write.
+                let _ = ws.flush().await;
+            }
+            Some(Ok(_)) | None => return Err(Rejection::ExpectedAttach),
+            Some(Err(error)) if is_budget_spent(&error) => return Err(Rejection::AttachTooLarge),
+            Some(Err(WsError::Capacity(CapacityError::MessageTooLong { .. }))) => {
+                return Err(Rejection::AttachTooLarge);
+            }
+            Some(Err(_)) => return Err(Rejection::ExpectedAttach),
+        }
+    }
+}
+
+/// Parses the attach message and checks its token against it.
+fn admit(
+    shared: &Shared,
+    text: &[u8],
+) -> Result<(Attach, corridor_core::token::Claims), Rejection> {
+    let limits = AttachLimits {
+        max_attach_bytes: shared.config.limits.max_attach_bytes,
+        ..AttachLimits::default()
+    };
+    let attach = Attach::parse(text, &limits).map_err(|error| {
+        tracing::debug!(%error, "invalid attach");
+        Rejection::InvalidAttach
+    })?;
+    let now = unix_now();
+    let claims = shared.verifier.verify(&attach.token, now).map_err(|error| {
+        tracing::debug!(%error, "invalid token");
+        Rejection::InvalidToken
+    })?;
+    if claims.channel_id != attach.channel_id {
+        return Err(Rejection::ChannelMismatch);
+    }
+    if claims.role != attach.role {
+        return Err(Rejection::RoleMismatch);
+    }
+    let key = format!(
+        "{}\0{}\0{}",
+        shared.verifier.audience(),
+        shared.verifier.issuer(),
+        claims.token_id.trim()
+    );
+    let used_until = claims
+        .exp
+        .saturating_add(shared.verifier.clock_skew_secs());
+    if !shared.replay.try_use(&key, used_until, now) {
+        return Err(Rejection::TokenReplay);
+    }
+    Ok((attach, claims))
+}
+
+/// The wall clock in Unix seconds.
+pub(crate) fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,168 @@
+//! The relay's HTTP front door: `/healthz`, `/metrics`, and the WebSocket
+//! upgrade on the tunnel path, checked in the order flowersec v1's tunnel
+//! (through gorilla/websocket) checks it, with the same statuses.
+//!
+//! The upgrade is done here on hyper rather than through a framework so that
+//! the relay owns the WebSocket configuration and the one tungstenite version
+//! in the tree, and so that rejections before the upgrade are plain HTTP.
+
+use crate::budget::AttachBudget;
+use crate::server::Shared;
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::sync::Arc;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
+
+/// An upgraded endpoint connection.
+pub(crate) type Ws = WebSocketStream<AttachBudget<TokioIo<hyper::upgrade::Upgraded>>>;
+
+/// Which routes a listener serves.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Listener {
+    /// The main listener: tunnel path, `/healthz`, and `/metrics` if no separate listener.
+    Main,
+    /// The separate metrics listener.
+    Metrics,
+}
+
+pub(crate) async fn route(
+    shared: Arc<Shared>,
+    listener: Listener,
+    req: Request<Incoming>,
+) -> Result<Response<Full<Bytes>>, Infallible> {
+    let path = req.uri().path();
+    let response = match listener {
+        Listener::Main if path == shared.config.ws_path => upgrade(shared, req),
+        Listener::Main if path == "/healthz" => text(StatusCode::OK, "ok"),
+        Listener::Main if path == "/metrics" && shared.config.metrics_listen.is_none() => {
+            metrics(&shared)
+        }
+        Listener::Metrics if path == "/metrics" => metrics(&shared),
+        _ => text(StatusCode::NOT_FOUND, "404 page not found\n"),
+    };
+    Ok(response)
+}
+
+fn text(status: StatusCode, body: &'static str) -> Response<Full<Bytes>> {
+    let mut response = Response::new(Full::new(Bytes::from_static(body.as_bytes())));
+    *response.status_mut() = status;
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
+    response
+}
+
+fn metrics(shared: &Shared) -> Response<Full<Bytes>> {
+    if !shared.metrics.enabled() {
+        return text(StatusCode::NOT_FOUND, "404 page not found\n");
+    }
+    let mut response = Response::new(Full::new(Bytes::from(shared.metrics.encode())));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/openmetrics-text; version=1.0.0; charset=utf-8"),
+    );
+    response
+}
+
+fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers.get_all(name).iter().any(|value| {
+        value.to_str().is_ok_and(|v| {
+            v.split(',')
+                .any(|part| part.trim().eq_ignore_ascii_case(token))
+        })
+    })
+}
+
+/// A refusal before the upgrade, as gorilla/websocket writes it.
+fn refuse(shared: &Shared, status: StatusCode, reason: &'static str) -> Response<Full<Bytes>> {
+    shared.metrics.attach_failed_reason("upgrade_error");
+    shared.metrics.http_rejected(reason);
+    let body = match status {
+        StatusCode::FORBIDDEN => "Forbidden\n",
+        StatusCode::METHOD_NOT_ALLOWED => "Method Not Allowed\n",
+        StatusCode::SERVICE_UNAVAILABLE => "Service Unavailable\n",
+        _ => "Bad Request\n",
+    };
+    let mut response = text(status, body);
+    response.headers_mut().insert(
+        header::SEC_WEBSOCKET_VERSION,
+        HeaderValue::from_static("13"),
+    );
+    response
+}
+
+fn upgrade(shared: Arc<Shared>, mut req: Request<Incoming>) -> Response<Full<Bytes>> {
+    let headers = req.headers();
+    if !header_has_token(headers, header::CONNECTION, "upgrade") {
+        return refuse(&shared, StatusCode::BAD_REQUEST, "missing_connection_upgrade");
+    }
+    if !header_has_token(headers, header::UPGRADE, "websocket") {
+        return refuse(&shared, StatusCode::BAD_REQUEST, "missing_upgrade_websocket");
+    }
+    if req.method() != Method::GET {
+        return refuse(&shared, StatusCode::METHOD_NOT_ALLOWED, "method_not_get");
+    }
+    if !header_has_token(headers, header::SEC_WEBSOCKET_VERSION, "13") {
+        return refuse(&shared, StatusCode::BAD_REQUEST, "unsupported_version");
+    }
+    let origin = headers
+        .get(header::ORIGIN)
+        .map(|value| value.to_str().unwrap_or("\u{fffd}"));
+    if !shared.config.origins.allows(origin) {
+        return refuse(&shared, StatusCode::FORBIDDEN, "origin_not_allowed");
+    }
+    let key_ok = headers
+        .get(header::SEC_WEBSOCKET_KEY)
+        .and_then(|key| corridor_core::b64::decode_std(key.as_bytes()))
+        .is_some_and(|raw| raw.len() == 16);
+    if !key_ok {
+        return refuse(&shared, StatusCode::BAD_REQUEST, "bad_websocket_key");
+    }
+    if shared.is_shutting_down() {
+        let mut response = text(StatusCode::SERVICE_UNAVAILABLE, "tunnel server closed\n");
+        response.headers_mut().insert(
+            header::HeaderName::from_static("x-content-type-options"),
+            HeaderValue::from_static("nosniff"),
+        );
+        return response;
+    }
+    let accept = derive_accept_key(
+        req.headers()
+            .get(header::SEC_WEBSOCKET_KEY)
+            .map(|key| key.as_bytes())
+            .unwrap_or_default(),
+    );
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let ws_config = shared.ws_config();
+    let attach_budget = shared.attach_read_budget();
+    let task_shared = shared.clone();
+    shared.tasks.spawn(async move {
+        let upgraded = match on_upgrade.await {
+            Ok(upgraded) => upgraded,
+            Err(error) => {
+                tracing::debug!(%error, "upgrade failed");
+                return;
+            }
+        };
+        let io = AttachBudget::new(TokioIo::new(upgraded), attach_budget);
+        let ws = WebSocketStream::from_raw_socket(io, WsRole::Server, Some(ws_config)).await;
+        crate::attach::serve_endpoint(task_shared, ws).await;
+    });
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let h = response.headers_mut();
+    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(value) = HeaderValue::from_str(&accept) {
+        h.insert(header::SEC_WEBSOCKET_ACCEPT, value);
+    }
+    response
+}

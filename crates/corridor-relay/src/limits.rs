@@ -1,0 +1,89 @@
+//! Every bound the relay enforces, with its default and why.
+//!
+//! Defaults are flowersec v1's, so a corridor relay can replace a flowersec
+//! tunnel without retuning; the buffers that flowersec does not expose are
+//! sized for the memory target of an idle channel.
+
+use std::time::Duration;
+
+/// The relay's limits. Each field's flag is `--<field-name-with-dashes>`.
+#[derive(Clone, Debug, Eq, PartialEq)]
+pub struct Limits {
+    /// WebSocket connections, attached or attaching (`--max-conns`). Over it: close
+    /// 1013 `too_many_connections`. Metric: `attach_total{reason="too_many_connections"}`.
+    pub max_conns: usize,
+    /// Channels, paired or waiting (`--max-channels`); flowersec's default of half
+    /// the connections, since each channel holds two.
+    pub max_channels: usize,
+    /// Largest attach message (`--max-attach-bytes`); flowersec's 8 KiB fits a
+    /// 2 KiB token with room to spare.
+    pub max_attach_bytes: usize,
+    /// Largest forwarded message (`--max-record-bytes`); FSEC records are at most 1 MiB.
+    /// Over it: close 1009 `record_too_large`.
+    pub max_record_bytes: usize,
+    /// Bytes a waiting endpoint may send before its peer arrives (`--max-pending-bytes`):
+    /// enough for a handshake and a first burst. Over it: `pending_overflow`.
+    pub max_pending_bytes: usize,
+    /// Bytes read from endpoints but not yet written out, across the relay
+    /// (`--max-total-queued-bytes`; 0 disables). Over it: `resource_exhausted`.
+    pub max_total_queued_bytes: usize,
+    /// Replay cache entries (`--max-replay-entries`); four per connection as flowersec.
+    /// Full of live entries: attaches are refused with `token_replay`, never evicted.
+    pub max_replay_entries: usize,
+    /// Time an upgraded connection has to send its attach message (`--attach-timeout`).
+    pub attach_timeout: Duration,
+    /// Tolerated clock difference with the token issuer (`--clock-skew`).
+    pub clock_skew: Duration,
+    /// Longest token lifetime `exp - iat` accepted (`--max-token-lifetime`).
+    pub max_token_lifetime: Duration,
+    /// How far ahead `init_exp` may lie (`--max-init-horizon`).
+    pub max_init_horizon: Duration,
+    /// How long a write to an endpoint may stall before the channel is closed
+    /// with `write_error` (`--write-timeout`).
+    pub write_timeout: Duration,
+    /// Same-role replacements allowed per channel and role in `replace_window`
+    /// (`--max-replaces-per-window`); more are refused with `replace_rate_limited`.
+    pub max_replaces_per_window: u32,
+    /// The replacement rate window (`--replace-window`).
+    pub replace_window: Duration,
+    /// Per-connection WebSocket read buffer (`--ws-read-buffer-bytes`): the largest
+    /// single socket read. Small, because idle channels dominate relay memory.
+    pub ws_read_buffer_bytes: usize,
+    /// Bytes gathered before a write goes to the socket (`--ws-write-buffer-bytes`);
+    /// the relay flushes as soon as its source has nothing more ready anyway.
+    pub ws_write_buffer_bytes: usize,
+    /// Time allowed for the HTTP request line and headers (`--http-header-timeout`).
+    pub http_header_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_conns: 12_000,
+            max_channels: 6_000,
+            max_attach_bytes: 8 * 1024,
+            max_record_bytes: 1024 * 1024,
+            max_pending_bytes: 256 * 1024,
+            max_total_queued_bytes: 256 * 1024 * 1024,
+            max_replay_entries: 48_000,
+            attach_timeout: Duration::from_secs(10),
+            clock_skew: Duration::from_secs(30),
+            max_token_lifetime: Duration::from_secs(120),
+            max_init_horizon: Duration::from_secs(120),
+            write_timeout: Duration::from_secs(10),
+            max_replaces_per_window: 5,
+            replace_window: Duration::from_secs(10),
+            ws_read_buffer_bytes: 8 * 1024,
+            ws_write_buffer_bytes: 0,
+            http_header_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+impl Limits {
+    /// The clock skew in whole seconds, rounded up as flowersec does.
+    pub fn clock_skew_secs(&self) -> i64 {
+        let skew = &self.clock_skew;
+        (skew.as_secs() + u64::from(skew.subsec_nanos() != 0)) as i64
+    }
+}

@@ -1,0 +1,168 @@
+//! Blind forwarding between the two endpoints of a paired channel.
+//!
+//! One task drives both directions by polling: a message read from one side
+//! is handed to the other side's socket, and the socket is flushed once the
+//! source has nothing more ready. A lane whose destination does not accept
+//! more stops reading its source, so a slow reader slows its sender and at
+//! most one message plus the socket's write buffer is queued per direction.
+//! Nothing is decrypted; a frame is only looked at to notice the first FSEC
+//! record (which lifts the `init_exp` deadline).
+
+use crate::http::Ws;
+use crate::metrics::{Direction, Metrics};
+use bytes::Bytes;
+use corridor_core::close::{Teardown, looks_like_record};
+use futures_util::{Sink, Stream};
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use std::time::Instant;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+
+/// What both lanes of a channel update.
+#[derive(Debug)]
+pub(crate) struct Activity {
+    /// When a data message last arrived from either side.
+    pub(crate) last_active: Instant,
+    /// Whether an FSEC record has passed.
+    pub(crate) saw_record: bool,
+}
+
+/// Bounds and counters a lane reports to.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct LaneLimits<'a> {
+    pub(crate) metrics: &'a Metrics,
+    pub(crate) max_record_bytes: usize,
+    pub(crate) max_total_queued_bytes: usize,
+}
+
+/// Something a lane reports instead of progress.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum LaneEvent {
+    /// The channel must close.
+    End(Teardown),
+    /// The destination stopped accepting writes (start the write timeout).
+    Stalled,
+}
+
+/// One direction of a channel.
+#[derive(Debug)]
+pub(crate) struct Lane {
+    direction: Direction,
+    /// Read (or buffered before pairing) but not yet handed to the destination.
+    backlog: VecDeque<Bytes>,
+    backlog_bytes: usize,
+    /// Handed to the destination socket but not yet flushed.
+    unflushed_bytes: usize,
+    needs_flush: bool,
+    /// Since when the destination has refused to take more.
+    pub(crate) blocked_since: Option<Instant>,
+}
+
+impl Lane {
+    /// A lane starting with frames buffered before pairing (already reserved
+    /// against the queue budget).
+    pub(crate) fn new(direction: Direction, backlog: VecDeque<Bytes>) -> Self {
+        let backlog_bytes = backlog.iter().map(Bytes::len).sum();
+        Self {
+            direction,
+            backlog,
+            backlog_bytes,
+            unflushed_bytes: 0,
+            needs_flush: false,
+            blocked_since: None,
+        }
+    }
+
+    /// Bytes this lane holds against the queue budget.
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.backlog_bytes + self.unflushed_bytes
+    }
+
+    fn stall(&mut self) -> Poll<LaneEvent> {
+        if self.blocked_since.is_none() {
+            self.blocked_since = Some(Instant::now());
+            return Poll::Ready(LaneEvent::Stalled);
+        }
+        Poll::Pending
+    }
+
+    /// Moves messages from `src` to `dst` until it must wait or the channel must end.
+    pub(crate) fn poll(
+        &mut self,
+        cx: &mut Context<'_>,
+        src: &mut Ws,
+        dst: &mut Ws,
+        activity: &mut Activity,
+        limits: LaneLimits<'_>,
+    ) -> Poll<LaneEvent> {
+        loop {
+            while let Some(front_len) = self.backlog.front().map(Bytes::len) {
+                match Pin::new(&mut *dst).poll_ready(cx) {
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(_)) => return Poll::Ready(LaneEvent::End(Teardown::WriteError)),
+                    Poll::Pending => return self.stall(),
+                }
+                let Some(frame) = self.backlog.pop_front() else {
+                    break;
+                };
+                if !activity.saw_record && looks_like_record(&frame, limits.max_record_bytes) {
+                    activity.saw_record = true;
+                    limits.metrics.encrypted();
+                }
+                self.backlog_bytes -= front_len;
+                self.unflushed_bytes += front_len;
+                self.needs_flush = true;
+                if Pin::new(&mut *dst).start_send(Message::Binary(frame)).is_err() {
+                    return Poll::Ready(LaneEvent::End(Teardown::WriteError));
+                }
+            }
+            match Pin::new(&mut *src).poll_next(cx) {
+                Poll::Ready(Some(Ok(Message::Binary(frame)))) => {
+                    activity.last_active = Instant::now();
+                    if !limits
+                        .metrics
+                        .reserve_queued(frame.len(), limits.max_total_queued_bytes)
+                    {
+                        return Poll::Ready(LaneEvent::End(Teardown::ResourceExhausted));
+                    }
+                    self.backlog_bytes += frame.len();
+                    self.backlog.push_back(frame);
+                }
+                Poll::Ready(Some(Ok(Message::Text(_)))) => {
+                    return Poll::Ready(LaneEvent::End(Teardown::NonBinaryFrame));
+                }
+                // tungstenite answers pings itself; they are not activity.
+                Poll::Ready(Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)))) => {}
+                Poll::Ready(Some(Ok(Message::Close(_))) | None) => {
+                    return Poll::Ready(LaneEvent::End(Teardown::PeerClosed));
+                }
+                Poll::Ready(Some(Err(WsError::Capacity(CapacityError::MessageTooLong {
+                    ..
+                })))) => return Poll::Ready(LaneEvent::End(Teardown::RecordTooLarge)),
+                Poll::Ready(Some(Err(_))) => return Poll::Ready(LaneEvent::End(Teardown::PeerClosed)),
+                Poll::Pending => {
+                    if self.needs_flush {
+                        match Pin::new(&mut *dst).poll_flush(cx) {
+                            Poll::Ready(Ok(())) => {
+                                limits.metrics.release_queued(self.unflushed_bytes);
+                                limits.metrics.forwarded(self.direction, self.unflushed_bytes);
+                                self.unflushed_bytes = 0;
+                                self.needs_flush = false;
+                                self.blocked_since = None;
+                            }
+                            Poll::Ready(Err(_)) => {
+                                return Poll::Ready(LaneEvent::End(Teardown::WriteError));
+                            }
+                            Poll::Pending => return self.stall(),
+                        }
+                    } else {
+                        self.blocked_since = None;
+                    }
+                    return Poll::Pending;
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,394 @@
+//! The relay process: listeners, TLS, the shared state every connection task
+//! sees, and the handle operators steer it with (reload, metrics, shutdown).
+
+use crate::config::{ConfigError, RelayConfig, TlsFiles};
+use crate::http::{self, Listener};
+use crate::metrics::Metrics;
+use crate::pairing::Registry;
+use crate::replay::ReplayCache;
+use crate::verifier::{LoadKeysError, Verifier};
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+/// Why a relay could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum RelayError {
+    /// A setting is invalid.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// The issuer keys could not be loaded.
+    #[error(transparent)]
+    Keys(#[from] LoadKeysError),
+    /// The TLS certificate or key could not be loaded.
+    #[error("tls: {0}")]
+    Tls(String),
+    /// A listener could not be bound.
+    #[error("listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+/// State shared by every task of one relay.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) config: RelayConfig,
+    pub(crate) verifier: Verifier,
+    pub(crate) replay: ReplayCache,
+    pub(crate) registry: Registry,
+    pub(crate) metrics: Arc<Metrics>,
+    pub(crate) shutdown: CancellationToken,
+    pub(crate) tasks: TaskTracker,
+    connections: AtomicUsize,
+}
+
+impl Shared {
+    pub(crate) fn is_shutting_down(&self) -> bool {
+        self.shutdown.is_cancelled()
+    }
+
+    /// WebSocket settings for endpoint connections: the record limit on every
+    /// message and frame, small buffers (idle channels dominate memory), and a
+    /// write-buffer cap so a stalled reader cannot grow it.
+    pub(crate) fn ws_config(&self) -> WebSocketConfig {
+        let limits = &self.config.limits;
+        WebSocketConfig::default()
+            .read_buffer_size(limits.ws_read_buffer_bytes)
+            .write_buffer_size(limits.ws_write_buffer_bytes)
+            .max_write_buffer_size(limits.ws_write_buffer_bytes + 2 * limits.max_record_bytes + 64)
+            .max_message_size(Some(limits.max_record_bytes))
+            .max_frame_size(Some(limits.max_record_bytes))
+    }
+
+    /// Bytes an endpoint may send before its attach is accepted: the attach
+    /// message and the largest client frame header (14 bytes).
+    pub(crate) fn attach_read_budget(&self) -> usize {
+        self.config.limits.max_attach_bytes + 14
+    }
+
+    /// Takes a connection slot, or `None` at the cap.
+    pub(crate) fn try_open_connection(self: &Arc<Self>) -> Option<ConnectionSlot> {
+        let max = self.config.limits.max_conns;
+        let taken = self
+            .connections
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < max).then_some(n + 1)
+            })
+            .is_ok();
+        taken.then(|| {
+            self.metrics.connection_opened();
+            ConnectionSlot {
+                shared: self.clone(),
+            }
+        })
+    }
+}
+
+/// One counted endpoint connection; released on drop.
+#[derive(Debug)]
+pub(crate) struct ConnectionSlot {
+    shared: Arc<Shared>,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.shared.connections.fetch_sub(1, Ordering::AcqRel);
+        self.shared.metrics.connection_closed();
+    }
+}
+
+/// A bound relay, ready to [`Relay::run`].
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+/// use corridor_relay::{Relay, RelayConfig};
+/// let mut config = RelayConfig::new("/etc/corridor/issuer_keys.json", "relay-aud", "my-cp");
+/// config.origins.allow_no_origin = true;
+/// let relay = Relay::bind(config).await?;
+/// println!("{}", relay.ready_line());
+/// relay.run().await;
+/// # Ok(()) }
+/// ```
+pub struct Relay {
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    metrics_listener: Option<TcpListener>,
+    tls: Option<TlsAcceptor>,
+}
+
+impl std::fmt::Debug for Relay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Relay")
+            .field("listen", &self.local_addr())
+            .field("tls", &self.tls.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Steers a running relay from elsewhere (signal handlers, tests).
+#[derive(Clone, Debug)]
+pub struct RelayHandle {
+    shared: Arc<Shared>,
+}
+
+impl RelayHandle {
+    /// Re-reads the issuer keys file; channels and their tokens are untouched.
+    /// On error the old keys stay in force. Returns the number of keys.
+    pub fn reload_keys(&self) -> Result<usize, LoadKeysError> {
+        let result = self.shared.verifier.reload();
+        self.shared.metrics.key_reload(result.is_ok());
+        result
+    }
+
+    /// Turns `/metrics` on (SIGUSR1) or off (SIGUSR2).
+    pub fn set_metrics_enabled(&self, on: bool) {
+        self.shared.metrics.set_enabled(on);
+    }
+
+    /// Stops accepting and closes every connection with 1001 `shutdown`.
+    pub fn shutdown(&self) {
+        self.shared.shutdown.cancel();
+    }
+
+    /// The metrics, for inspection.
+    pub fn metrics(&self) -> &Metrics {
+        &self.shared.metrics
+    }
+
+    /// Channels currently paired or waiting.
+    pub fn channel_count(&self) -> usize {
+        self.shared.registry.len()
+    }
+}
+
+impl Relay {
+    /// Validates the configuration, loads keys and TLS material, and binds the listeners.
+    pub async fn bind(config: RelayConfig) -> Result<Relay, RelayError> {
+        config.validate()?;
+        let limits = &config.limits;
+        let verifier = Verifier::load(
+            &config.issuer_keys_file,
+            &config.audience,
+            &config.issuer,
+            limits,
+        )?;
+        let tls = config.tls.as_ref().map(load_tls).transpose()?;
+        let bind = |addr: SocketAddr| async move {
+            TcpListener::bind(addr)
+                .await
+                .map_err(|source| RelayError::Bind { addr, source })
+        };
+        let metrics_listener = match config.metrics_listen {
+            Some(addr) => Some(bind(addr).await?),
+            None => None,
+        };
+        let listener = bind(config.listen).await?;
+        let shared = Arc::new(Shared {
+            verifier,
+            replay: ReplayCache::new(limits.max_replay_entries),
+            registry: Registry::default(),
+            metrics: Arc::new(Metrics::new(config.metrics_enabled)),
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            connections: AtomicUsize::new(0),
+            config,
+        });
+        Ok(Relay {
+            shared,
+            listener,
+            metrics_listener,
+            tls,
+        })
+    }
+
+    /// The main listener's address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .unwrap_or(self.shared.config.listen)
+    }
+
+    /// The metrics listener's address, if there is one.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener
+            .as_ref()
+            .and_then(|l| l.local_addr().ok())
+    }
+
+    /// The WebSocket URL endpoints attach to.
+    pub fn ws_url(&self) -> String {
+        let scheme = if self.tls.is_some() { "wss" } else { "ws" };
+        format!(
+            "{scheme}://{}{}",
+            self.local_addr(),
+            self.shared.config.ws_path
+        )
+    }
+
+    /// The one JSON line a relay prints on stdout when it is ready.
+    pub fn ready_line(&self) -> serde_json::Value {
+        let http = if self.tls.is_some() { "https" } else { "http" };
+        let addr = self.local_addr();
+        let mut line = serde_json::json!({
+            "ready": true,
+            "service": "corridor-relay",
+            "version": env!("CARGO_PKG_VERSION"),
+            "listen": addr.to_string(),
+            "ws_path": self.shared.config.ws_path,
+            "ws_url": self.ws_url(),
+            "http_url": format!("{http}://{addr}"),
+            "healthz_url": format!("{http}://{addr}/healthz"),
+            "aud": self.shared.config.audience,
+            "iss": self.shared.config.issuer,
+        });
+        let metrics_addr = self.metrics_addr().unwrap_or(addr);
+        line["metrics_url"] = format!("{http}://{metrics_addr}/metrics").into();
+        line
+    }
+
+    /// A handle to steer the relay while it runs.
+    pub fn handle(&self) -> RelayHandle {
+        RelayHandle {
+            shared: self.shared.clone(),
+        }
+    }
+
+    /// Serves until [`RelayHandle::shutdown`], then closes every connection
+    /// (bounded by a short grace period) and returns.
+    pub async fn run(self) {
+        let Relay {
+            shared,
+            listener,
+            metrics_listener,
+            tls,
+        } = self;
+        if let Some(metrics_listener) = metrics_listener {
+            let shared = shared.clone();
+            let tls = tls.clone();
+            shared
+                .tasks
+                .clone()
+                .spawn(accept_loop(shared, metrics_listener, tls, Listener::Metrics));
+        }
+        accept_loop(shared.clone(), listener, tls, Listener::Main).await;
+        shared.tasks.close();
+        if tokio::time::timeout(Duration::from_secs(5), shared.tasks.wait())
+            .await
+            .is_err()
+        {
+            tracing::warn!("some connections did not close within 5 s of shutdown");
+        }
+    }
+}
+
+async fn accept_loop(
+    shared: Arc<Shared>,
+    listener: TcpListener,
+    tls: Option<TlsAcceptor>,
+    which: Listener,
+) {
+    loop {
+        let accepted = tokio::select! {
+            _ = shared.shutdown.cancelled() => return,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(error) => {
+                // Out of descriptors or a reset before accept: back off briefly
+                // rather than spinning, and keep serving.
+                tracing::warn!(%error, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        // Small writes (attach, then a first record) must not wait for a delayed ACK.
+        let _ = stream.set_nodelay(true);
+        let shared = shared.clone();
+        let tls = tls.clone();
+        shared.tasks.clone().spawn(async move {
+            serve_tcp(shared, stream, tls, which, peer).await;
+        });
+    }
+}
+
+async fn serve_tcp(
+    shared: Arc<Shared>,
+    stream: TcpStream,
+    tls: Option<TlsAcceptor>,
+    which: Listener,
+    peer: SocketAddr,
+) {
+    match tls {
+        None => serve_http(shared, stream, which).await,
+        Some(acceptor) => {
+            let timeout = shared.config.limits.http_header_timeout;
+            match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+                Ok(Ok(stream)) => serve_http(shared, stream, which).await,
+                Ok(Err(error)) => tracing::debug!(%peer, %error, "tls handshake failed"),
+                Err(_) => tracing::debug!(%peer, "tls handshake timed out"),
+            }
+        }
+    }
+}
+
+async fn serve_http<S>(shared: Arc<Shared>, stream: S, which: Listener)
+where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service_shared = shared.clone();
+    let service = service_fn(move |req| http::route(service_shared.clone(), which, req));
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(shared.config.limits.http_header_timeout)
+        .max_buf_size(64 * 1024)
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades();
+    tokio::pin!(connection);
+    tokio::select! {
+        result = connection.as_mut() => {
+            if let Err(error) = result {
+                tracing::debug!(%error, "http connection ended with an error");
+            }
+        }
+        _ = shared.shutdown.cancelled() => connection.as_mut().graceful_shutdown(),
+    }
+}
+
+fn load_tls(files: &TlsFiles) -> Result<TlsAcceptor, RelayError> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(&files.cert)
+        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| RelayError::Tls(format!("--tls-cert-file {}: {e}", files.cert.display())))?;
+    if certs.is_empty() {
+        return Err(RelayError::Tls(format!(
+            "--tls-cert-file {}: no certificate found",
+            files.cert.display()
+        )));
+    }
+    let key = PrivateKeyDer::from_pem_file(&files.key)
+        .map_err(|e| RelayError::Tls(format!("--tls-key-file {}: {e}", files.key.display())))?;
+    // Name the provider: test builds also link aws-lc-rs (through the interop
+    // peer), and rustls refuses to guess between two.
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let config = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .and_then(|builder| Ok(builder.with_no_client_auth().with_single_cert(certs, key)?))
+        .map_err(|e| RelayError::Tls(e.to_string()))?;
+    Ok(TlsAcceptor::from(Arc::new(config)))
+}
