@@ -25,7 +25,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Run a relay: authenticate endpoints by one-time token, pair them, forward blindly.
-    Relay(relay::RelayArgs),
+    Relay(Box<relay::RelayArgs>),
     /// Create an Ed25519 issuer key: a private key file and a public keys file.
     Keygen(keygen::KeygenArgs),
     /// Mint attach tokens and channel grants with an issuer key.
@@ -36,7 +36,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     init_logging();
     let result = match cli.command {
-        Command::Relay(args) => relay::run(args),
+        Command::Relay(args) => relay::run(*args),
         Command::Keygen(args) => keygen::run(args),
         Command::Token(args) => token::run(args),
     };

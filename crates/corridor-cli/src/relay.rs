@@ -151,18 +151,26 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
     let mut total = Duration::ZERO;
     let mut rest = text;
     while !rest.is_empty() {
-        let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let value: u64 = rest[..digits]
             .parse()
             .map_err(|_| format!("invalid duration {text:?} (examples: 10s, 2m, 500ms)"))?;
         rest = &rest[digits..];
-        let unit_len = rest.find(|c: char| c.is_ascii_digit()).unwrap_or(rest.len());
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
         let unit = match &rest[..unit_len] {
             "h" => Duration::from_secs(3600),
             "m" => Duration::from_secs(60),
             "s" => Duration::from_secs(1),
             "ms" => Duration::from_millis(1),
-            _ => return Err(format!("invalid duration {text:?} (examples: 10s, 2m, 500ms)")),
+            _ => {
+                return Err(format!(
+                    "invalid duration {text:?} (examples: 10s, 2m, 500ms)"
+                ));
+            }
         };
         total += unit * value as u32;
         rest = &rest[unit_len..];
@@ -210,8 +218,10 @@ fn build_config(args: RelayArgs) -> Result<RelayConfig, String> {
     let (keys_file, aud, iss) = match args.issuer_keys_file {
         Some(file) => (
             file,
-            args.aud.ok_or("missing --aud (required with --issuer-keys-file)")?,
-            args.iss.ok_or("missing --iss (required with --issuer-keys-file)")?,
+            args.aud
+                .ok_or("missing --aud (required with --issuer-keys-file)")?,
+            args.iss
+                .ok_or("missing --iss (required with --issuer-keys-file)")?,
         ),
         None => {
             let dir = args.state_dir.unwrap_or_else(dev_state::default_dir);
@@ -232,7 +242,9 @@ fn build_config(args: RelayArgs) -> Result<RelayConfig, String> {
         origins.allow_no_origin = true;
     }
     if origins.allowed.is_empty() && !origins.allow_no_origin {
-        return Err("missing --allow-origin (or --allow-no-origin for non-browser endpoints)".into());
+        return Err(
+            "missing --allow-origin (or --allow-no-origin for non-browser endpoints)".into(),
+        );
     }
     let tls = match (args.tls_cert_file, args.tls_key_file) {
         (Some(cert), Some(key)) => Some(TlsFiles { cert, key }),

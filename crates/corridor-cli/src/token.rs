@@ -100,7 +100,10 @@ fn issuer(args: &IssuerArgs) -> anyhow::Result<(IssuerKey, String, String)> {
             Ok((key, aud, iss))
         }
         None => {
-            let dir = args.state_dir.clone().unwrap_or_else(dev_state::default_dir);
+            let dir = args
+                .state_dir
+                .clone()
+                .unwrap_or_else(dev_state::default_dir);
             let key = dev_state::ensure_dev_key(&dir)?;
             let aud = args
                 .aud

@@ -160,8 +160,8 @@ impl Attach {
         if endpoint_instance_id.is_empty() {
             return Err(AttachError::MissingEndpointInstanceId);
         }
-        let decoded =
-            b64::decode(endpoint_instance_id).map_err(|_| AttachError::InvalidEndpointInstanceId)?;
+        let decoded = b64::decode(endpoint_instance_id)
+            .map_err(|_| AttachError::InvalidEndpointInstanceId)?;
         if !ENDPOINT_INSTANCE_ID_BYTES.contains(&decoded.len()) {
             return Err(AttachError::InvalidEndpointInstanceId);
         }
@@ -178,5 +178,81 @@ impl Attach {
     /// The message as sent on the wire.
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Attach, AttachError> {
+        Attach::parse(text.as_bytes(), &AttachLimits::default())
+    }
+
+    const EID: &str = "AAAAAAAAAAAAAAAAAAAAAA";
+
+    #[test]
+    fn each_rule_has_its_error_in_flowersec_order() {
+        let cases = [
+            ("[]", AttachError::InvalidJson),
+            ("{\"v\":1.5}", AttachError::InvalidJson),
+            ("{}", AttachError::InvalidVersion),
+            ("{\"v\":1}", AttachError::MissingChannelId),
+            (
+                "{\"v\":1,\"channel_id\":\"  \"}",
+                AttachError::MissingChannelId,
+            ),
+            (
+                "{\"v\":1,\"channel_id\":\"c\",\"role\":3}",
+                AttachError::InvalidRole,
+            ),
+            (
+                "{\"v\":1,\"channel_id\":\"c\",\"role\":1}",
+                AttachError::MissingToken,
+            ),
+            (
+                "{\"v\":1,\"channel_id\":\"c\",\"role\":1,\"token\":\"t\"}",
+                AttachError::MissingEndpointInstanceId,
+            ),
+            (
+                "{\"v\":1,\"channel_id\":\"c\",\"role\":1,\"token\":\"t\",\"endpoint_instance_id\":\"AAAA\"}",
+                AttachError::InvalidEndpointInstanceId,
+            ),
+            (
+                "{\"v\":1,\"channel_id\":\"c\",\"role\":1,\"token\":\"t\",\"endpoint_instance_id\":\"AAAAAAAAAAAAAAAAAAAAAA==\"}",
+                AttachError::InvalidEndpointInstanceId,
+            ),
+        ];
+        for (text, error) in cases {
+            assert_eq!(parse(text), Err(error), "{text}");
+        }
+        let long_channel = format!(
+            "{{\"v\":1,\"channel_id\":\"{}\",\"role\":1,\"token\":\"t\",\"endpoint_instance_id\":\"{EID}\"}}",
+            "c".repeat(257)
+        );
+        assert_eq!(parse(&long_channel), Err(AttachError::InvalidChannelId));
+        let long_token = format!(
+            "{{\"v\":1,\"channel_id\":\"c\",\"role\":1,\"token\":\"{}\",\"endpoint_instance_id\":\"{EID}\"}}",
+            "t".repeat(2049)
+        );
+        assert_eq!(parse(&long_token), Err(AttachError::InvalidToken));
+        assert_eq!(parse(&" ".repeat(8193)), Err(AttachError::TooLarge));
+    }
+
+    #[test]
+    fn fields_are_trimmed_and_unknown_fields_ignored() {
+        let text = format!(
+            "{{\"v\":1,\"channel_id\":\" c \",\"role\":2,\"token\":\" t \",\"endpoint_instance_id\":\" {EID} \",\"extra\":true,\"caps\":{{\"a\":\"b\"}}}}"
+        );
+        let attach = parse(&text).unwrap();
+        assert_eq!(
+            (attach.channel_id.as_str(), attach.token.as_str()),
+            ("c", "t")
+        );
+        assert_eq!(attach.role, Role::Server);
+        assert_eq!(
+            Attach::parse(attach.to_json().as_bytes(), &AttachLimits::default()),
+            Ok(attach)
+        );
     }
 }

@@ -23,7 +23,12 @@ pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(1);
 pub(crate) async fn serve_endpoint(shared: Arc<Shared>, mut ws: Ws) {
     let Some(slot) = shared.try_open_connection() else {
         shared.metrics.attach_failed(Rejection::TooManyConnections);
-        close_with(&mut ws, Rejection::TooManyConnections.code(), Rejection::TooManyConnections.reason()).await;
+        close_with(
+            &mut ws,
+            Rejection::TooManyConnections.code(),
+            Rejection::TooManyConnections.reason(),
+        )
+        .await;
         return;
     };
     let deadline = shared.config.limits.attach_timeout;
@@ -104,10 +109,13 @@ fn admit(
         Rejection::InvalidAttach
     })?;
     let now = unix_now();
-    let claims = shared.verifier.verify(&attach.token, now).map_err(|error| {
-        tracing::debug!(%error, "invalid token");
-        Rejection::InvalidToken
-    })?;
+    let claims = shared
+        .verifier
+        .verify(&attach.token, now)
+        .map_err(|error| {
+            tracing::debug!(%error, "invalid token");
+            Rejection::InvalidToken
+        })?;
     if claims.channel_id != attach.channel_id {
         return Err(Rejection::ChannelMismatch);
     }
@@ -120,9 +128,7 @@ fn admit(
         shared.verifier.issuer(),
         claims.token_id.trim()
     );
-    let used_until = claims
-        .exp
-        .saturating_add(shared.verifier.clock_skew_secs());
+    let used_until = claims.exp.saturating_add(shared.verifier.clock_skew_secs());
     if !shared.replay.try_use(&key, used_until, now) {
         return Err(Rejection::TokenReplay);
     }

@@ -72,8 +72,9 @@ impl Deadlines {
         if now >= activity.last_active + self.idle_timeout {
             return Some(Teardown::IdleTimeout);
         }
-        let write_stalled = blocked_since
-            .is_some_and(|since| !self.write_timeout.is_zero() && now >= since + self.write_timeout);
+        let write_stalled = blocked_since.is_some_and(|since| {
+            !self.write_timeout.is_zero() && now >= since + self.write_timeout
+        });
         write_stalled.then_some(Teardown::WriteError)
     }
 }
@@ -98,8 +99,15 @@ pub(crate) async fn run(shared: Arc<Shared>, mut lead: Lead) {
         Err(teardown) => (teardown, vec![lead.endpoint], pending.bytes),
         Ok(mut peer) => {
             shared.metrics.paired(lead.first_seen.elapsed());
-            let (teardown, queued) =
-                forward(&shared, &mut lead, &mut peer, &deadlines, &mut activity, pending).await;
+            let (teardown, queued) = forward(
+                &shared,
+                &mut lead,
+                &mut peer,
+                &deadlines,
+                &mut activity,
+                pending,
+            )
+            .await;
             (teardown, vec![lead.endpoint, peer], queued)
         }
     };

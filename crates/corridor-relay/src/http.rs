@@ -102,10 +102,18 @@ fn refuse(shared: &Shared, status: StatusCode, reason: &'static str) -> Response
 fn upgrade(shared: Arc<Shared>, mut req: Request<Incoming>) -> Response<Full<Bytes>> {
     let headers = req.headers();
     if !header_has_token(headers, header::CONNECTION, "upgrade") {
-        return refuse(&shared, StatusCode::BAD_REQUEST, "missing_connection_upgrade");
+        return refuse(
+            &shared,
+            StatusCode::BAD_REQUEST,
+            "missing_connection_upgrade",
+        );
     }
     if !header_has_token(headers, header::UPGRADE, "websocket") {
-        return refuse(&shared, StatusCode::BAD_REQUEST, "missing_upgrade_websocket");
+        return refuse(
+            &shared,
+            StatusCode::BAD_REQUEST,
+            "missing_upgrade_websocket",
+        );
     }
     if req.method() != Method::GET {
         return refuse(&shared, StatusCode::METHOD_NOT_ALLOWED, "method_not_get");

@@ -284,10 +284,14 @@ impl Metrics {
 
     pub(crate) fn key_reload(&self, ok: bool) {
         let result = if ok { "ok" } else { "error" };
-        self.key_reloads.get_or_create(&ResultLabel { result }).inc();
+        self.key_reloads
+            .get_or_create(&ResultLabel { result })
+            .inc();
     }
 
     pub(crate) fn http_rejected(&self, reason: &'static str) {
-        self.http_rejected.get_or_create(&ReasonLabel { reason }).inc();
+        self.http_rejected
+            .get_or_create(&ReasonLabel { reason })
+            .inc();
     }
 }

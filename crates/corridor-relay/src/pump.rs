@@ -101,7 +101,9 @@ impl Lane {
             while let Some(front_len) = self.backlog.front().map(Bytes::len) {
                 match Pin::new(&mut *dst).poll_ready(cx) {
                     Poll::Ready(Ok(())) => {}
-                    Poll::Ready(Err(_)) => return Poll::Ready(LaneEvent::End(Teardown::WriteError)),
+                    Poll::Ready(Err(_)) => {
+                        return Poll::Ready(LaneEvent::End(Teardown::WriteError));
+                    }
                     Poll::Pending => return self.stall(),
                 }
                 let Some(frame) = self.backlog.pop_front() else {
@@ -114,7 +116,10 @@ impl Lane {
                 self.backlog_bytes -= front_len;
                 self.unflushed_bytes += front_len;
                 self.needs_flush = true;
-                if Pin::new(&mut *dst).start_send(Message::Binary(frame)).is_err() {
+                if Pin::new(&mut *dst)
+                    .start_send(Message::Binary(frame))
+                    .is_err()
+                {
                     return Poll::Ready(LaneEvent::End(Teardown::WriteError));
                 }
             }
@@ -141,13 +146,17 @@ impl Lane {
                 Poll::Ready(Some(Err(WsError::Capacity(CapacityError::MessageTooLong {
                     ..
                 })))) => return Poll::Ready(LaneEvent::End(Teardown::RecordTooLarge)),
-                Poll::Ready(Some(Err(_))) => return Poll::Ready(LaneEvent::End(Teardown::PeerClosed)),
+                Poll::Ready(Some(Err(_))) => {
+                    return Poll::Ready(LaneEvent::End(Teardown::PeerClosed));
+                }
                 Poll::Pending => {
                     if self.needs_flush {
                         match Pin::new(&mut *dst).poll_flush(cx) {
                             Poll::Ready(Ok(())) => {
                                 limits.metrics.release_queued(self.unflushed_bytes);
-                                limits.metrics.forwarded(self.direction, self.unflushed_bytes);
+                                limits
+                                    .metrics
+                                    .forwarded(self.direction, self.unflushed_bytes);
                                 self.unflushed_bytes = 0;
                                 self.needs_flush = false;
                                 self.blocked_since = None;

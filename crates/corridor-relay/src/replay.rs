@@ -66,7 +66,11 @@ impl ReplayCache {
 
     /// Live entries.
     pub fn len(&self) -> usize {
-        self.inner.lock().unwrap_or_else(|e| e.into_inner()).used_until.len()
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .used_until
+            .len()
     }
 
     /// Whether no entry is live.

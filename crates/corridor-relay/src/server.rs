@@ -279,10 +279,12 @@ impl Relay {
         if let Some(metrics_listener) = metrics_listener {
             let shared = shared.clone();
             let tls = tls.clone();
-            shared
-                .tasks
-                .clone()
-                .spawn(accept_loop(shared, metrics_listener, tls, Listener::Metrics));
+            shared.tasks.clone().spawn(accept_loop(
+                shared,
+                metrics_listener,
+                tls,
+                Listener::Metrics,
+            ));
         }
         accept_loop(shared.clone(), listener, tls, Listener::Main).await;
         shared.tasks.close();
@@ -388,7 +390,7 @@ fn load_tls(files: &TlsFiles) -> Result<TlsAcceptor, RelayError> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ServerConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
-        .and_then(|builder| Ok(builder.with_no_client_auth().with_single_cert(certs, key)?))
+        .and_then(|builder| builder.with_no_client_auth().with_single_cert(certs, key))
         .map_err(|e| RelayError::Tls(e.to_string()))?;
     Ok(TlsAcceptor::from(Arc::new(config)))
 }

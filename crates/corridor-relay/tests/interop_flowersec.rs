@@ -53,7 +53,11 @@ async fn run_server_endpoint(
                     let serving = tokio::spawn(rpc.clone().serve(stream));
                     // The server pushes a notification once the client's stream is up.
                     for _ in 0..100 {
-                        if rpc.notify_typed(HELLO_NOTIFY, &json!({"hello": "client"})).await.is_ok() {
+                        if rpc
+                            .notify_typed(HELLO_NOTIFY, &json!({"hello": "client"}))
+                            .await
+                            .is_ok()
+                        {
                             break;
                         }
                         tokio::task::yield_now().await;
@@ -137,7 +141,11 @@ async fn flowersec_endpoints_talk_through_corridor_relay() {
             .await
             .expect("read through relay")
             .expect("stream open until all bytes are back");
-        assert_eq!(chunk, pattern(received, chunk.len()), "bytes at offset {received}");
+        assert_eq!(
+            chunk,
+            pattern(received, chunk.len()),
+            "bytes at offset {received}"
+        );
         received += chunk.len();
     }
     assert_eq!(received, STREAM_BYTES);
@@ -145,7 +153,10 @@ async fn flowersec_endpoints_talk_through_corridor_relay() {
     // FIN only after everything was read back (see DESIGN.md on the peer's yamux).
     stream.close().await.expect("close stream");
 
-    assert_eq!(support::metric(&relay, "flowersec_tunnel_encrypted_total", ""), 1.0);
+    assert_eq!(
+        support::metric(&relay, "flowersec_tunnel_encrypted_total", ""),
+        1.0
+    );
     assert!(
         support::metric(&relay, "corridor_relay_forwarded_bytes_total", "to_server")
             >= STREAM_BYTES as f64
@@ -155,4 +166,45 @@ async fn flowersec_endpoints_talk_through_corridor_relay() {
         .await
         .expect("server endpoint ends after the client leaves")
         .expect("server task");
+}
+
+/// Tokens minted by the crate's own control plane are accepted by corridor's
+/// relay: keys exported by `issuer::Keyset`, grants from `channelinit::Service`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn grants_minted_by_flowersec_attach_through_corridor_relay() {
+    use flowersec::controlplane::{channelinit, issuer::Keyset};
+    let keyset = Arc::new(Keyset::new_random("fs-k1").expect("keyset"));
+    let relay = TestRelay::start().await;
+    std::fs::write(
+        &relay.keys_file,
+        keyset.export_tunnel_keyset().expect("export"),
+    )
+    .expect("write keys");
+    relay.handle.reload_keys().expect("reload");
+    let service = channelinit::Service::new(
+        keyset,
+        channelinit::Params {
+            tunnel_url: relay.ws_url.clone(),
+            tunnel_audience: support::AUD.into(),
+            issuer_id: support::ISS.into(),
+            ..channelinit::Params::default()
+        },
+    );
+    let (client_grant, server_grant) = service.new_channel_init("fs-minted").expect("grants");
+    let server = tokio::spawn(run_server_endpoint(server_grant));
+    let options = ConnectOptions {
+        transport_security_policy: TransportSecurityPolicy::allow_plaintext_for_loopback(),
+        ..ConnectOptions::default()
+    };
+    let client = flowersec::connect_tunnel(client_grant, options)
+        .await
+        .expect("client attaches with a flowersec-minted token");
+    let reply: Value = client
+        .rpc()
+        .call_typed(ECHO_RPC, &json!("hi"))
+        .await
+        .expect("rpc call");
+    assert_eq!(reply, json!({"echo": "hi"}));
+    client.close().await.expect("close");
+    let _ = tokio::time::timeout(Duration::from_secs(10), server).await;
 }

@@ -240,3 +240,25 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
         .unwrap_or_default();
     (status, body)
 }
+
+/// Waits (up to 10 s) until `condition` holds, re-checking as the runtime
+/// makes progress; panics with `what` otherwise.
+pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+}
+
+/// A frame shaped like an FSEC record (magic, version 1, matching length).
+pub fn fsec_like_record(seq: u64, payload: &[u8]) -> Vec<u8> {
+    let mut frame = b"FSEC\x01\x00".to_vec();
+    frame.extend_from_slice(&seq.to_be_bytes());
+    frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
+    frame.extend_from_slice(payload);
+    frame
+}

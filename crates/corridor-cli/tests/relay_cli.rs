@@ -1,0 +1,349 @@
+//! The `corridor` binary as an operator runs it: the ready line, exit code 2
+//! on bad configuration, `corridor token grant` output that attaches, and
+//! real signals (SIGHUP reloads keys, SIGUSR1/SIGUSR2 switch /metrics,
+//! SIGTERM shuts down cleanly).
+
+use futures_util::{SinkExt as _, StreamExt as _};
+use serde_json::Value;
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+use tokio_tungstenite::tungstenite::Message;
+
+const BIN: &str = env!("CARGO_BIN_EXE_corridor");
+
+/// A running `corridor relay` with its ready line and a feed of its log lines.
+struct RelayProcess {
+    child: Child,
+    ready: Value,
+    logs: mpsc::Receiver<String>,
+}
+
+impl RelayProcess {
+    fn start(args: &[&str], state_dir: &Path) -> RelayProcess {
+        let mut child = Command::new(BIN)
+            .arg("relay")
+            .args(["--listen", "127.0.0.1:0"])
+            .args(args)
+            .env("CORRIDOR_STATE_DIR", state_dir)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn corridor relay");
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        let (ready_tx, ready_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = ready_tx.send(line);
+        });
+        let (log_tx, logs) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if log_tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let line = ready_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("ready line within 30 s");
+        let ready: Value = serde_json::from_str(&line).expect("ready line is JSON");
+        RelayProcess { child, ready, logs }
+    }
+
+    fn url(&self, key: &str) -> String {
+        self.ready[key]
+            .as_str()
+            .expect("url in ready line")
+            .to_owned()
+    }
+
+    fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for a log line containing `text`.
+    fn wait_log(&self, text: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.logs.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return,
+                Ok(_) => continue,
+                Err(_) => panic!("no log line with {text:?} within 10 s"),
+            }
+        }
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn http_status(url: &str) -> u16 {
+    let rest = url.strip_prefix("http://").expect("http url");
+    let (host, path) = rest.split_once('/').expect("path");
+    let mut stream = std::net::TcpStream::connect(host).expect("connect");
+    use std::io::{Read as _, Write as _};
+    write!(
+        stream,
+        "GET /{path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut text = String::new();
+    stream.read_to_string(&mut text).expect("read");
+    text.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+fn corridor(args: &[&str], state_dir: &Path) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env("CORRIDOR_STATE_DIR", state_dir)
+        .output()
+        .expect("run corridor")
+}
+
+/// Attaches both grants of a pair and checks a message crosses the relay.
+async fn pair_crosses(grants: &Value) {
+    let mut sockets = Vec::new();
+    for role in ["server", "client"] {
+        let grant = &grants[role];
+        let url = grant["tunnel_url"].as_str().expect("tunnel_url");
+        let (mut ws, _) = tokio_tungstenite::connect_async(url)
+            .await
+            .expect("connect");
+        let attach = serde_json::json!({
+            "v": 1,
+            "channel_id": grant["channel_id"],
+            "role": grant["role"],
+            "token": grant["token"],
+            "endpoint_instance_id": "AAAAAAAAAAAAAAAAAAAAAA",
+        });
+        ws.send(Message::text(attach.to_string()))
+            .await
+            .expect("attach");
+        sockets.push(ws);
+    }
+    sockets[1]
+        .send(Message::binary(b"hello".to_vec()))
+        .await
+        .expect("send");
+    let got = tokio::time::timeout(Duration::from_secs(10), sockets[0].next())
+        .await
+        .expect("message within 10 s");
+    match got {
+        Some(Ok(Message::Binary(bytes))) => assert_eq!(&bytes[..], b"hello"),
+        other => panic!("expected the message, got {other:?}"),
+    }
+}
+
+#[tokio::test]
+async fn development_relay_runs_without_flags_and_accepts_minted_grants() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let relay = RelayProcess::start(&[], state.path());
+    assert_eq!(relay.ready["aud"], "corridor-dev");
+    assert_eq!(http_status(&relay.url("healthz_url")), 200);
+    let out = corridor(
+        &["token", "grant", "--tunnel-url", &relay.url("ws_url")],
+        state.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let grants: Value = serde_json::from_slice(&out.stdout).expect("grant JSON");
+    assert_eq!(
+        grants["client"]["e2ee_psk_b64u"],
+        grants["server"]["e2ee_psk_b64u"]
+    );
+    // The grant is flowersec's ChannelInitGrant shape.
+    let _: flowersec::generated::flowersec::controlplane::v1::ChannelInitGrant =
+        serde_json::from_value(grants["client"].clone()).expect("flowersec reads the grant");
+    pair_crosses(&grants).await;
+}
+
+#[test]
+fn bad_configuration_exits_2_naming_the_flag() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let keys = state.path().join("keys.json");
+    std::fs::write(&keys, "{\"keys\":[]}").expect("write");
+    let keys = keys.to_str().expect("utf8");
+    let cases: &[(&[&str], &str)] = &[
+        (
+            &["relay", "--issuer-keys-file", keys, "--iss", "i"],
+            "--aud",
+        ),
+        (
+            &[
+                "relay",
+                "--issuer-keys-file",
+                keys,
+                "--aud",
+                "a",
+                "--iss",
+                "i",
+            ],
+            "--allow-origin",
+        ),
+        (
+            &[
+                "relay",
+                "--issuer-keys-file",
+                keys,
+                "--aud",
+                "a",
+                "--iss",
+                "i",
+                "--allow-no-origin",
+            ],
+            "keys.json",
+        ),
+        (&["relay", "--tls-cert-file", "x.pem"], "--tls-key-file"),
+        (&["relay", "--ws-path", "ws"], "--ws-path"),
+        (&["relay", "--max-conns", "many"], "--max-conns"),
+    ];
+    for (args, named) in cases {
+        let out = corridor(args, state.path());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(
+            stderr.contains(named),
+            "{args:?} should name {named}: {stderr}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn signals_reload_keys_switch_metrics_and_shut_down() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let issuer_dir = state.path().join("issuer");
+    let out = corridor(
+        &[
+            "keygen",
+            "--kid",
+            "k1",
+            "--out-dir",
+            issuer_dir.to_str().unwrap(),
+        ],
+        state.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let keys_file = issuer_dir.join("issuer_keys.json");
+    let mut relay = RelayProcess::start(
+        &[
+            "--issuer-keys-file",
+            keys_file.to_str().unwrap(),
+            "--aud",
+            "a",
+            "--iss",
+            "i",
+            "--allow-no-origin",
+        ],
+        state.path(),
+    );
+    let metrics_url = relay.url("metrics_url");
+    assert_eq!(http_status(&metrics_url), 404, "metrics start disabled");
+    relay.signal("USR1");
+    relay.wait_log("metrics enabled");
+    assert_eq!(http_status(&metrics_url), 200);
+    relay.signal("USR2");
+    relay.wait_log("metrics disabled");
+    assert_eq!(http_status(&metrics_url), 404);
+
+    // A key the relay does not know yet: its grants are refused until SIGHUP.
+    let new_dir = state.path().join("issuer2");
+    let out = corridor(
+        &[
+            "keygen",
+            "--kid",
+            "k2",
+            "--out-dir",
+            new_dir.to_str().unwrap(),
+        ],
+        state.path(),
+    );
+    assert!(out.status.success());
+    let grant_args = |dir: &Path| {
+        vec![
+            "token".to_owned(),
+            "grant".into(),
+            "--key".into(),
+            dir.join("issuer_key.json").to_str().unwrap().into(),
+            "--aud".into(),
+            "a".into(),
+            "--iss".into(),
+            "i".into(),
+            "--tunnel-url".into(),
+            relay.url("ws_url"),
+        ]
+    };
+    let mint = |dir: &Path| -> Value {
+        let args = grant_args(dir);
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        let out = corridor(&args, state.path());
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("grant JSON")
+    };
+    let early = mint(&new_dir);
+    let url = early["client"]["tunnel_url"].as_str().unwrap().to_owned();
+    let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str())
+        .await
+        .expect("connect");
+    let attach = serde_json::json!({"v":1,"channel_id":early["client"]["channel_id"],"role":1,
+        "token":early["client"]["token"],"endpoint_instance_id":"AAAAAAAAAAAAAAAAAAAAAA"});
+    ws.send(Message::text(attach.to_string()))
+        .await
+        .expect("attach");
+    match tokio::time::timeout(Duration::from_secs(10), ws.next())
+        .await
+        .expect("answer")
+    {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(frame.reason.as_str(), "invalid_token"),
+        other => panic!("expected invalid_token, got {other:?}"),
+    }
+
+    // Merge both keys into the file the relay reads, then SIGHUP.
+    let merged = serde_json::json!({"keys": [
+        serde_json::from_str::<Value>(&std::fs::read_to_string(&keys_file).unwrap()).unwrap()["keys"][0],
+        serde_json::from_str::<Value>(&std::fs::read_to_string(new_dir.join("issuer_keys.json")).unwrap()).unwrap()["keys"][0],
+    ]});
+    std::fs::write(&keys_file, merged.to_string()).expect("write merged keys");
+    relay.signal("HUP");
+    relay.wait_log("reloaded issuer keys");
+    pair_crosses(&mint(&new_dir)).await;
+    pair_crosses(&mint(&issuer_dir)).await;
+
+    // A broken file keeps the old keys.
+    std::fs::write(&keys_file, "{ not json").expect("write");
+    relay.signal("HUP");
+    relay.wait_log("reload keys failed");
+    pair_crosses(&mint(&new_dir)).await;
+
+    relay.signal("TERM");
+    let status = relay.child.wait().expect("wait");
+    assert_eq!(status.code(), Some(0), "SIGTERM exits 0");
+}

@@ -1,0 +1,216 @@
+//! Every way an attach can be wrong closes that one connection with
+//! flowersec v1's close code and reason, counts once in
+//! `flowersec_tunnel_attach_total`, and leaves the relay serving others.
+
+mod support;
+
+use corridor_core::Role;
+use corridor_core::token;
+use futures_util::SinkExt as _;
+use std::time::Duration;
+use support::*;
+use tokio_tungstenite::tungstenite::Message;
+
+/// Sends `first` as the first message and asserts the close it earns.
+async fn assert_refused(relay: &TestRelay, first: Message, code: u16, reason: &str) {
+    let mut ws = raw_connect(relay).await;
+    ws.send(first).await.expect("send first message");
+    assert_eq!(expect_close(&mut ws).await, (code, reason.to_owned()));
+    let label = format!("reason=\"{reason}\"");
+    assert!(
+        metric(relay, "flowersec_tunnel_attach_total", &label) >= 1.0,
+        "attach_total counts {reason}"
+    );
+    assert_relay_serves(relay).await;
+}
+
+fn text_attach(relay: &TestRelay, claims: token::Claims) -> Message {
+    let channel = claims.channel_id.clone();
+    let role = claims.role;
+    Message::text(attach_json(&channel, role, &relay.sign(claims)))
+}
+
+#[tokio::test]
+async fn binary_first_message_is_refused_with_expected_attach() {
+    let relay = TestRelay::start().await;
+    assert_refused(
+        &relay,
+        Message::binary(b"{}".to_vec()),
+        1002,
+        "expected_attach",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn non_json_attach_is_refused_with_invalid_attach() {
+    let relay = TestRelay::start().await;
+    assert_refused(&relay, Message::text("hello relay"), 1002, "invalid_attach").await;
+}
+
+#[tokio::test]
+async fn oversized_attach_is_refused_with_message_too_big() {
+    let relay = TestRelay::start().await;
+    let huge = format!("{{\"v\":1,\"pad\":\"{}\"}}", "x".repeat(9000));
+    assert_refused(&relay, Message::text(huge), 1009, "expected_attach").await;
+}
+
+#[tokio::test]
+async fn attach_of_exactly_the_limit_is_parsed() {
+    let relay = TestRelay::start().await;
+    let mut text = attach_json("ch", Role::Client, "x");
+    text.insert_str(1, &" ".repeat(8192 - text.len()));
+    assert_eq!(text.len(), 8192);
+    // Parsed (not refused as too large): the bogus token is what fails.
+    assert_refused(&relay, Message::text(text), 1008, "invalid_token").await;
+}
+
+#[tokio::test]
+async fn unknown_version_is_refused_with_invalid_attach() {
+    let relay = TestRelay::start().await;
+    let token = relay.token("ch", Role::Client);
+    let text = attach_json("ch", Role::Client, &token).replace("\"v\":1", "\"v\":2");
+    assert_refused(&relay, Message::text(text), 1002, "invalid_attach").await;
+}
+
+#[tokio::test]
+async fn bad_signature_is_refused_with_invalid_token() {
+    let relay = TestRelay::start().await;
+    let mut token = relay.token("ch", Role::Client);
+    let last = token.pop().expect("token not empty");
+    token.push(if last == 'A' { 'B' } else { 'A' });
+    let text = attach_json("ch", Role::Client, &token);
+    assert_refused(&relay, Message::text(text), 1008, "invalid_token").await;
+}
+
+#[tokio::test]
+async fn unknown_kid_is_refused_with_invalid_token() {
+    let relay = TestRelay::start().await;
+    let mut claims = relay.claims("ch", Role::Client);
+    claims.kid = "someone-else".into();
+    assert_refused(&relay, text_attach(&relay, claims), 1008, "invalid_token").await;
+}
+
+#[tokio::test]
+async fn wrong_audience_or_issuer_is_refused_with_invalid_token() {
+    let relay = TestRelay::start().await;
+    let mut claims = relay.claims("ch", Role::Client);
+    claims.aud = "other-relay".into();
+    assert_refused(&relay, text_attach(&relay, claims), 1008, "invalid_token").await;
+    let mut claims = relay.claims("ch", Role::Client);
+    claims.iss = "other-issuer".into();
+    assert_refused(&relay, text_attach(&relay, claims), 1008, "invalid_token").await;
+}
+
+#[tokio::test]
+async fn expired_and_future_tokens_are_refused_with_invalid_token() {
+    let relay = TestRelay::start().await;
+    let now = now();
+    let mut expired = relay.claims("ch", Role::Client);
+    (expired.iat, expired.exp, expired.init_exp) = (now - 200, now - 100, now + 10);
+    assert_refused(&relay, text_attach(&relay, expired), 1008, "invalid_token").await;
+    let mut future = relay.claims("ch", Role::Client);
+    (future.iat, future.exp, future.init_exp) = (now + 100, now + 110, now + 120);
+    assert_refused(&relay, text_attach(&relay, future), 1008, "invalid_token").await;
+    let mut too_long = relay.claims("ch", Role::Client);
+    (too_long.iat, too_long.exp, too_long.init_exp) = (now, now + 121, now + 121);
+    assert_refused(&relay, text_attach(&relay, too_long), 1008, "invalid_token").await;
+}
+
+#[tokio::test]
+async fn token_for_another_channel_or_role_is_refused() {
+    let relay = TestRelay::start().await;
+    let token = relay.token("ch-a", Role::Client);
+    let text = attach_json("ch-b", Role::Client, &token);
+    assert_refused(&relay, Message::text(text), 1008, "channel_mismatch").await;
+    let token = relay.token("ch-a", Role::Client);
+    let text = attach_json("ch-a", Role::Server, &token);
+    assert_refused(&relay, Message::text(text), 1008, "role_mismatch").await;
+}
+
+#[tokio::test]
+async fn token_used_twice_is_refused_with_token_replay() {
+    let relay = TestRelay::start().await;
+    let token = relay.token("ch", Role::Server);
+    let mut first = raw_connect(&relay).await;
+    first
+        .send(Message::text(attach_json("ch", Role::Server, &token)))
+        .await
+        .expect("first attach");
+    let replay = Message::text(attach_json("ch", Role::Server, &token));
+    assert_refused(&relay, replay, 1008, "token_replay").await;
+}
+
+#[tokio::test]
+async fn silent_attacher_is_closed_at_the_deadline() {
+    let relay = TestRelay::start_with(|config| {
+        config.limits.attach_timeout = Duration::from_millis(300);
+    })
+    .await;
+    let mut ws = raw_connect(&relay).await;
+    assert_eq!(expect_close(&mut ws).await, (1008, "timeout".to_owned()));
+    assert_relay_serves(&relay).await;
+}
+
+#[tokio::test]
+async fn connection_cap_refuses_with_too_many_connections() {
+    let relay = TestRelay::start_with(|config| config.limits.max_conns = 2).await;
+    let _a = raw_attach(&relay, "held", Role::Server).await;
+    let _b = raw_attach(&relay, "held-2", Role::Server).await;
+    let mut third = raw_connect(&relay).await;
+    assert_eq!(
+        expect_close(&mut third).await,
+        (1013, "too_many_connections".to_owned())
+    );
+    drop((_a, _b));
+    // Slots come back when connections go.
+    wait_until("connections released", || {
+        metric(&relay, "flowersec_tunnel_connections", "") == 0.0
+    })
+    .await;
+    assert_relay_serves(&relay).await;
+}
+
+#[tokio::test]
+async fn origin_outside_the_allow_list_gets_403_before_upgrade() {
+    let relay = TestRelay::start().await;
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+            relay.ws_url.as_str(),
+        )
+        .expect("request");
+    request
+        .headers_mut()
+        .insert("origin", "https://evil.example".parse().expect("header"));
+    let error = tokio_tungstenite::connect_async(request)
+        .await
+        .expect_err("upgrade refused");
+    match error {
+        tokio_tungstenite::tungstenite::Error::Http(response) => {
+            assert_eq!(response.status(), 403)
+        }
+        other => panic!("expected HTTP 403, got {other}"),
+    }
+    let mut request =
+        tokio_tungstenite::tungstenite::client::IntoClientRequest::into_client_request(
+            relay.ws_url.as_str(),
+        )
+        .expect("request");
+    request
+        .headers_mut()
+        .insert("origin", "https://app.example.com".parse().expect("header"));
+    tokio_tungstenite::connect_async(request)
+        .await
+        .expect("allowed origin upgrades");
+}
+
+#[tokio::test]
+async fn plain_get_on_the_tunnel_path_is_a_400() {
+    let relay = TestRelay::start().await;
+    assert_eq!(http_get(relay.addr, "/ws").await.0, 400);
+    assert_eq!(
+        http_get(relay.addr, "/healthz").await,
+        (200, "ok".to_owned())
+    );
+    assert_eq!(http_get(relay.addr, "/nope").await.0, 404);
+}

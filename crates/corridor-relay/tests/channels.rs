@@ -1,0 +1,333 @@
+//! Channel behaviour: pairing, buffering before pairing, forwarding limits,
+//! backpressure, replacement, deadlines and shutdown, each ending with the
+//! named close reason on the endpoints it concerns.
+
+mod support;
+
+use corridor_core::Role;
+use futures_util::{SinkExt as _, StreamExt as _};
+use std::time::Duration;
+use support::*;
+use tokio_tungstenite::tungstenite::Message;
+
+fn close_pair(reason: &str, code: u16) -> (u16, String) {
+    (code, reason.to_owned())
+}
+
+#[tokio::test]
+async fn frames_sent_before_pairing_arrive_in_order_and_both_ways_work() {
+    let relay = TestRelay::start().await;
+    let mut client = raw_attach(&relay, "ch", Role::Client).await;
+    for i in 0..3u8 {
+        client
+            .send(Message::binary(vec![i; 10]))
+            .await
+            .expect("send");
+    }
+    let mut server = raw_attach(&relay, "ch", Role::Server).await;
+    for i in 0..3u8 {
+        assert_eq!(next_binary(&mut server).await, vec![i; 10]);
+    }
+    server
+        .send(Message::binary(b"pong".to_vec()))
+        .await
+        .expect("send");
+    assert_eq!(next_binary(&mut client).await, b"pong");
+    assert_eq!(relay.handle.channel_count(), 1);
+    assert_eq!(
+        metric(&relay, "flowersec_tunnel_pair_latency_seconds_count", ""),
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn frame_over_the_record_limit_closes_the_channel_with_record_too_large() {
+    let relay = TestRelay::start_with(|c| c.limits.max_record_bytes = 64 * 1024).await;
+    let mut server = raw_attach(&relay, "ch", Role::Server).await;
+    let mut client = raw_attach(&relay, "ch", Role::Client).await;
+    client
+        .send(Message::binary(vec![1; 1000]))
+        .await
+        .expect("send");
+    assert_eq!(next_binary(&mut server).await.len(), 1000);
+    let _ = client.send(Message::binary(vec![2; 100 * 1024])).await;
+    assert_eq!(
+        expect_close(&mut server).await,
+        close_pair("record_too_large", 1009)
+    );
+    assert_eq!(
+        metric(&relay, "flowersec_tunnel_close_total", "record_too_large"),
+        1.0
+    );
+    assert_relay_serves(&relay).await;
+}
+
+#[tokio::test]
+async fn text_after_attach_closes_the_channel_with_non_binary_frame() {
+    let relay = TestRelay::start().await;
+    let mut server = raw_attach(&relay, "ch", Role::Server).await;
+    let mut client = raw_attach(&relay, "ch", Role::Client).await;
+    client
+        .send(Message::binary(vec![1; 8]))
+        .await
+        .expect("send");
+    assert_eq!(next_binary(&mut server).await.len(), 8);
+    client
+        .send(Message::text("not a record"))
+        .await
+        .expect("send");
+    assert_eq!(
+        expect_close(&mut server).await,
+        close_pair("non_binary_frame", 1002)
+    );
+    assert_eq!(
+        expect_close(&mut client).await,
+        close_pair("non_binary_frame", 1002)
+    );
+}
+
+#[tokio::test]
+async fn a_reader_that_never_reads_stalls_its_sender_then_the_channel_closes() {
+    let relay = TestRelay::start_with(|c| {
+        c.limits.max_record_bytes = 64 * 1024;
+        c.limits.write_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let mut server = raw_attach(&relay, "ch", Role::Server).await;
+    let mut client = raw_attach(&relay, "ch", Role::Client).await;
+    client
+        .send(Message::binary(vec![0; 16]))
+        .await
+        .expect("send");
+    assert_eq!(next_binary(&mut server).await.len(), 16);
+    // The server stops reading. The client writes until the relay stops taking data.
+    let frame = vec![7u8; 64 * 1024];
+    let mut sent = 0usize;
+    loop {
+        let send = client.send(Message::binary(frame.clone()));
+        match tokio::time::timeout(Duration::from_millis(500), send).await {
+            Ok(Ok(())) => sent += frame.len(),
+            Ok(Err(_)) | Err(_) => break,
+        }
+        assert!(
+            sent < 256 * 1024 * 1024,
+            "relay kept accepting: no backpressure"
+        );
+    }
+    // What the relay holds is one record per direction, not what was sent.
+    let queued = metric(&relay, "flowersec_tunnel_queued_bytes", "");
+    assert!(
+        queued <= (2 * 64 * 1024) as f64,
+        "relay queued {queued} bytes"
+    );
+    // The stalled write times out and the channel closes with write_error,
+    // while the server is still connected (it just never reads).
+    assert_eq!(
+        expect_close(&mut client).await,
+        close_pair("write_error", 1011)
+    );
+    assert_eq!(
+        metric(&relay, "flowersec_tunnel_close_total", "write_error"),
+        1.0
+    );
+    drop(server);
+    wait_until("channel removed", || relay.handle.channel_count() == 0).await;
+    assert_eq!(metric(&relay, "flowersec_tunnel_queued_bytes", ""), 0.0);
+    assert_relay_serves(&relay).await;
+}
+
+#[tokio::test]
+async fn same_role_attach_replaces_the_channel_and_is_rate_limited() {
+    let relay = TestRelay::start_with(|c| c.limits.max_replaces_per_window = 1).await;
+    let mut server = raw_attach(&relay, "ch", Role::Server).await;
+    let mut client = raw_attach(&relay, "ch", Role::Client).await;
+    client.send(Message::binary(vec![1])).await.expect("send");
+    assert_eq!(next_binary(&mut server).await, vec![1]);
+
+    let mut server2 = raw_attach(&relay, "ch", Role::Server).await;
+    assert_eq!(
+        expect_close(&mut server).await,
+        close_pair("replaced", 1001)
+    );
+    assert_eq!(
+        expect_close(&mut client).await,
+        close_pair("replaced", 1001)
+    );
+    let mut client2 = raw_attach(&relay, "ch", Role::Client).await;
+    client2.send(Message::binary(vec![2])).await.expect("send");
+    assert_eq!(next_binary(&mut server2).await, vec![2]);
+
+    let mut server3 = raw_attach(&relay, "ch", Role::Server).await;
+    assert_eq!(
+        expect_close(&mut server3).await,
+        close_pair("replace_rate_limited", 1013)
+    );
+    assert_eq!(
+        metric(&relay, "flowersec_tunnel_replace_total", "rate_limited"),
+        1.0
+    );
+    // The rate-limited attach left the channel alone.
+    client2.send(Message::binary(vec![3])).await.expect("send");
+    assert_eq!(next_binary(&mut server2).await, vec![3]);
+}
+
+#[tokio::test]
+async fn endpoints_must_agree_on_init_exp_and_idle_timeout() {
+    let relay = TestRelay::start().await;
+    let _server = raw_attach(&relay, "ch", Role::Server).await;
+    let mut claims = relay.claims("ch", Role::Client);
+    claims.init_exp += 1;
+    let mut ws = raw_connect(&relay).await;
+    let text = attach_json("ch", Role::Client, &relay.sign(claims));
+    ws.send(Message::text(text)).await.expect("send");
+    assert_eq!(
+        expect_close(&mut ws).await,
+        close_pair("init_exp_mismatch", 1008)
+    );
+
+    let mut claims = relay.claims("ch", Role::Client);
+    claims.idle_timeout_seconds = 61;
+    let mut ws = raw_connect(&relay).await;
+    let text = attach_json("ch", Role::Client, &relay.sign(claims));
+    ws.send(Message::text(text)).await.expect("send");
+    assert_eq!(
+        expect_close(&mut ws).await,
+        close_pair("idle_timeout_mismatch", 1008)
+    );
+}
+
+#[tokio::test]
+async fn silent_channel_closes_at_the_idle_timeout() {
+    let relay = TestRelay::start().await;
+    let attach = |role| {
+        let mut claims = relay.claims("ch", role);
+        claims.idle_timeout_seconds = 1;
+        (role, relay.sign(claims))
+    };
+    let (s_role, s_token) = attach(Role::Server);
+    let (c_role, c_token) = attach(Role::Client);
+    let mut server = raw_connect(&relay).await;
+    server
+        .send(Message::text(attach_json("ch", s_role, &s_token)))
+        .await
+        .expect("send");
+    let mut client = raw_connect(&relay).await;
+    client
+        .send(Message::text(attach_json("ch", c_role, &c_token)))
+        .await
+        .expect("send");
+    let started = std::time::Instant::now();
+    assert_eq!(
+        expect_close(&mut client).await,
+        close_pair("idle_timeout", 1008)
+    );
+    assert_eq!(
+        expect_close(&mut server).await,
+        close_pair("idle_timeout", 1008)
+    );
+    assert!(started.elapsed() >= Duration::from_millis(900));
+}
+
+#[tokio::test]
+async fn channel_without_an_encrypted_record_closes_at_init_exp() {
+    let relay = TestRelay::start_with(|c| c.limits.clock_skew = Duration::from_secs(1)).await;
+    let now = now();
+    let tokens: Vec<_> = [Role::Server, Role::Client, Role::Server, Role::Client]
+        .into_iter()
+        .enumerate()
+        .map(|(i, role)| {
+            let channel = if i < 2 { "plain" } else { "sealed" };
+            let mut claims = relay.claims(channel, role);
+            (claims.iat, claims.exp, claims.init_exp) = (now, now + 1, now + 1);
+            (channel, role, relay.sign(claims))
+        })
+        .collect();
+    let mut sockets = Vec::new();
+    for (channel, role, token) in &tokens {
+        let mut ws = raw_connect(&relay).await;
+        ws.send(Message::text(attach_json(channel, *role, token)))
+            .await
+            .expect("send");
+        sockets.push(ws);
+    }
+    // Only handshake-like traffic on "plain"; an FSEC record on "sealed".
+    sockets[1]
+        .send(Message::binary(b"FSEH-not-a-record".to_vec()))
+        .await
+        .expect("send");
+    sockets[3]
+        .send(Message::binary(fsec_like_record(0, b"ciphertext")))
+        .await
+        .expect("send");
+    assert_eq!(
+        next_binary(&mut sockets[2]).await,
+        fsec_like_record(0, b"ciphertext")
+    );
+    assert_eq!(
+        expect_close(&mut sockets[1]).await,
+        close_pair("init_expired", 1008)
+    );
+    // The sealed channel outlives init_exp + skew.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    sockets[3]
+        .send(Message::binary(b"later".to_vec()))
+        .await
+        .expect("send");
+    assert_eq!(next_binary(&mut sockets[2]).await, b"later");
+    assert_eq!(metric(&relay, "flowersec_tunnel_encrypted_total", ""), 1.0);
+}
+
+#[tokio::test]
+async fn lone_endpoint_that_sends_too_much_closes_with_pending_overflow() {
+    let relay = TestRelay::start_with(|c| c.limits.max_pending_bytes = 1024).await;
+    let mut client = raw_attach(&relay, "ch", Role::Client).await;
+    client
+        .send(Message::binary(vec![0; 800]))
+        .await
+        .expect("send");
+    client
+        .send(Message::binary(vec![0; 800]))
+        .await
+        .expect("send");
+    assert_eq!(
+        expect_close(&mut client).await,
+        close_pair("pending_overflow", 1013)
+    );
+    wait_until("channel removed", || relay.handle.channel_count() == 0).await;
+    assert_eq!(metric(&relay, "flowersec_tunnel_queued_bytes", ""), 0.0);
+}
+
+#[tokio::test]
+async fn peer_leaving_closes_the_other_side_with_peer_closed() {
+    let relay = TestRelay::start().await;
+    let mut server = raw_attach(&relay, "ch", Role::Server).await;
+    let mut client = raw_attach(&relay, "ch", Role::Client).await;
+    client.send(Message::binary(vec![1])).await.expect("send");
+    assert_eq!(next_binary(&mut server).await, vec![1]);
+    client.close(None).await.expect("client closes");
+    assert_eq!(
+        expect_close(&mut server).await,
+        close_pair("peer_closed", 1000)
+    );
+    wait_until("channel removed", || relay.handle.channel_count() == 0).await;
+    // The channel id is free again.
+    let mut server = raw_attach(&relay, "ch", Role::Server).await;
+    let mut client = raw_attach(&relay, "ch", Role::Client).await;
+    client.send(Message::binary(vec![2])).await.expect("send");
+    assert_eq!(next_binary(&mut server).await, vec![2]);
+}
+
+#[tokio::test]
+async fn shutdown_closes_every_endpoint_with_going_away() {
+    let relay = TestRelay::start().await;
+    let mut lone = raw_attach(&relay, "lone", Role::Server).await;
+    let mut server = raw_attach(&relay, "ch", Role::Server).await;
+    let mut client = raw_attach(&relay, "ch", Role::Client).await;
+    client.send(Message::binary(vec![1])).await.expect("send");
+    assert_eq!(next_binary(&mut server).await, vec![1]);
+    relay.handle.shutdown();
+    for ws in [&mut lone, &mut server, &mut client] {
+        assert_eq!(expect_close(ws).await, close_pair("shutdown", 1001));
+    }
+    let _ = client.next().await;
+}
