@@ -112,6 +112,12 @@ pub(crate) async fn run(shared: Arc<Shared>, mut lead: Lead) {
         }
     };
     shared.registry.remove(&shared, &lead.key, lead.generation);
+    // A peer handed over while this channel was ending is closed with it
+    // rather than dropped without a word.
+    lead.join.close();
+    while let Ok(late) = lead.join.try_recv() {
+        endpoints.push(late);
+    }
     shared.metrics.release_queued(queued);
     shared.metrics.closed(teardown);
     tracing::debug!(channel = %lead.key.2, reason = teardown.reason(), "channel closed");

@@ -101,8 +101,8 @@ impl Lane {
             while let Some(front_len) = self.backlog.front().map(Bytes::len) {
                 match Pin::new(&mut *dst).poll_ready(cx) {
                     Poll::Ready(Ok(())) => {}
-                    Poll::Ready(Err(_)) => {
-                        return Poll::Ready(LaneEvent::End(Teardown::WriteError));
+                    Poll::Ready(Err(error)) => {
+                        return Poll::Ready(LaneEvent::End(write_failed(&error)));
                     }
                     Poll::Pending => return self.stall(),
                 }
@@ -116,11 +116,8 @@ impl Lane {
                 self.backlog_bytes -= front_len;
                 self.unflushed_bytes += front_len;
                 self.needs_flush = true;
-                if Pin::new(&mut *dst)
-                    .start_send(Message::Binary(frame))
-                    .is_err()
-                {
-                    return Poll::Ready(LaneEvent::End(Teardown::WriteError));
+                if let Err(error) = Pin::new(&mut *dst).start_send(Message::Binary(frame)) {
+                    return Poll::Ready(LaneEvent::End(write_failed(&error)));
                 }
             }
             match Pin::new(&mut *src).poll_next(cx) {
@@ -161,8 +158,8 @@ impl Lane {
                                 self.needs_flush = false;
                                 self.blocked_since = None;
                             }
-                            Poll::Ready(Err(_)) => {
-                                return Poll::Ready(LaneEvent::End(Teardown::WriteError));
+                            Poll::Ready(Err(error)) => {
+                                return Poll::Ready(LaneEvent::End(write_failed(&error)));
                             }
                             Poll::Pending => return self.stall(),
                         }
@@ -173,5 +170,17 @@ impl Lane {
                 }
             }
         }
+    }
+}
+
+/// A write to an endpoint that has already closed is that endpoint leaving,
+/// not a relay write failure.
+fn write_failed(error: &WsError) -> Teardown {
+    use tokio_tungstenite::tungstenite::error::ProtocolError;
+    match error {
+        WsError::ConnectionClosed
+        | WsError::AlreadyClosed
+        | WsError::Protocol(ProtocolError::SendAfterClosing) => Teardown::PeerClosed,
+        _ => Teardown::WriteError,
     }
 }

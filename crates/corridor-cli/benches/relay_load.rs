@@ -1,0 +1,487 @@
+//! End-to-end load tool for `corridor relay`, with its baselines measured in
+//! the same run:
+//!
+//! - throughput of one yamux byte stream between two flowersec-crate
+//!   endpoints through the relay, against the same endpoints connected
+//!   directly and against raw loopback TCP;
+//! - attach-to-first-frame latency (p50/p99) and pairings per second;
+//! - relay RSS per idle paired channel.
+//!
+//! The relay runs as its own process (the real `corridor` binary), so its
+//! memory is its own. Run with
+//! `cargo bench -p corridor-cli --bench relay_load -- [all|throughput|pairing|idle] [--channels N] [--mib N]`.
+//! Not a test: it prints figures and asserts nothing.
+
+use corridor_core::Role;
+use corridor_core::grant::{self, GrantPair, GrantParams};
+use corridor_core::keys::IssuerKey;
+use corridor_core::token::{self, Claims};
+use flowersec::client::ConnectOptions;
+use flowersec::endpoint::{DirectAcceptOptions, EndpointOptions};
+use flowersec::transport::TungsteniteTransport;
+use flowersec::transport_security::TransportSecurityPolicy;
+use futures_util::{SinkExt as _, StreamExt as _};
+use std::io::{BufRead as _, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+use tokio::net::{TcpListener, TcpSocket, TcpStream};
+use tokio_tungstenite::tungstenite::Message;
+
+const AUD: &str = "bench-aud";
+const ISS: &str = "bench-iss";
+const CHUNK: usize = 64 * 1024;
+
+struct RelayProcess {
+    child: Child,
+    ws_url: String,
+    key: IssuerKey,
+    _dir: tempfile::TempDir,
+}
+
+impl RelayProcess {
+    fn start() -> RelayProcess {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = IssuerKey::generate("bench", &mut rand_core::OsRng).expect("key");
+        let keys_file = dir.path().join("issuer_keys.json");
+        std::fs::write(&keys_file, key.to_public_json()).expect("write keys");
+        let mut child = Command::new(env!("CARGO_BIN_EXE_corridor"))
+            .args(["relay", "--listen", "127.0.0.1:0", "--allow-no-origin"])
+            .args(["--aud", AUD, "--iss", ISS])
+            .arg("--issuer-keys-file")
+            .arg(&keys_file)
+            .args(["--max-conns", "40000", "--max-channels", "20000"])
+            .args(["--max-replay-entries", "400000"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn corridor relay");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("ready line");
+        let ready: serde_json::Value = serde_json::from_str(&line).expect("ready JSON");
+        RelayProcess {
+            child,
+            ws_url: ready["ws_url"].as_str().expect("ws_url").to_owned(),
+            key,
+            _dir: dir,
+        }
+    }
+
+    fn grants(&self, channel: &str, idle_timeout_secs: i32) -> GrantPair {
+        let params = GrantParams {
+            tunnel_url: self.ws_url.clone(),
+            audience: AUD.into(),
+            issuer: ISS.into(),
+            idle_timeout_secs,
+            init_window_secs: 110,
+            token_exp_secs: 110,
+            ..GrantParams::default()
+        };
+        grant::mint(&self.key, &params, channel, now(), &mut rand_core::OsRng).expect("mint")
+    }
+
+    fn token(&self, channel: &str, role: Role, idle_timeout_seconds: i32) -> String {
+        let now = now();
+        let mut id = [0u8; 18];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id);
+        let claims = Claims {
+            kid: "bench".into(),
+            aud: AUD.into(),
+            iss: ISS.into(),
+            channel_id: channel.into(),
+            role,
+            token_id: corridor_core::b64::encode(id),
+            init_exp: now + 110,
+            idle_timeout_seconds,
+            iat: now,
+            exp: now + 110,
+        };
+        token::sign(self.key.signing_key(), claims).expect("sign")
+    }
+
+    fn rss_kib(&self) -> u64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .expect("relay status");
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .expect("VmRSS")
+    }
+}
+
+impl Drop for RelayProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .expect("clock")
+        .as_secs() as i64
+}
+
+fn mib_per_s(bytes: usize, elapsed: Duration) -> f64 {
+    bytes as f64 / (1024.0 * 1024.0) / elapsed.as_secs_f64()
+}
+
+/// Raw loopback TCP: the same bytes, one way, then a one-byte ack.
+async fn raw_tcp(bytes: usize) -> Duration {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move {
+        let (mut stream, _) = listener.accept().await.expect("accept");
+        let mut buf = vec![0u8; CHUNK];
+        let mut got = 0;
+        while got < bytes {
+            got += stream.read(&mut buf).await.expect("read");
+        }
+        stream.write_all(&[1]).await.expect("ack");
+    });
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    stream.set_nodelay(true).expect("nodelay");
+    let chunk = vec![7u8; CHUNK];
+    let started = Instant::now();
+    let mut sent = 0;
+    while sent < bytes {
+        stream.write_all(&chunk).await.expect("write");
+        sent += CHUNK;
+    }
+    let mut ack = [0u8; 1];
+    stream.read_exact(&mut ack).await.expect("ack");
+    let elapsed = started.elapsed();
+    server.await.expect("server");
+    elapsed
+}
+
+/// Pushes `bytes` through a flowersec stream and waits for the peer's ack.
+async fn push(stream: flowersec::yamux::YamuxStream, bytes: usize) -> Duration {
+    let chunk = vec![7u8; CHUNK];
+    let started = Instant::now();
+    let mut sent = 0;
+    while sent < bytes {
+        stream.write(&chunk).await.expect("write");
+        sent += CHUNK;
+    }
+    let ack = stream.read().await.expect("ack").expect("ack bytes");
+    assert_eq!(ack, b"k");
+    let elapsed = started.elapsed();
+    let _ = stream.close().await;
+    elapsed
+}
+
+/// The server side: drain `bytes` from the first stream, ack.
+async fn drain_first_stream(
+    accept: impl std::future::Future<
+        Output = Result<(String, flowersec::yamux::YamuxStream), flowersec::FlowersecError>,
+    >,
+    bytes: usize,
+) {
+    let (_, stream) = accept.await.expect("accept stream");
+    let mut got = 0;
+    while got < bytes {
+        got += stream.read().await.expect("read").expect("data").len();
+    }
+    stream.write(b"k").await.expect("ack");
+    let _ = stream.read().await;
+}
+
+async fn flowersec_direct(bytes: usize) -> Duration {
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let psk = [5u8; 32];
+    let init_exp = now() + 110;
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.expect("accept");
+        tcp.set_nodelay(true).expect("nodelay");
+        let transport = TungsteniteTransport::accept(tcp).await.expect("ws accept");
+        let mut handshake = flowersec::e2ee::ServerHandshakeOptions::new(
+            flowersec::e2ee::Secret32::new(psk),
+            flowersec::e2ee::Suite::X25519HkdfSha256Aes256Gcm,
+            init_exp,
+        );
+        handshake.channel_id = Some("direct".into());
+        let session = flowersec::endpoint::accept_direct(
+            Arc::new(transport),
+            DirectAcceptOptions::new(handshake),
+        )
+        .await
+        .expect("direct accept");
+        drain_first_stream(session.accept_stream(), bytes).await;
+    });
+    let info = flowersec::generated::flowersec::direct::v1::DirectConnectInfo {
+        ws_url: format!("ws://{addr}/"),
+        channel_id: "direct".into(),
+        e2ee_psk_b64u: corridor_core::b64::encode(psk),
+        channel_init_expire_at_unix_s: init_exp,
+        default_suite:
+            flowersec::generated::flowersec::direct::v1::Suite::X25519HkdfSha256Aes256Gcm,
+    };
+    let client = flowersec::connect_direct(info, connect_options())
+        .await
+        .expect("direct connect");
+    let stream = client.open_stream("bench").await.expect("open");
+    let elapsed = push(stream, bytes).await;
+    server.await.expect("server");
+    elapsed
+}
+
+fn connect_options() -> ConnectOptions {
+    ConnectOptions {
+        transport_security_policy: TransportSecurityPolicy::allow_plaintext_for_loopback(),
+        ..ConnectOptions::default()
+    }
+}
+
+fn to_flowersec(
+    grant: &corridor_core::grant::ChannelInitGrant,
+) -> flowersec::generated::flowersec::controlplane::v1::ChannelInitGrant {
+    serde_json::from_value(serde_json::to_value(grant).expect("json")).expect("grant")
+}
+
+async fn flowersec_via_relay(relay: &RelayProcess, channel: &str, bytes: usize) -> Duration {
+    let pair = relay.grants(channel, 60);
+    let server_grant = to_flowersec(&pair.server);
+    let server = tokio::spawn(async move {
+        let options = EndpointOptions {
+            transport_security_policy: TransportSecurityPolicy::allow_plaintext_for_loopback(),
+            ..EndpointOptions::default()
+        };
+        let session = flowersec::endpoint::connect_tunnel(server_grant, options)
+            .await
+            .expect("server attach");
+        drain_first_stream(session.accept_stream(), bytes).await;
+    });
+    let client = flowersec::connect_tunnel(to_flowersec(&pair.client), connect_options())
+        .await
+        .expect("client attach");
+    let stream = client.open_stream("bench").await.expect("open");
+    let elapsed = push(stream, bytes).await;
+    server.await.expect("server");
+    elapsed
+}
+
+async fn throughput(relay: &RelayProcess, mib: usize) {
+    let bytes = mib * 1024 * 1024;
+    let mut best = [Duration::MAX; 3];
+    for round in 0..3 {
+        best[0] = best[0].min(raw_tcp(bytes).await);
+        best[1] = best[1].min(flowersec_direct(bytes).await);
+        best[2] = best[2].min(flowersec_via_relay(relay, &format!("tp-{round}"), bytes).await);
+    }
+    let [raw, direct, relayed] = best.map(|d| mib_per_s(bytes, d));
+    println!("throughput ({mib} MiB one way, best of 3):");
+    println!("  raw loopback TCP                  {raw:9.1} MiB/s");
+    println!("  flowersec endpoints, direct       {direct:9.1} MiB/s");
+    println!("  flowersec endpoints, via relay    {relayed:9.1} MiB/s");
+    println!(
+        "  ratio relay/direct                {:9.3}",
+        relayed / direct
+    );
+    println!("  ratio relay/raw TCP               {:9.3}", relayed / raw);
+}
+
+/// A WebSocket to the relay whose close does not leave TIME_WAIT behind
+/// (the load would otherwise run out of loopback ports).
+async fn ws_connect(relay: &RelayProcess) -> tokio_tungstenite::WebSocketStream<TcpStream> {
+    let addr: std::net::SocketAddr = relay
+        .ws_url
+        .trim_start_matches("ws://")
+        .trim_end_matches("/ws")
+        .parse()
+        .expect("addr");
+    let socket = TcpSocket::new_v4().expect("socket");
+    socket.set_zero_linger().expect("linger");
+    socket.set_nodelay(true).expect("nodelay");
+    let stream = socket.connect(addr).await.expect("connect");
+    let (ws, _) = tokio_tungstenite::client_async(relay.ws_url.as_str(), stream)
+        .await
+        .expect("websocket");
+    ws
+}
+
+fn attach_text(channel: &str, role: Role, token: &str) -> Message {
+    Message::text(
+        serde_json::json!({"v":1,"channel_id":channel,"role":role.as_u8(),"token":token,
+            "endpoint_instance_id":"AAAAAAAAAAAAAAAAAAAAAA"})
+        .to_string(),
+    )
+}
+
+fn fsec_like_record() -> Vec<u8> {
+    let mut frame = b"FSEC\x01\x00".to_vec();
+    frame.extend_from_slice(&0u64.to_be_bytes());
+    frame.extend_from_slice(&4u32.to_be_bytes());
+    frame.extend_from_slice(b"data");
+    frame
+}
+
+type Ws = tokio_tungstenite::WebSocketStream<TcpStream>;
+
+/// Attaches one pair and waits for the client's first frame at the server.
+/// Returns the sockets and the time from the client's attach to that frame.
+async fn attach_pair(
+    relay: &RelayProcess,
+    channel: String,
+    tokens: [String; 2],
+) -> (Ws, Ws, Duration) {
+    let mut server = ws_connect(relay).await;
+    server
+        .send(attach_text(&channel, Role::Server, &tokens[0]))
+        .await
+        .expect("server attach");
+    let mut client = ws_connect(relay).await;
+    let started = Instant::now();
+    client
+        .send(attach_text(&channel, Role::Client, &tokens[1]))
+        .await
+        .expect("client attach");
+    client
+        .send(Message::binary(fsec_like_record()))
+        .await
+        .expect("client frame");
+    loop {
+        match server.next().await {
+            Some(Ok(Message::Binary(_))) => break,
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            other => panic!("pair {channel}: {other:?}"),
+        }
+    }
+    (server, client, started.elapsed())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() - 1) as f64 * p).round() as usize]
+}
+
+async fn pairing(relay: &Arc<RelayProcess>, pairs: usize, concurrency: usize) {
+    let tokens: Vec<(String, [String; 2])> = (0..pairs)
+        .map(|i| {
+            let channel = format!("pair-{i}");
+            let tokens = [
+                relay.token(&channel, Role::Server, 60),
+                relay.token(&channel, Role::Client, 60),
+            ];
+            (channel, tokens)
+        })
+        .collect();
+    let work = Arc::new(std::sync::Mutex::new(tokens));
+    let started = Instant::now();
+    let workers: Vec<_> = (0..concurrency)
+        .map(|_| {
+            let work = work.clone();
+            let relay = relay.clone();
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                loop {
+                    let next = work.lock().expect("lock").pop();
+                    let Some((channel, tokens)) = next else {
+                        return latencies;
+                    };
+                    let (server, client, latency) = attach_pair(&relay, channel, tokens).await;
+                    latencies.push(latency);
+                    drop((server, client));
+                }
+            })
+        })
+        .collect();
+    let mut latencies = Vec::new();
+    for worker in workers {
+        latencies.extend(worker.await.expect("worker"));
+    }
+    let elapsed = started.elapsed();
+    latencies.sort();
+    println!("pairing ({pairs} pairs, {concurrency} at a time, load generator on the same cores):");
+    println!(
+        "  pairings per second               {:9.0}",
+        pairs as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "  attach to first frame p50         {:9.3} ms",
+        percentile(&latencies, 0.50).as_secs_f64() * 1e3
+    );
+    println!(
+        "  attach to first frame p99         {:9.3} ms",
+        percentile(&latencies, 0.99).as_secs_f64() * 1e3
+    );
+}
+
+async fn idle(relay: &Arc<RelayProcess>, channels: usize) {
+    let baseline = relay.rss_kib();
+    let mut held = Vec::with_capacity(channels);
+    let started = Instant::now();
+    for i in 0..channels {
+        let channel = format!("idle-{i}");
+        let tokens = [
+            relay.token(&channel, Role::Server, 600),
+            relay.token(&channel, Role::Client, 600),
+        ];
+        let (server, client, _) = attach_pair(relay, channel, tokens).await;
+        held.push((server, client));
+    }
+    let setup = started.elapsed();
+    let loaded = relay.rss_kib();
+    let per_channel = (loaded.saturating_sub(baseline)) as f64 * 1024.0 / channels as f64;
+    println!("idle channels ({channels} paired, one record exchanged each):");
+    println!("  relay RSS before                  {:9} KiB", baseline);
+    println!("  relay RSS with channels           {:9} KiB", loaded);
+    println!(
+        "  RSS per idle paired channel       {:9.0} bytes",
+        per_channel
+    );
+    println!(
+        "  projected RSS for 10,000          {:9.1} MiB",
+        per_channel * 10_000.0 / (1024.0 * 1024.0)
+    );
+    println!(
+        "  set-up time                       {:9.2} s",
+        setup.as_secs_f64()
+    );
+    drop(held);
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let flag = |name: &str, default: usize| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let what = args
+        .iter()
+        .find(|a| ["all", "throughput", "pairing", "idle"].contains(&a.as_str()))
+        .cloned()
+        .unwrap_or_else(|| "all".into());
+    let mib = flag("--mib", 256);
+    let channels = flag("--channels", 8000);
+    let pairs = flag("--pairs", 5000);
+    let concurrency = flag("--concurrency", 32);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let relay = Arc::new(RelayProcess::start());
+        if what == "all" || what == "throughput" {
+            throughput(&relay, mib).await;
+        }
+        if what == "all" || what == "pairing" {
+            pairing(&relay, pairs, concurrency).await;
+        }
+        if what == "all" || what == "idle" {
+            // A fresh relay: memory from earlier phases is not the idle cost.
+            let relay = Arc::new(RelayProcess::start());
+            idle(&relay, channels).await;
+        }
+    });
+}
