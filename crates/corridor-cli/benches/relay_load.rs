@@ -46,13 +46,31 @@ impl RelayProcess {
         let key = IssuerKey::generate("bench", &mut rand_core::OsRng).expect("key");
         let keys_file = dir.path().join("issuer_keys.json");
         std::fs::write(&keys_file, key.to_public_json()).expect("write keys");
-        let mut child = Command::new(env!("CARGO_BIN_EXE_corridor"))
+        // CORRIDOR_BENCH_RELAY_WRAPPER runs the relay under a tool
+        // (e.g. "valgrind --tool=massif") for profiling.
+        let wrapper = std::env::var("CORRIDOR_BENCH_RELAY_WRAPPER").unwrap_or_default();
+        let mut words = wrapper.split_whitespace();
+        let mut command = match words.next() {
+            Some(tool) => {
+                let mut command = Command::new(tool);
+                command.args(words).arg(env!("CARGO_BIN_EXE_corridor"));
+                command
+            }
+            None => Command::new(env!("CARGO_BIN_EXE_corridor")),
+        };
+        let mut child = command
             .args(["relay", "--listen", "127.0.0.1:0", "--allow-no-origin"])
             .args(["--aud", AUD, "--iss", ISS])
             .arg("--issuer-keys-file")
             .arg(&keys_file)
             .args(["--max-conns", "40000", "--max-channels", "20000"])
             .args(["--max-replay-entries", "400000"])
+            // Extra relay flags for experiments, e.g. "--ws-read-buffer-bytes 4096".
+            .args(
+                std::env::var("CORRIDOR_BENCH_RELAY_ARGS")
+                    .unwrap_or_default()
+                    .split_whitespace(),
+            )
             .env("RUST_LOG", "warn")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
@@ -103,6 +121,19 @@ impl RelayProcess {
         token::sign(self.key.signing_key(), claims).expect("sign")
     }
 
+    /// CPU time the relay process has used (user + system).
+    fn cpu_time(&self) -> Duration {
+        let stat =
+            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).expect("relay stat");
+        // Fields after the command name: utime and stime are the 12th and 13th.
+        let after_name = stat.rsplit_once(')').expect("stat format").1;
+        let fields: Vec<&str> = after_name.split_whitespace().collect();
+        let ticks: u64 =
+            fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+        // USER_HZ is 100 on Linux.
+        Duration::from_millis(ticks * 10)
+    }
+
     fn rss_kib(&self) -> u64 {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
             .expect("relay status");
@@ -116,7 +147,10 @@ impl RelayProcess {
 
 impl Drop for RelayProcess {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        // SIGTERM, so a profiler wrapping the relay gets to write its report.
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
         let _ = self.child.wait();
     }
 }
@@ -177,14 +211,15 @@ async fn push(stream: flowersec::yamux::YamuxStream, bytes: usize) -> Duration {
     elapsed
 }
 
-/// The server side: drain `bytes` from the first stream, ack.
-async fn drain_first_stream(
-    accept: impl std::future::Future<
-        Output = Result<(String, flowersec::yamux::YamuxStream), flowersec::FlowersecError>,
-    >,
-    bytes: usize,
-) {
-    let (_, stream) = accept.await.expect("accept stream");
+/// The server side: drain `bytes` from the "bench" stream (the client also
+/// opens its "rpc" stream on connect), then ack.
+async fn drain_bench_stream(session: &flowersec::endpoint::Session, bytes: usize) {
+    let stream = loop {
+        let (kind, stream) = session.accept_stream().await.expect("accept stream");
+        if kind == "bench" {
+            break stream;
+        }
+    };
     let mut got = 0;
     while got < bytes {
         got += stream.read().await.expect("read").expect("data").len();
@@ -214,7 +249,7 @@ async fn flowersec_direct(bytes: usize) -> Duration {
         )
         .await
         .expect("direct accept");
-        drain_first_stream(session.accept_stream(), bytes).await;
+        drain_bench_stream(&session, bytes).await;
     });
     let info = flowersec::generated::flowersec::direct::v1::DirectConnectInfo {
         ws_url: format!("ws://{addr}/"),
@@ -257,7 +292,7 @@ async fn flowersec_via_relay(relay: &RelayProcess, channel: &str, bytes: usize) 
         let session = flowersec::endpoint::connect_tunnel(server_grant, options)
             .await
             .expect("server attach");
-        drain_first_stream(session.accept_stream(), bytes).await;
+        drain_bench_stream(&session, bytes).await;
     });
     let client = flowersec::connect_tunnel(to_flowersec(&pair.client), connect_options())
         .await
@@ -271,10 +306,13 @@ async fn flowersec_via_relay(relay: &RelayProcess, channel: &str, bytes: usize) 
 async fn throughput(relay: &RelayProcess, mib: usize) {
     let bytes = mib * 1024 * 1024;
     let mut best = [Duration::MAX; 3];
+    let mut relay_cpu = Duration::ZERO;
     for round in 0..3 {
         best[0] = best[0].min(raw_tcp(bytes).await);
         best[1] = best[1].min(flowersec_direct(bytes).await);
+        let cpu_before = relay.cpu_time();
         best[2] = best[2].min(flowersec_via_relay(relay, &format!("tp-{round}"), bytes).await);
+        relay_cpu += relay.cpu_time() - cpu_before;
     }
     let [raw, direct, relayed] = best.map(|d| mib_per_s(bytes, d));
     println!("throughput ({mib} MiB one way, best of 3):");
@@ -286,6 +324,10 @@ async fn throughput(relay: &RelayProcess, mib: usize) {
         relayed / direct
     );
     println!("  ratio relay/raw TCP               {:9.3}", relayed / raw);
+    println!(
+        "  relay CPU per GiB forwarded       {:9.3} s",
+        relay_cpu.as_secs_f64() / (3.0 * bytes as f64 / (1024.0 * 1024.0 * 1024.0))
+    );
 }
 
 /// A WebSocket to the relay whose close does not leave TIME_WAIT behind
@@ -448,6 +490,10 @@ async fn idle(relay: &Arc<RelayProcess>, channels: usize) {
 }
 
 fn main() {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_writer(std::io::stderr)
+        .init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let flag = |name: &str, default: usize| {
         args.iter()

@@ -62,6 +62,9 @@ pub(crate) struct RelayArgs {
     /// Print the ready line indented.
     #[arg(long)]
     pretty: bool,
+    /// Worker threads (default: one per core).
+    #[arg(long, env = "CORRIDOR_THREADS")]
+    threads: Option<usize>,
     #[command(flatten)]
     limits: LimitArgs,
 }
@@ -180,13 +183,16 @@ fn parse_duration(text: &str) -> Result<Duration, String> {
 
 pub(crate) fn run(args: RelayArgs) -> anyhow::Result<ExitCode> {
     let pretty = args.pretty;
+    let threads = args.threads;
     let config = match build_config(args) {
         Ok(config) => config,
         Err(message) => return Ok(crate::config_error(message)),
     };
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    if let Some(threads) = threads {
+        builder.worker_threads(threads.max(1));
+    }
+    let runtime = builder.enable_all().build()?;
     runtime.block_on(async move {
         let relay = match Relay::bind(config).await {
             Ok(relay) => relay,

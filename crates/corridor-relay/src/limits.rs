@@ -73,7 +73,7 @@ impl Default for Limits {
             write_timeout: Duration::from_secs(10),
             max_replaces_per_window: 5,
             replace_window: Duration::from_secs(10),
-            ws_read_buffer_bytes: 8 * 1024,
+            ws_read_buffer_bytes: 4 * 1024,
             ws_write_buffer_bytes: 0,
             http_header_timeout: Duration::from_secs(5),
         }

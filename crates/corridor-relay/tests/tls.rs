@@ -57,7 +57,10 @@ async fn channel_pairs_over_tls() {
 
     let mut server = wss_attach(&relay, &roots, "tls-ch", Role::Server).await;
     let mut client = wss_attach(&relay, &roots, "tls-ch", Role::Client).await;
-    client.send(Message::binary(b"over tls".to_vec())).await.expect("send");
+    client
+        .send(Message::binary(b"over tls".to_vec()))
+        .await
+        .expect("send");
     let got = tokio::time::timeout(std::time::Duration::from_secs(10), async {
         use futures_util::StreamExt as _;
         loop {
@@ -85,6 +88,8 @@ async fn unreadable_certificate_is_a_configuration_error() {
         cert: dir.path().join("missing.pem"),
         key: dir.path().join("missing-key.pem"),
     });
-    let error = corridor_relay::Relay::bind(config).await.expect_err("refused");
+    let error = corridor_relay::Relay::bind(config)
+        .await
+        .expect_err("refused");
     assert!(error.to_string().contains("--tls-cert-file"), "{error}");
 }
