@@ -134,6 +134,10 @@ impl Attach {
         if bytes.len() > limits.max_attach_bytes {
             return Err(AttachError::TooLarge);
         }
+        // Only an object: serde would also read a struct from a JSON array.
+        if bytes.trim_ascii_start().first() != Some(&b'{') {
+            return Err(AttachError::InvalidJson);
+        }
         let raw: RawAttach = serde_json::from_slice(bytes).map_err(|_| AttachError::InvalidJson)?;
         if raw.v != ATTACH_VERSION {
             return Err(AttachError::InvalidVersion);

@@ -1,10 +1,9 @@
 //! Blind forwarding between the two endpoints of a paired channel.
 //!
 //! One task drives both directions by polling: a message read from one side
-//! is handed to the other side's socket, and the socket is flushed once the
-//! source has nothing more ready. A lane whose destination does not accept
-//! more stops reading its source, so a slow reader slows its sender and at
-//! most one message plus the socket's write buffer is queued per direction.
+//! is handed to the other side's socket and flushed. A lane whose destination
+//! does not accept more stops reading its source, so a slow reader slows its
+//! sender and at most one message is queued in the relay per direction.
 //! Nothing is decrypted; a frame is only looked at to notice the first FSEC
 //! record (which lifts the `init_exp` deadline).
 
@@ -55,7 +54,6 @@ pub(crate) struct Lane {
     backlog_bytes: usize,
     /// Handed to the destination socket but not yet flushed.
     unflushed_bytes: usize,
-    needs_flush: bool,
     /// Since when the destination has refused to take more.
     pub(crate) blocked_since: Option<Instant>,
 }
@@ -70,7 +68,6 @@ impl Lane {
             backlog,
             backlog_bytes,
             unflushed_bytes: 0,
-            needs_flush: false,
             blocked_since: None,
         }
     }
@@ -88,7 +85,57 @@ impl Lane {
         Poll::Pending
     }
 
-    /// Moves messages from `src` to `dst` until it must wait or the channel must end.
+    /// Hands the backlog to `dst`, flushing after each frame so that what
+    /// counts as queued is exactly what the relay still holds. Ready(Ok)
+    /// once everything is out; Pending while `dst` refuses more.
+    fn poll_drain(
+        &mut self,
+        cx: &mut Context<'_>,
+        dst: &mut Ws,
+        activity: &mut Activity,
+        limits: LaneLimits<'_>,
+    ) -> Poll<Result<(), Teardown>> {
+        loop {
+            if self.unflushed_bytes > 0 {
+                match Pin::new(&mut *dst).poll_flush(cx) {
+                    Poll::Ready(Ok(())) => {
+                        limits.metrics.release_queued(self.unflushed_bytes);
+                        limits
+                            .metrics
+                            .forwarded(self.direction, self.unflushed_bytes);
+                        self.unflushed_bytes = 0;
+                        self.blocked_since = None;
+                    }
+                    Poll::Ready(Err(error)) => return Poll::Ready(Err(write_failed(&error))),
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+            let Some(frame) = self.backlog.front() else {
+                return Poll::Ready(Ok(()));
+            };
+            let len = frame.len();
+            match Pin::new(&mut *dst).poll_ready(cx) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(write_failed(&error))),
+                Poll::Pending => return Poll::Pending,
+            }
+            let Some(frame) = self.backlog.pop_front() else {
+                return Poll::Ready(Ok(()));
+            };
+            if !activity.saw_record && looks_like_record(&frame, limits.max_record_bytes) {
+                activity.saw_record = true;
+                limits.metrics.encrypted();
+            }
+            self.backlog_bytes -= len;
+            self.unflushed_bytes += len;
+            if let Err(error) = Pin::new(&mut *dst).start_send(Message::Binary(frame)) {
+                return Poll::Ready(Err(write_failed(&error)));
+            }
+        }
+    }
+
+    /// Moves messages from `src` to `dst` until it must wait or the channel
+    /// must end. While `dst` refuses more, `src` is not read.
     pub(crate) fn poll(
         &mut self,
         cx: &mut Context<'_>,
@@ -98,45 +145,20 @@ impl Lane {
         limits: LaneLimits<'_>,
     ) -> Poll<LaneEvent> {
         loop {
-            while let Some(front_len) = self.backlog.front().map(Bytes::len) {
-                match Pin::new(&mut *dst).poll_ready(cx) {
-                    Poll::Ready(Ok(())) => {}
-                    Poll::Ready(Err(error)) => {
-                        return Poll::Ready(LaneEvent::End(write_failed(&error)));
-                    }
-                    Poll::Pending => return self.stall(),
-                }
-                let Some(frame) = self.backlog.pop_front() else {
-                    break;
-                };
-                if !activity.saw_record && looks_like_record(&frame, limits.max_record_bytes) {
-                    activity.saw_record = true;
-                    limits.metrics.encrypted();
-                }
-                self.backlog_bytes -= front_len;
-                self.unflushed_bytes += front_len;
-                self.needs_flush = true;
-                if let Err(error) = Pin::new(&mut *dst).start_send(Message::Binary(frame)) {
-                    return Poll::Ready(LaneEvent::End(write_failed(&error)));
-                }
+            match self.poll_drain(cx, dst, activity, limits) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(teardown)) => return Poll::Ready(LaneEvent::End(teardown)),
+                Poll::Pending => return self.stall(),
             }
-            match Pin::new(&mut *src).poll_next(cx) {
-                Poll::Ready(Some(Ok(Message::Binary(frame)))) => {
-                    activity.last_active = Instant::now();
-                    if !limits
-                        .metrics
-                        .reserve_queued(frame.len(), limits.max_total_queued_bytes)
-                    {
-                        return Poll::Ready(LaneEvent::End(Teardown::ResourceExhausted));
-                    }
-                    self.backlog_bytes += frame.len();
-                    self.backlog.push_back(frame);
-                }
+            let frame = match Pin::new(&mut *src).poll_next(cx) {
+                Poll::Ready(Some(Ok(Message::Binary(frame)))) => frame,
                 Poll::Ready(Some(Ok(Message::Text(_)))) => {
                     return Poll::Ready(LaneEvent::End(Teardown::NonBinaryFrame));
                 }
                 // tungstenite answers pings itself; they are not activity.
-                Poll::Ready(Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)))) => {}
+                Poll::Ready(Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)))) => {
+                    continue;
+                }
                 Poll::Ready(Some(Ok(Message::Close(_))) | None) => {
                     return Poll::Ready(LaneEvent::End(Teardown::PeerClosed));
                 }
@@ -146,29 +168,17 @@ impl Lane {
                 Poll::Ready(Some(Err(_))) => {
                     return Poll::Ready(LaneEvent::End(Teardown::PeerClosed));
                 }
-                Poll::Pending => {
-                    if self.needs_flush {
-                        match Pin::new(&mut *dst).poll_flush(cx) {
-                            Poll::Ready(Ok(())) => {
-                                limits.metrics.release_queued(self.unflushed_bytes);
-                                limits
-                                    .metrics
-                                    .forwarded(self.direction, self.unflushed_bytes);
-                                self.unflushed_bytes = 0;
-                                self.needs_flush = false;
-                                self.blocked_since = None;
-                            }
-                            Poll::Ready(Err(error)) => {
-                                return Poll::Ready(LaneEvent::End(write_failed(&error)));
-                            }
-                            Poll::Pending => return self.stall(),
-                        }
-                    } else {
-                        self.blocked_since = None;
-                    }
-                    return Poll::Pending;
-                }
+                Poll::Pending => return Poll::Pending,
+            };
+            activity.last_active = Instant::now();
+            if !limits
+                .metrics
+                .reserve_queued(frame.len(), limits.max_total_queued_bytes)
+            {
+                return Poll::Ready(LaneEvent::End(Teardown::ResourceExhausted));
             }
+            self.backlog_bytes += frame.len();
+            self.backlog.push_back(frame);
         }
     }
 }

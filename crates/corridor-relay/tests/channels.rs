@@ -107,6 +107,9 @@ async fn a_reader_that_never_reads_stalls_its_sender_then_the_channel_closes() {
         let send = client.send(Message::binary(frame.clone()));
         match tokio::time::timeout(Duration::from_millis(500), send).await {
             Ok(Ok(())) => sent += frame.len(),
+            // Socket buffers alone take more than 1 MiB on loopback: a pause
+            // before that is a slow machine, not backpressure.
+            Err(_) if sent < 1024 * 1024 => continue,
             Ok(Err(_)) | Err(_) => break,
         }
         assert!(
