@@ -53,7 +53,11 @@ pub(crate) async fn serve_endpoint(shared: Arc<Shared>, mut ws: Ws) {
     match shared.registry.admit(&shared, endpoint, &claims) {
         Admission::Lead(lead) => {
             shared.metrics.attach_ok();
-            crate::channel::run(shared.clone(), lead).await;
+            // A task of its own: an idle channel then holds only the channel's
+            // state, not the larger state of the attach phase that led to it.
+            shared
+                .tasks
+                .spawn(crate::channel::run(shared.clone(), lead));
         }
         Admission::Joined => shared.metrics.attach_ok(),
         Admission::Refused(rejection, endpoint) => reject(&shared, endpoint.ws, rejection).await,

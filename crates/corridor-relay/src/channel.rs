@@ -115,7 +115,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut lead: Lead) {
     // A peer handed over while this channel was ending is closed with it
     // rather than dropped without a word.
     lead.join.close();
-    while let Ok(late) = lead.join.try_recv() {
+    if let Ok(late) = lead.join.try_recv() {
         endpoints.push(late);
     }
     shared.metrics.release_queued(queued);
@@ -142,7 +142,7 @@ async fn wait_for_peer(
             biased;
             _ = shared.shutdown.cancelled() => return Err(Teardown::Shutdown),
             _ = lead.evicted.cancelled() => return Err(Teardown::Replaced),
-            peer = lead.join.recv() => return peer.ok_or(Teardown::PeerClosed),
+            peer = &mut lead.join => return peer.map_err(|_| Teardown::PeerClosed),
             message = lead.endpoint.ws.next() => message,
             _ = tokio::time::sleep_until(wake) => {
                 match deadlines.expired(Instant::now(), activity, None) {

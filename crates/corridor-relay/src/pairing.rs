@@ -15,7 +15,7 @@ use corridor_core::token::Claims;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
 
 /// An attached endpoint connection.
@@ -34,7 +34,7 @@ pub(crate) struct Lead {
     pub(crate) generation: u64,
     pub(crate) endpoint: Endpoint,
     /// Receives the peer endpoint when it arrives.
-    pub(crate) join: mpsc::Receiver<Endpoint>,
+    pub(crate) join: oneshot::Receiver<Endpoint>,
     /// Cancelled when a same-role endpoint takes the channel over.
     pub(crate) evicted: CancellationToken,
     pub(crate) first_seen: Instant,
@@ -68,7 +68,8 @@ struct Slot {
     init_exp: i64,
     idle_timeout_seconds: i32,
     present: [bool; 2],
-    join: mpsc::Sender<Endpoint>,
+    /// Taken by the one peer that joins this generation.
+    join: Option<oneshot::Sender<Endpoint>>,
     evict: CancellationToken,
     replace: [ReplaceWindow; 2],
 }
@@ -128,12 +129,13 @@ impl Registry {
                 }
                 if !slot.present[index(role)] {
                     slot.present[index(role)] = true;
-                    return match slot.join.try_send(endpoint) {
+                    let Some(join) = slot.join.take() else {
+                        return Admission::Refused(Rejection::AttachFailed, endpoint);
+                    };
+                    // The lead may be gone, its slot about to be removed.
+                    return match join.send(endpoint) {
                         Ok(()) => Admission::Joined,
-                        // The lead is gone and its slot about to be removed.
-                        Err(error) => {
-                            Admission::Refused(Rejection::AttachFailed, error.into_inner())
-                        }
+                        Err(endpoint) => Admission::Refused(Rejection::AttachFailed, endpoint),
                     };
                 }
                 let window = &mut slot.replace[index(role)];
@@ -159,8 +161,9 @@ impl Registry {
         };
         inner.next_generation += 1;
         let generation = inner.next_generation;
-        // Capacity 1: only the peer role ever joins a generation, once.
-        let (join, join_receiver) = mpsc::channel(1);
+        // A oneshot, not an mpsc: an mpsc allocates a block of 32 slots,
+        // which was 11 KiB of every idle channel.
+        let (join, join_receiver) = oneshot::channel();
         let evict = CancellationToken::new();
         let mut present = [false; 2];
         present[index(role)] = true;
@@ -171,7 +174,7 @@ impl Registry {
                 init_exp: claims.init_exp,
                 idle_timeout_seconds: claims.idle_timeout_seconds,
                 present,
-                join,
+                join: Some(join),
                 evict: evict.clone(),
                 replace: replace_state,
             },
