@@ -49,9 +49,6 @@ pub struct Limits {
     /// Per-connection WebSocket read buffer (`--ws-read-buffer-bytes`): the largest
     /// single socket read. Small, because idle channels dominate relay memory.
     pub ws_read_buffer_bytes: usize,
-    /// Bytes gathered before a write goes to the socket (`--ws-write-buffer-bytes`);
-    /// the relay flushes as soon as its source has nothing more ready anyway.
-    pub ws_write_buffer_bytes: usize,
     /// Time allowed for the HTTP request line and headers (`--http-header-timeout`).
     pub http_header_timeout: Duration,
 }
@@ -74,7 +71,6 @@ impl Default for Limits {
             max_replaces_per_window: 5,
             replace_window: Duration::from_secs(10),
             ws_read_buffer_bytes: 4 * 1024,
-            ws_write_buffer_bytes: 0,
             http_header_timeout: Duration::from_secs(5),
         }
     }

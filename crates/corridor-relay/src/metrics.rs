@@ -11,7 +11,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct AttachLabels {
@@ -61,7 +61,6 @@ pub struct Metrics {
     pair_latency: Histogram,
     encrypted: Counter,
     queued_bytes: Gauge,
-    queued_total: AtomicI64,
     resource_exhausted: Family<LimitLabel, Counter>,
     forwarded_bytes: Family<DirectionLabel, Counter>,
     // Resolved once: the forwarding path must not look labels up per message.
@@ -91,7 +90,6 @@ impl Metrics {
             ]),
             encrypted: Counter::default(),
             queued_bytes: Gauge::default(),
-            queued_total: AtomicI64::new(0),
             resource_exhausted: Family::default(),
             forwarded_bytes: Family::default(),
             forwarded_to_client: Counter::default(),
@@ -253,9 +251,10 @@ impl Metrics {
     /// reserved) if that would pass `max` (0: no budget).
     pub(crate) fn reserve_queued(&self, bytes: usize, max: usize) -> bool {
         let bytes = bytes as i64;
-        let total = self.queued_total.fetch_add(bytes, Ordering::Relaxed) + bytes;
+        // The gauge is the budget's counter: one atomic add per frame.
+        let total = self.queued_bytes.inc_by(bytes) + bytes;
         if max != 0 && total > max as i64 {
-            self.queued_total.fetch_sub(bytes, Ordering::Relaxed);
+            self.queued_bytes.dec_by(bytes);
             self.resource_exhausted
                 .get_or_create(&LimitLabel {
                     limit: "total_queued_bytes",
@@ -263,13 +262,11 @@ impl Metrics {
                 .inc();
             return false;
         }
-        self.queued_bytes.inc_by(bytes);
         true
     }
 
     pub(crate) fn release_queued(&self, bytes: usize) {
         if bytes > 0 {
-            self.queued_total.fetch_sub(bytes as i64, Ordering::Relaxed);
             self.queued_bytes.dec_by(bytes as i64);
         }
     }

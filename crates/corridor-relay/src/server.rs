@@ -68,8 +68,9 @@ impl Shared {
         let limits = &self.config.limits;
         WebSocketConfig::default()
             .read_buffer_size(limits.ws_read_buffer_bytes)
-            .write_buffer_size(limits.ws_write_buffer_bytes)
-            .max_write_buffer_size(limits.ws_write_buffer_bytes + 2 * limits.max_record_bytes + 64)
+            // The pump flushes after every frame, so nothing is gathered.
+            .write_buffer_size(0)
+            .max_write_buffer_size(2 * limits.max_record_bytes + 64)
             .max_message_size(Some(limits.max_record_bytes))
             .max_frame_size(Some(limits.max_record_bytes))
     }
