@@ -16,47 +16,7 @@ pub const DEFAULT_IDLE_TIMEOUT_SECS: i32 = 60;
 /// Default lifetime of an attach token.
 pub const DEFAULT_TOKEN_EXP_SECS: i64 = 60;
 
-/// An E2EE cipher suite, by its wire number.
-#[derive(Clone, Copy, Debug, Eq, PartialEq, Hash)]
-pub enum Suite {
-    /// X25519 + HKDF-SHA256 + AES-256-GCM.
-    X25519HkdfSha256Aes256Gcm,
-    /// P-256 + HKDF-SHA256 + AES-256-GCM.
-    P256HkdfSha256Aes256Gcm,
-}
-
-impl Suite {
-    /// The wire number.
-    pub const fn as_u16(self) -> u16 {
-        match self {
-            Suite::X25519HkdfSha256Aes256Gcm => 1,
-            Suite::P256HkdfSha256Aes256Gcm => 2,
-        }
-    }
-
-    /// The suite for a wire number.
-    pub const fn from_u16(value: u16) -> Option<Suite> {
-        match value {
-            1 => Some(Suite::X25519HkdfSha256Aes256Gcm),
-            2 => Some(Suite::P256HkdfSha256Aes256Gcm),
-            _ => None,
-        }
-    }
-}
-
-impl Serialize for Suite {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_u16(self.as_u16())
-    }
-}
-
-impl<'de> Deserialize<'de> for Suite {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        let value = u16::deserialize(deserializer)?;
-        Suite::from_u16(value)
-            .ok_or_else(|| serde::de::Error::custom(format_args!("unknown suite {value}")))
-    }
-}
+pub use crate::fsec1::Suite;
 
 /// One endpoint's grant for a channel.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -12,6 +12,7 @@
 pub mod attach;
 pub mod b64;
 pub mod close;
+pub mod fsec1;
 pub mod grant;
 pub mod keys;
 pub mod role;
