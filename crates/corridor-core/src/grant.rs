@@ -184,3 +184,36 @@ pub fn mint(
         server: grant_for(Role::Server)?,
     })
 }
+
+/// What a client needs to reach an endpoint directly, without a relay: in
+/// flowersec v1's `DirectConnectInfo` JSON shape.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirectInfo {
+    /// WebSocket URL the endpoint listens on.
+    pub ws_url: String,
+    /// The channel id bound into the handshake.
+    pub channel_id: String,
+    /// The 32-byte pre-shared key, base64url.
+    pub e2ee_psk_b64u: String,
+    /// Unix time by which the handshake must be done.
+    pub channel_init_expire_at_unix_s: i64,
+    /// The suite the client proposes.
+    pub default_suite: Suite,
+}
+
+impl std::fmt::Debug for DirectInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirectInfo")
+            .field("ws_url", &self.ws_url)
+            .field("channel_id", &self.channel_id)
+            .field("e2ee_psk_b64u", &"[REDACTED]")
+            .field("init_exp", &self.channel_init_expire_at_unix_s)
+            .field("default_suite", &self.default_suite)
+            .finish()
+    }
+}
+
+/// Decodes a grant's base64url PSK into its 32 bytes.
+pub fn decode_psk(psk_b64u: &str) -> Option<Zeroizing<[u8; 32]>> {
+    b64::decode_array::<32>(psk_b64u).map(Zeroizing::new)
+}

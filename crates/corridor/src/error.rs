@@ -1,0 +1,111 @@
+//! The errors of connecting and running a session, each with a stable name.
+
+use corridor_core::fsec1::Fsec1Error;
+use corridor_core::hello::HelloError;
+
+/// Why a connection, handshake or stream operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The URL is not a ws:// or wss:// URL.
+    #[error("invalid URL {0:?}")]
+    InvalidUrl(String),
+    /// The grant or connect info is unusable.
+    #[error("invalid grant: {0}")]
+    InvalidGrant(&'static str),
+    /// TCP or TLS connection failed.
+    #[error("connect to {url}: {source}")]
+    Connect {
+        /// Where we dialled.
+        url: String,
+        /// What went wrong.
+        source: std::io::Error,
+    },
+    /// The WebSocket upgrade failed.
+    #[error("WebSocket: {0}")]
+    WebSocket(String),
+    /// The relay or peer closed the carrier with a close frame.
+    #[error("closed by peer with {code} {reason:?}")]
+    Rejected {
+        /// WebSocket close code.
+        code: u16,
+        /// Close reason (the relay's rejection name, e.g. `invalid_token`).
+        reason: String,
+    },
+    /// The carrier ended during the named stage.
+    #[error("connection closed during {0}")]
+    Closed(&'static str),
+    /// The named stage did not finish in time.
+    #[error("{0} timed out")]
+    Timeout(&'static str),
+    /// The fsec1 handshake failed.
+    #[error("E2EE handshake: {0}")]
+    Handshake(#[from] Fsec1Error),
+    /// A stream's hello was refused.
+    #[error("stream hello: {0}")]
+    Hello(#[from] HelloError),
+    /// The stream multiplexer failed.
+    #[error("stream multiplexer: {0}")]
+    Mux(String),
+    /// The session is closed.
+    #[error("session closed")]
+    SessionClosed,
+    /// The session has as many open streams as it allows.
+    #[error("too many open streams")]
+    TooManyStreams,
+    /// Other I/O.
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
+impl Error {
+    /// A stable snake_case name for logs and metrics.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            Error::InvalidUrl(_) => "invalid_url",
+            Error::InvalidGrant(_) => "invalid_grant",
+            Error::Connect { .. } => "connect_failed",
+            Error::WebSocket(_) => "websocket_failed",
+            Error::Rejected { .. } => "rejected",
+            Error::Closed(_) => "closed",
+            Error::Timeout(_) => "timeout",
+            Error::Handshake(error) => error.reason(),
+            Error::Hello(error) => error.reason(),
+            Error::Mux(_) => "mux_failed",
+            Error::SessionClosed => "session_closed",
+            Error::TooManyStreams => "too_many_streams",
+            Error::Io(_) => "io",
+        }
+    }
+}
+
+/// Close-frame information a carrier saw, carried inside an `io::Error`.
+#[derive(Debug, thiserror::Error)]
+#[error("closed by peer with {code} {reason:?}")]
+pub struct PeerClosed {
+    /// WebSocket close code.
+    pub code: u16,
+    /// Close reason.
+    pub reason: String,
+}
+
+/// Lifts an I/O error from the carrier into an [`Error`], keeping a close
+/// frame's code and reason and an fsec1 failure's name.
+pub(crate) fn from_io(error: std::io::Error, stage: &'static str) -> Error {
+    let error = match error.downcast::<PeerClosed>() {
+        Ok(closed) => {
+            return Error::Rejected {
+                code: closed.code,
+                reason: closed.reason,
+            };
+        }
+        Err(error) => error,
+    };
+    let error = match error.downcast::<Fsec1Error>() {
+        Ok(fsec) => return Error::Handshake(fsec),
+        Err(error) => error,
+    };
+    if error.kind() == std::io::ErrorKind::UnexpectedEof {
+        return Error::Closed(stage);
+    }
+    Error::Io(error)
+}

@@ -1,0 +1,267 @@
+//! Streams over the secure channel: the `yamux` crate, driven by one task.
+//!
+//! The crate's `Connection` makes progress only while it is polled, so one
+//! task owns it: it opens outbound streams on request, hands inbound streams
+//! to the session through a bounded queue (a full queue resets the stream),
+//! and wakes every few seconds so the crate's pings go out on an idle session.
+//! Windows are fixed at 256 KiB per stream: flowersec v1 refuses a window
+//! update that would take its send window above that, and the crate grows
+//! windows unless the connection window is exactly streams x 256 KiB.
+
+use crate::error::Error;
+use crate::secure::SecureStream;
+use corridor_core::Role;
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use tokio_util::compat::{Compat, FuturesAsyncReadCompatExt, TokioAsyncReadCompatExt};
+
+/// yamux's per-stream window, which flowersec v1 also assumes.
+const STREAM_WINDOW: usize = 256 * 1024;
+
+/// Bounds of the multiplexer.
+#[derive(Clone, Copy, Debug)]
+pub struct MuxOptions {
+    /// Streams the peer may have open towards us at once.
+    pub max_streams: usize,
+    /// Streams we open at once (flowersec accepts 32 inbound).
+    pub max_outbound_streams: usize,
+    /// Inbound streams waiting for `accept_stream`.
+    pub accept_backlog: usize,
+    /// Largest yamux data frame we send.
+    pub frame_bytes: usize,
+    /// How often an idle session is woken so its keepalive ping goes out.
+    pub keepalive_interval: Duration,
+}
+
+impl Default for MuxOptions {
+    fn default() -> Self {
+        MuxOptions {
+            max_streams: 128,
+            max_outbound_streams: 32,
+            accept_backlog: 32,
+            frame_bytes: 64 * 1024,
+            keepalive_interval: Duration::from_secs(10),
+        }
+    }
+}
+
+enum Command {
+    Open(oneshot::Sender<Result<yamux::Stream, Error>>),
+    Close(oneshot::Sender<()>),
+}
+
+/// The handle other tasks use to open streams and close the session.
+#[derive(Clone, Debug)]
+pub(crate) struct Mux {
+    commands: mpsc::Sender<Command>,
+    outbound: Arc<Semaphore>,
+}
+
+impl Mux {
+    /// Starts the driver task; inbound streams arrive on the returned queue.
+    pub(crate) fn start(
+        io: SecureStream,
+        role: Role,
+        options: MuxOptions,
+    ) -> (Mux, mpsc::Receiver<yamux::Stream>) {
+        let mut config = yamux::Config::default();
+        config.set_max_num_streams(options.max_streams);
+        config.set_max_connection_receive_window(Some(options.max_streams * STREAM_WINDOW));
+        config.set_split_send_size(options.frame_bytes);
+        let mode = match role {
+            Role::Client => yamux::Mode::Client,
+            Role::Server => yamux::Mode::Server,
+        };
+        let connection = yamux::Connection::new(io.compat(), config, mode);
+        let (commands, command_rx) = mpsc::channel(64);
+        let (inbound_tx, inbound_rx) = mpsc::channel(options.accept_backlog.max(1));
+        tokio::spawn(drive(
+            connection,
+            command_rx,
+            inbound_tx,
+            options.keepalive_interval,
+        ));
+        let mux = Mux {
+            commands,
+            outbound: Arc::new(Semaphore::new(options.max_outbound_streams.max(1))),
+        };
+        (mux, inbound_rx)
+    }
+
+    /// Opens a stream, waiting while the outbound limit is reached.
+    pub(crate) async fn open(&self) -> Result<Stream, Error> {
+        let permit = self
+            .outbound
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| Error::SessionClosed)?;
+        let (reply, opened) = oneshot::channel();
+        self.commands
+            .send(Command::Open(reply))
+            .await
+            .map_err(|_| Error::SessionClosed)?;
+        let stream = opened.await.map_err(|_| Error::SessionClosed)??;
+        Ok(Stream::new(stream, Some(permit)))
+    }
+
+    /// Closes the session: flushes what streams wrote, sends GoAway, closes the carrier.
+    pub(crate) async fn close(&self) {
+        let (reply, done) = oneshot::channel();
+        if self.commands.send(Command::Close(reply)).await.is_ok() {
+            let _ = done.await;
+        }
+    }
+
+    /// Whether the driver has stopped.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.commands.is_closed()
+    }
+
+    /// Waits until the driver stops.
+    pub(crate) async fn closed(&self) {
+        self.commands.closed().await
+    }
+}
+
+type Connection = yamux::Connection<Compat<SecureStream>>;
+
+async fn drive(
+    mut connection: Connection,
+    mut commands: mpsc::Receiver<Command>,
+    inbound: mpsc::Sender<yamux::Stream>,
+    keepalive: Duration,
+) {
+    let mut opening: VecDeque<oneshot::Sender<Result<yamux::Stream, Error>>> = VecDeque::new();
+    // Some(None): every handle is gone; Some(Some(reply)): close() was called.
+    let mut closing: Option<Option<oneshot::Sender<()>>> = None;
+    let mut ticker = tokio::time::interval(keepalive);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let outcome = std::future::poll_fn(|cx| {
+        // The tick only wakes us: polling the connection sends a due ping.
+        while ticker.poll_tick(cx).is_ready() {}
+        while closing.is_none() {
+            match commands.poll_recv(cx) {
+                Poll::Ready(Some(Command::Open(reply))) => opening.push_back(reply),
+                Poll::Ready(Some(Command::Close(reply))) => closing = Some(Some(reply)),
+                Poll::Ready(None) => closing = Some(None),
+                Poll::Pending => break,
+            }
+        }
+        if closing.is_some() {
+            return connection
+                .poll_close(cx)
+                .map(|result| result.map_err(|error| error.to_string()));
+        }
+        while !opening.is_empty() {
+            match connection.poll_new_outbound(cx) {
+                Poll::Ready(Ok(stream)) => {
+                    if let Some(reply) = opening.pop_front() {
+                        let _ = reply.send(Ok(stream));
+                    }
+                }
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(error.to_string())),
+                Poll::Pending => break,
+            }
+        }
+        loop {
+            match connection.poll_next_inbound(cx) {
+                Poll::Ready(Some(Ok(stream))) => {
+                    // A full backlog drops the stream, which resets it.
+                    if inbound.try_send(stream).is_err() {
+                        tracing::debug!("accept backlog full: inbound stream reset");
+                    }
+                }
+                Poll::Ready(Some(Err(error))) => return Poll::Ready(Err(error.to_string())),
+                Poll::Ready(None) => return Poll::Ready(Ok(())),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    })
+    .await;
+    if let Err(error) = &outcome {
+        tracing::debug!(%error, "session ended");
+    }
+    for reply in opening {
+        let _ = reply.send(Err(Error::SessionClosed));
+    }
+    if let Some(Some(reply)) = closing {
+        let _ = reply.send(());
+    }
+}
+
+/// One stream of a session: a tokio byte stream with the kind its hello named.
+///
+/// Shutting down the write side sends FIN; reading continues until the peer's
+/// FIN. Dropping an open stream resets it.
+pub struct Stream {
+    inner: Compat<yamux::Stream>,
+    kind: String,
+    _permit: Option<OwnedSemaphorePermit>,
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stream")
+            .field("id", &self.inner.get_ref().id())
+            .field("kind", &self.kind)
+            .finish()
+    }
+}
+
+impl Stream {
+    pub(crate) fn new(inner: yamux::Stream, permit: Option<OwnedSemaphorePermit>) -> Stream {
+        Stream {
+            inner: inner.compat(),
+            kind: String::new(),
+            _permit: permit,
+        }
+    }
+
+    pub(crate) fn set_kind(&mut self, kind: String) {
+        self.kind = kind;
+    }
+
+    /// What the stream carries, from its StreamHello.
+    pub fn kind(&self) -> &str {
+        &self.kind
+    }
+
+    /// The yamux stream id (odd when the client opened it).
+    pub fn id(&self) -> u32 {
+        self.inner.get_ref().id().val()
+    }
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_read(cx, buf)
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,238 @@
+//! [`SecureStream`]: fsec1 records as a tokio byte stream.
+//!
+//! Writes are gathered into one record until it is full or the writer
+//! flushes, then sealed in place and handed to the carrier, whose own buffer is
+//! bounded: a slow peer makes `poll_write` return `Pending` rather than grow
+//! memory. Reads open one record at a time in place. Ping records are skipped
+//! and rekey records switch keys inside the opener. A failed record is fatal:
+//! every later read and write returns the same error.
+
+use crate::carrier::Records;
+use bytes::Bytes;
+use corridor_core::fsec1::Established;
+use corridor_core::fsec1::record::{self, Flag, HEADER_LEN, TAG_LEN};
+use futures_util::{Sink, Stream};
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::time::{Instant, Sleep};
+
+/// Tuning of a secure stream.
+#[derive(Clone, Copy, Debug)]
+pub struct SecureOptions {
+    /// Plaintext bytes per record at most (flowersec writes 64 KiB).
+    pub record_plaintext_bytes: usize,
+    /// Close the stream with `TimedOut` when nothing arrives for this long.
+    /// Keepalive pings from the mux keep a live session above it.
+    pub read_idle_timeout: Option<Duration>,
+}
+
+impl Default for SecureOptions {
+    fn default() -> Self {
+        SecureOptions {
+            record_plaintext_bytes: 64 * 1024,
+            read_idle_timeout: None,
+        }
+    }
+}
+
+/// An established fsec1 channel as a byte stream.
+pub struct SecureStream {
+    io: Records,
+    keys: Established,
+    /// The record being filled: `HEADER_LEN` bytes of room, then plaintext.
+    outgoing: Vec<u8>,
+    record_plaintext: usize,
+    /// The last record opened, and the unread plaintext range inside it.
+    incoming: Vec<u8>,
+    unread: std::ops::Range<usize>,
+    read_eof: bool,
+    failed: Option<(io::ErrorKind, String)>,
+    idle: Option<(Duration, Pin<Box<Sleep>>)>,
+}
+
+impl std::fmt::Debug for SecureStream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SecureStream")
+            .field("keys", &self.keys)
+            .field("buffered", &(self.outgoing.len() - HEADER_LEN))
+            .finish_non_exhaustive()
+    }
+}
+
+impl SecureStream {
+    /// Wraps a carrier whose handshake finished with `keys`.
+    pub fn new(io: Records, keys: Established, options: SecureOptions) -> SecureStream {
+        let record_plaintext = options
+            .record_plaintext_bytes
+            .clamp(1, record::max_plaintext(keys.sealer.max_record_bytes()));
+        SecureStream {
+            io,
+            keys,
+            outgoing: fresh_record(record_plaintext),
+            record_plaintext,
+            incoming: Vec::new(),
+            unread: 0..0,
+            read_eof: false,
+            failed: None,
+            idle: options
+                .read_idle_timeout
+                .map(|after| (after, Box::pin(tokio::time::sleep(after)))),
+        }
+    }
+
+    fn fail(
+        &mut self,
+        kind: io::ErrorKind,
+        error: impl std::error::Error + Send + Sync + 'static,
+    ) -> io::Error {
+        self.failed = Some((kind, error.to_string()));
+        io::Error::new(kind, error)
+    }
+
+    fn check_failed(&self) -> io::Result<()> {
+        match &self.failed {
+            Some((kind, message)) => Err(io::Error::new(*kind, message.clone())),
+            None => Ok(()),
+        }
+    }
+
+    fn buffered(&self) -> usize {
+        self.outgoing.len() - HEADER_LEN
+    }
+
+    /// Seals the buffered plaintext as one record and hands it to the carrier.
+    fn poll_send_record(&mut self, cx: &mut Context<'_>, flag: Flag) -> Poll<io::Result<()>> {
+        ready!(Pin::new(&mut self.io).poll_ready(cx))?;
+        let mut record = std::mem::replace(&mut self.outgoing, fresh_record(self.record_plaintext));
+        record.resize(record.len() + TAG_LEN, 0);
+        if let Err(error) = self.keys.sealer.seal_in_place(flag, &mut record) {
+            return Poll::Ready(Err(self.fail(io::ErrorKind::InvalidData, error)));
+        }
+        Pin::new(&mut self.io).start_send(Bytes::from(record))?;
+        Poll::Ready(Ok(()))
+    }
+
+    /// Sends a rekey record: every later record this side sends uses a new key.
+    pub fn poll_rekey(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.buffered() > 0 {
+            ready!(self.poll_send_record(cx, Flag::App))?;
+        }
+        ready!(self.poll_send_record(cx, Flag::Rekey))?;
+        Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_idle(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        if let Some((after, sleep)) = &mut self.idle {
+            if sleep.as_mut().poll(cx).is_ready() {
+                let after = *after;
+                return Err(self.fail(
+                    io::ErrorKind::TimedOut,
+                    io::Error::other(format!("keepalive_timeout: nothing received for {after:?}")),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn reset_idle(&mut self) {
+        if let Some((after, sleep)) = &mut self.idle {
+            sleep.as_mut().reset(Instant::now() + *after);
+        }
+    }
+}
+
+fn fresh_record(plaintext: usize) -> Vec<u8> {
+    let mut record = Vec::with_capacity(HEADER_LEN + plaintext + TAG_LEN);
+    record.resize(HEADER_LEN, 0);
+    record
+}
+
+use std::future::Future as _;
+
+impl AsyncRead for SecureStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        loop {
+            if !this.unread.is_empty() {
+                let take = this.unread.len().min(buf.remaining());
+                let start = this.unread.start;
+                buf.put_slice(&this.incoming[start..start + take]);
+                this.unread.start += take;
+                return Poll::Ready(Ok(()));
+            }
+            if this.read_eof {
+                return Poll::Ready(Ok(()));
+            }
+            this.check_failed()?;
+            let next = match Pin::new(&mut this.io).poll_next(cx) {
+                Poll::Pending => {
+                    this.poll_idle(cx)?;
+                    return Poll::Pending;
+                }
+                Poll::Ready(next) => next,
+            };
+            let bytes = match next {
+                None => {
+                    this.read_eof = true;
+                    return Poll::Ready(Ok(()));
+                }
+                Some(Err(error)) => {
+                    this.failed = Some((error.kind(), error.to_string()));
+                    return Poll::Ready(Err(error));
+                }
+                Some(Ok(bytes)) => bytes,
+            };
+            this.reset_idle();
+            // ring opens in place; the carrier's buffer is shared, so copy once.
+            this.incoming.clear();
+            this.incoming.extend_from_slice(&bytes);
+            match this.keys.opener.open_in_place(&mut this.incoming) {
+                Ok(opened) if opened.flag == Flag::App => {
+                    this.unread = HEADER_LEN..HEADER_LEN + opened.plaintext.len();
+                }
+                Ok(_) => {}
+                Err(error) => {
+                    return Poll::Ready(Err(this.fail(io::ErrorKind::InvalidData, error)));
+                }
+            }
+        }
+    }
+}
+
+impl AsyncWrite for SecureStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let this = &mut *self;
+        this.check_failed()?;
+        if this.buffered() >= this.record_plaintext {
+            ready!(this.poll_send_record(cx, Flag::App))?;
+        }
+        let take = buf.len().min(this.record_plaintext - this.buffered());
+        this.outgoing.extend_from_slice(&buf[..take]);
+        Poll::Ready(Ok(take))
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        this.check_failed()?;
+        if this.buffered() > 0 {
+            ready!(this.poll_send_record(cx, Flag::App))?;
+        }
+        Pin::new(&mut this.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        ready!(self.as_mut().poll_flush(cx))?;
+        Pin::new(&mut self.io).poll_close(cx)
+    }
+}

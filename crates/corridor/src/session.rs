@@ -1,0 +1,188 @@
+//! A session: the streams and the RPC of one secure channel.
+
+use crate::carrier::ws::WsOptions;
+use crate::error::Error;
+use crate::hello;
+use crate::mux::{Mux, MuxOptions, Stream};
+use crate::rpc::{Router, Rpc, RpcOptions};
+use crate::secure::{SecureOptions, SecureStream};
+use corridor_core::Role;
+use corridor_core::fsec1::server::HandshakeCache;
+use corridor_core::hello::RPC_KIND;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Mutex, mpsc};
+
+/// Everything a session can be tuned by. `Default` gives flowersec v1's limits.
+#[derive(Clone, Debug)]
+pub struct SessionOptions {
+    /// How to dial WebSockets.
+    pub ws: WsOptions,
+    /// Bound on the E2EE handshake.
+    pub handshake_timeout: Duration,
+    /// Record sizes and the read idle timeout.
+    pub secure: SecureOptions,
+    /// Stream limits and keepalive.
+    pub mux: MuxOptions,
+    /// RPC limits and call timeout.
+    pub rpc: RpcOptions,
+    /// Handlers served from the first moment of the session.
+    pub router: Router,
+    /// Bound on reading an inbound stream's hello.
+    pub hello_timeout: Duration,
+    /// Largest hello accepted.
+    pub max_hello_bytes: usize,
+    /// Pending server handshakes, shared by an endpoint's sessions.
+    pub handshake_cache: Arc<HandshakeCache>,
+}
+
+impl Default for SessionOptions {
+    fn default() -> Self {
+        SessionOptions {
+            ws: WsOptions::default(),
+            handshake_timeout: Duration::from_secs(10),
+            secure: SecureOptions {
+                read_idle_timeout: Some(Duration::from_secs(45)),
+                ..SecureOptions::default()
+            },
+            mux: MuxOptions::default(),
+            rpc: RpcOptions::default(),
+            router: Router::new(),
+            hello_timeout: Duration::from_secs(10),
+            max_hello_bytes: corridor_core::hello::DEFAULT_MAX_BYTES,
+            handshake_cache: Arc::new(HandshakeCache::default()),
+        }
+    }
+}
+
+/// An established session: open and accept streams, call and serve RPC.
+///
+/// Dropping the last handle closes the session.
+#[derive(Debug)]
+pub struct Session {
+    role: Role,
+    mux: Mux,
+    accepted: Mutex<mpsc::Receiver<Stream>>,
+    rpc: Rpc,
+}
+
+impl Session {
+    /// Runs streams and RPC over an established secure channel.
+    pub async fn start(
+        secure: SecureStream,
+        role: Role,
+        options: &SessionOptions,
+    ) -> Result<Session, Error> {
+        let (mux, inbound) = Mux::start(secure, role, options.mux);
+        let rpc = Rpc::new(options.router.clone(), options.rpc);
+        let (accepted_tx, accepted) = mpsc::channel(options.mux.accept_backlog.max(1));
+        tokio::spawn(sort_inbound(
+            inbound,
+            rpc.clone(),
+            accepted_tx,
+            options.hello_timeout,
+            options.max_hello_bytes,
+        ));
+        let session = Session {
+            role,
+            mux,
+            accepted: Mutex::new(accepted),
+            rpc,
+        };
+        if role == Role::Client {
+            // The client opens the RPC stream, as flowersec's client does.
+            let stream = session.open_stream(RPC_KIND).await?;
+            session.rpc.bind(stream);
+        }
+        Ok(session)
+    }
+
+    /// This side's role.
+    pub fn role(&self) -> Role {
+        self.role
+    }
+
+    /// Opens a stream that carries `kind`.
+    pub async fn open_stream(&self, kind: &str) -> Result<Stream, Error> {
+        let mut stream = self.mux.open().await?;
+        hello::write(&mut stream, kind).await?;
+        stream.set_kind(kind.to_owned());
+        Ok(stream)
+    }
+
+    /// The next stream the peer opened (other than the RPC stream).
+    pub async fn accept_stream(&self) -> Result<Stream, Error> {
+        self.accepted
+            .lock()
+            .await
+            .recv()
+            .await
+            .ok_or(Error::SessionClosed)
+    }
+
+    /// The session's RPC: call, notify, and the handlers served.
+    pub fn rpc(&self) -> &Rpc {
+        &self.rpc
+    }
+
+    /// Closes the session: flushes streams, then closes the carrier.
+    pub async fn close(&self) {
+        self.rpc.close("session_closed");
+        self.mux.close().await;
+    }
+
+    /// Whether the session has ended.
+    pub fn is_closed(&self) -> bool {
+        self.mux.is_closed()
+    }
+
+    /// Waits until the session ends.
+    pub async fn closed(&self) {
+        self.mux.closed().await
+    }
+}
+
+/// Reads each inbound stream's hello (each in its own task, so one slow
+/// opener holds up nobody) and routes it: the first `rpc` stream to the RPC,
+/// others to `accept_stream`. A bad hello resets just that stream.
+async fn sort_inbound(
+    mut inbound: mpsc::Receiver<yamux::Stream>,
+    rpc: Rpc,
+    accepted: mpsc::Sender<Stream>,
+    hello_timeout: Duration,
+    max_hello_bytes: usize,
+) {
+    while let Some(stream) = inbound.recv().await {
+        let (rpc, accepted) = (rpc.clone(), accepted.clone());
+        tokio::spawn(async move {
+            let mut stream = Stream::new(stream, None);
+            let kind = match tokio::time::timeout(
+                hello_timeout,
+                hello::read(&mut stream, max_hello_bytes),
+            )
+            .await
+            {
+                Ok(Ok(kind)) => kind,
+                Ok(Err(error)) => {
+                    tracing::debug!(reason = error.reason(), %error, "stream refused");
+                    return;
+                }
+                Err(_) => {
+                    tracing::debug!(reason = "hello_timeout", "stream refused");
+                    return;
+                }
+            };
+            if kind == RPC_KIND {
+                if !rpc.bind(stream) {
+                    tracing::debug!("second rpc stream refused");
+                }
+                return;
+            }
+            stream.set_kind(kind);
+            if accepted.try_send(stream).is_err() {
+                tracing::debug!("accept backlog full: stream refused");
+            }
+        });
+    }
+    rpc.close("session_closed");
+}

@@ -1,0 +1,43 @@
+//! Joining a relay channel: dial the grant's tunnel URL and send the attach.
+
+use crate::carrier::ws::WsRecords;
+use crate::error::Error;
+use crate::session::SessionOptions;
+use corridor_core::attach::Attach;
+use corridor_core::grant::{self, ChannelInitGrant};
+use corridor_core::{Role, b64};
+use rand_core::RngCore;
+use zeroize::Zeroizing;
+
+/// Dials the relay named in `grant` and attaches as the grant's role.
+/// Returns the carrier and the PSK.
+pub(crate) async fn attach(
+    grant: &ChannelInitGrant,
+    role: Role,
+    options: &SessionOptions,
+) -> Result<(WsRecords, Zeroizing<[u8; 32]>), Error> {
+    if grant.role != role {
+        return Err(Error::InvalidGrant("the grant is for the other role"));
+    }
+    let psk = grant::decode_psk(&grant.e2ee_psk_b64u).ok_or(Error::InvalidGrant(
+        "e2ee_psk_b64u is not 32 bytes of base64url",
+    ))?;
+    if !grant.allowed_suites.is_empty() && !grant.allowed_suites.contains(&grant.default_suite) {
+        return Err(Error::InvalidGrant(
+            "default_suite is not among allowed_suites",
+        ));
+    }
+    let mut instance = [0u8; 24];
+    rand_core::OsRng.fill_bytes(&mut instance);
+    let attach = Attach {
+        v: corridor_core::attach::ATTACH_VERSION,
+        channel_id: grant.channel_id.clone(),
+        role,
+        token: grant.token.clone(),
+        endpoint_instance_id: b64::encode(instance),
+        caps: None,
+    };
+    let mut records = WsRecords::connect(&grant.tunnel_url, &options.ws).await?;
+    records.send_text(attach.to_json()).await?;
+    Ok((records, psk))
+}

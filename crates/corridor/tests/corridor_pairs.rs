@@ -1,0 +1,77 @@
+//! corridor client to corridor endpoint, directly and through corridor's relay,
+//! with both suites: handshake, calls both ways, notifications both ways, and
+//! 64 MiB echoed byte-exact.
+
+mod support;
+
+use corridor::{Client, Endpoint};
+use corridor_core::fsec1::Suite;
+use support::*;
+
+async fn direct(suite: Suite) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let (info, credential) = direct_pair(listener.local_addr().expect("addr"), suite);
+    let (options, mut server_notes) = endpoint_options();
+    let endpoint = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.expect("accept");
+        tcp.set_nodelay(true).expect("nodelay");
+        let session = Endpoint::accept_direct(Box::new(tcp), &credential, &options)
+            .await
+            .expect("endpoint handshake");
+        serve_corridor_endpoint(session, true).await;
+    });
+    let (client_options, from_server) = client_options();
+    let session = Client::connect_direct(&info, &client_options)
+        .await
+        .expect("client handshake");
+    run_corridor_client(&session, from_server, Some(&mut server_notes)).await;
+    session.close().await;
+    tokio::time::timeout(WAIT, endpoint)
+        .await
+        .expect("endpoint ends")
+        .expect("endpoint ok");
+}
+
+async fn via_relay(suite: Suite) {
+    let relay = TestRelay::start().await;
+    let pair = relay.grants("pair-1", suite);
+    let (options, mut server_notes) = endpoint_options();
+    let endpoint = tokio::spawn(async move {
+        let session = Endpoint::connect_tunnel(&pair.server, &options)
+            .await
+            .expect("endpoint handshake");
+        serve_corridor_endpoint(session, true).await;
+    });
+    let (client_options, from_server) = client_options();
+    let session = Client::connect_tunnel(&pair.client, &client_options)
+        .await
+        .expect("client handshake");
+    run_corridor_client(&session, from_server, Some(&mut server_notes)).await;
+    session.close().await;
+    tokio::time::timeout(WAIT, endpoint)
+        .await
+        .expect("endpoint ends")
+        .expect("endpoint ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corridor_pair_direct_x25519() {
+    direct(Suite::X25519HkdfSha256Aes256Gcm).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corridor_pair_direct_p256() {
+    direct(Suite::P256HkdfSha256Aes256Gcm).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corridor_pair_via_relay_x25519() {
+    via_relay(Suite::X25519HkdfSha256Aes256Gcm).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corridor_pair_via_relay_p256() {
+    via_relay(Suite::P256HkdfSha256Aes256Gcm).await;
+}
