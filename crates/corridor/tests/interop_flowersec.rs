@@ -1,0 +1,257 @@
+//! corridor against the official flowersec v1 Rust SDK (`flowersec = "=0.27.0"`),
+//! both ways round, directly and through corridor's relay: the fsec1 handshake,
+//! a call, notifications both ways, and 64 MiB echoed byte-exact.
+
+mod support;
+
+use corridor::{Client, Endpoint};
+use corridor_core::fsec1::Suite;
+use flowersec::client::ConnectOptions;
+use flowersec::e2ee::{Secret32, ServerHandshakeOptions, Suite as FsSuite};
+use flowersec::endpoint::{DirectAcceptOptions, EndpointOptions};
+use flowersec::rpc::{Router as FsRouter, Server as FsRpcServer};
+use flowersec::transport::TungsteniteTransport;
+use flowersec::transport_security::TransportSecurityPolicy;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use support::*;
+use tokio::sync::mpsc;
+
+const X25519: Suite = Suite::X25519HkdfSha256Aes256Gcm;
+
+/// A flowersec endpoint session serving the scenario: echo calls, the
+/// client's notification reported on `notes`, a notification to the client,
+/// and echo streams.
+async fn serve_flowersec_endpoint(
+    session: flowersec::endpoint::Session,
+    notes: mpsc::Sender<Value>,
+) {
+    let router = FsRouter::default();
+    router
+        .register(ECHO_RPC, |payload: Value| async move {
+            Ok(json!({ "echo": payload }))
+        })
+        .await;
+    router
+        .register(HELLO_SERVER, move |payload: Value| {
+            let notes = notes.clone();
+            async move {
+                let _ = notes.send(payload).await;
+                Ok(Value::Null)
+            }
+        })
+        .await;
+    let rpc = Arc::new(FsRpcServer::new(router));
+    while let Ok((kind, stream)) = session.accept_stream().await {
+        match kind.as_str() {
+            "rpc" => {
+                let rpc = rpc.clone();
+                tokio::spawn(async move {
+                    let serving = tokio::spawn(rpc.clone().serve(stream));
+                    // notify fails until serve() has registered the stream.
+                    while rpc
+                        .notify_typed(HELLO_CLIENT, &json!({"hello": "client"}))
+                        .await
+                        .is_err()
+                    {
+                        tokio::task::yield_now().await;
+                    }
+                    let _ = serving.await;
+                });
+            }
+            "echo" => {
+                tokio::spawn(async move {
+                    while let Ok(Some(chunk)) = stream.read().await {
+                        if stream.write(&chunk).await.is_err() {
+                            return;
+                        }
+                    }
+                    let _ = stream.close().await;
+                });
+            }
+            _ => {
+                let _ = stream.reset().await;
+            }
+        }
+    }
+}
+
+fn flowersec_endpoint_options() -> EndpointOptions {
+    EndpointOptions {
+        transport_security_policy: TransportSecurityPolicy::allow_plaintext_for_loopback(),
+        ..EndpointOptions::default()
+    }
+}
+
+fn flowersec_connect_options() -> ConnectOptions {
+    ConnectOptions {
+        transport_security_policy: TransportSecurityPolicy::allow_plaintext_for_loopback(),
+        ..ConnectOptions::default()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corridor_client_to_flowersec_endpoint_via_relay() {
+    let relay = TestRelay::start().await;
+    let pair = relay.grants("to-flowersec", X25519);
+    let (notes_tx, mut notes) = mpsc::channel(4);
+    let grant = to_flowersec(&pair.server);
+    let endpoint = tokio::spawn(async move {
+        let session = flowersec::endpoint::connect_tunnel(grant, flowersec_endpoint_options())
+            .await
+            .expect("flowersec endpoint attaches");
+        serve_flowersec_endpoint(session, notes_tx).await;
+    });
+    let (options, from_server) = client_options();
+    let session = Client::connect_tunnel(&pair.client, &options)
+        .await
+        .expect("corridor client handshake with flowersec");
+    run_corridor_client(&session, from_server, Some(&mut notes)).await;
+    session.close().await;
+    endpoint.abort();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn corridor_client_to_flowersec_endpoint_direct() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let (info, credential) = direct_pair(listener.local_addr().expect("addr"), X25519);
+    let (notes_tx, mut notes) = mpsc::channel(4);
+    let endpoint = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.expect("accept");
+        tcp.set_nodelay(true).expect("nodelay");
+        let transport = Arc::new(TungsteniteTransport::accept(tcp).await.expect("upgrade"));
+        let mut handshake = ServerHandshakeOptions::new(
+            Secret32::new(*credential.psk),
+            FsSuite::X25519HkdfSha256Aes256Gcm,
+            credential.init_exp_unix_s,
+        );
+        handshake.channel_id = credential.channel_id.clone();
+        let session =
+            flowersec::endpoint::accept_direct(transport, DirectAcceptOptions::new(handshake))
+                .await
+                .expect("flowersec direct handshake");
+        serve_flowersec_endpoint(session, notes_tx).await;
+    });
+    let (options, from_server) = client_options();
+    let session = Client::connect_direct(&info, &options)
+        .await
+        .expect("corridor client handshake with flowersec");
+    run_corridor_client(&session, from_server, Some(&mut notes)).await;
+    session.close().await;
+    endpoint.abort();
+}
+
+/// The client half of the scenario on a flowersec client.
+async fn run_flowersec_client(client: flowersec::Client, server_notes: &mut Notes) {
+    let (notified_tx, mut notified) = mpsc::channel(4);
+    let _subscription = client
+        .rpc()
+        .on_notify_typed(HELLO_CLIENT, move |message: Value| {
+            let notified_tx = notified_tx.clone();
+            async move {
+                let _ = notified_tx.send(message).await;
+            }
+        });
+    let reply: Value = client
+        .rpc()
+        .call_typed(ECHO_RPC, &json!({"n": 42}))
+        .await
+        .expect("flowersec client calls corridor");
+    assert_eq!(reply, json!({"echo": {"n": 42}}));
+    client
+        .rpc()
+        .notify_typed(HELLO_SERVER, &json!({"hello": "server"}))
+        .await
+        .expect("flowersec client notifies corridor");
+    let note = tokio::time::timeout(WAIT, server_notes.recv())
+        .await
+        .expect("in time");
+    assert_eq!(note, Some(json!({"hello": "server"})));
+    let note = tokio::time::timeout(WAIT, notified.recv())
+        .await
+        .expect("in time");
+    assert_eq!(note, Some(json!({"hello": "client"})));
+
+    let stream = client.open_stream("echo").await.expect("open echo stream");
+    let writer_stream = stream.clone();
+    let writer = tokio::spawn(async move {
+        let mut sent = 0;
+        while sent < STREAM_BYTES {
+            writer_stream
+                .write(&pattern(sent, CHUNK))
+                .await
+                .expect("write");
+            sent += CHUNK;
+        }
+    });
+    let mut received = 0;
+    while received < STREAM_BYTES {
+        let chunk = tokio::time::timeout(WAIT, stream.read())
+            .await
+            .expect("in time")
+            .expect("read")
+            .expect("open until every byte is back");
+        assert!(
+            chunk == pattern(received, chunk.len()),
+            "bytes at offset {received}"
+        );
+        received += chunk.len();
+    }
+    writer.await.expect("writer");
+    stream.close().await.expect("fin");
+    assert_eq!(
+        stream.read().await.expect("eof"),
+        None,
+        "nothing after the echo"
+    );
+    client.close().await.expect("close");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flowersec_client_to_corridor_endpoint_via_relay() {
+    let relay = TestRelay::start().await;
+    let pair = relay.grants("from-flowersec", X25519);
+    let (options, mut notes) = endpoint_options();
+    let server_grant = pair.server.clone();
+    let endpoint = tokio::spawn(async move {
+        let session = Endpoint::connect_tunnel(&server_grant, &options)
+            .await
+            .expect("corridor endpoint handshake");
+        serve_corridor_endpoint(session, false).await;
+    });
+    let client = flowersec::connect_tunnel(to_flowersec(&pair.client), flowersec_connect_options())
+        .await
+        .expect("flowersec client handshake with corridor");
+    run_flowersec_client(client, &mut notes).await;
+    tokio::time::timeout(WAIT, endpoint)
+        .await
+        .expect("endpoint session ends")
+        .expect("endpoint ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn flowersec_client_to_corridor_endpoint_direct() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let (info, credential) = direct_pair(listener.local_addr().expect("addr"), X25519);
+    let (options, mut notes) = endpoint_options();
+    let endpoint = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.expect("accept");
+        tcp.set_nodelay(true).expect("nodelay");
+        let session = Endpoint::accept_direct(Box::new(tcp), &credential, &options)
+            .await
+            .expect("corridor endpoint handshake");
+        serve_corridor_endpoint(session, false).await;
+    });
+    let client = flowersec::connect_direct(to_flowersec_direct(&info), flowersec_connect_options())
+        .await
+        .expect("flowersec client handshake with corridor");
+    run_flowersec_client(client, &mut notes).await;
+    tokio::time::timeout(WAIT, endpoint)
+        .await
+        .expect("endpoint session ends")
+        .expect("endpoint ok");
+}
