@@ -52,6 +52,9 @@ pub enum Error {
     /// The session has as many open streams as it allows.
     #[error("too many open streams")]
     TooManyStreams,
+    /// The carrier refused what arrived (named: `non_binary_frame`, `record_too_large`).
+    #[error("carrier: {0}")]
+    Carrier(&'static str),
     /// Other I/O.
     #[error(transparent)]
     Io(#[from] std::io::Error),
@@ -73,6 +76,7 @@ impl Error {
             Error::Mux(_) => "mux_failed",
             Error::SessionClosed => "session_closed",
             Error::TooManyStreams => "too_many_streams",
+            Error::Carrier(name) => name,
             Error::Io(_) => "io",
         }
     }
@@ -86,6 +90,18 @@ pub struct PeerClosed {
     pub code: u16,
     /// Close reason.
     pub reason: String,
+}
+
+/// A carrier's refusal of a message, carried inside an `io::Error`.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct CarrierError(pub &'static str);
+
+impl CarrierError {
+    /// The refusal as an `io::Error`.
+    pub fn io(name: &'static str) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::InvalidData, CarrierError(name))
+    }
 }
 
 /// Lifts an I/O error from the carrier into an [`Error`], keeping a close
@@ -102,6 +118,10 @@ pub(crate) fn from_io(error: std::io::Error, stage: &'static str) -> Error {
     };
     let error = match error.downcast::<Fsec1Error>() {
         Ok(fsec) => return Error::Handshake(fsec),
+        Err(error) => error,
+    };
+    let error = match error.downcast::<CarrierError>() {
+        Ok(refused) => return Error::Carrier(refused.0),
         Err(error) => error,
     };
     if error.kind() == std::io::ErrorKind::UnexpectedEof {

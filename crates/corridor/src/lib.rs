@@ -39,6 +39,6 @@ mod tunnel;
 
 pub use client::Client;
 pub use endpoint::{DirectCredential, Endpoint};
-pub use error::{Error, PeerClosed};
+pub use error::{CarrierError, Error, PeerClosed};
 pub use mux::{MuxOptions, Stream};
 pub use session::{Session, SessionOptions};

@@ -60,6 +60,7 @@ enum Command {
 pub(crate) struct Mux {
     commands: mpsc::Sender<Command>,
     outbound: Arc<Semaphore>,
+    ended: Arc<std::sync::OnceLock<String>>,
 }
 
 impl Mux {
@@ -80,15 +81,18 @@ impl Mux {
         let connection = yamux::Connection::new(io.compat(), config, mode);
         let (commands, command_rx) = mpsc::channel(64);
         let (inbound_tx, inbound_rx) = mpsc::channel(options.accept_backlog.max(1));
+        let ended = Arc::new(std::sync::OnceLock::new());
         tokio::spawn(drive(
             connection,
             command_rx,
             inbound_tx,
             options.keepalive_interval,
+            ended.clone(),
         ));
         let mux = Mux {
             commands,
             outbound: Arc::new(Semaphore::new(options.max_outbound_streams.max(1))),
+            ended,
         };
         (mux, inbound_rx)
     }
@@ -123,6 +127,12 @@ impl Mux {
         self.commands.is_closed()
     }
 
+    /// Why the session ended, once it has: `closed` for an orderly end, else
+    /// the name of the failure (`decrypt_failed`, `keepalive_timeout`, ...).
+    pub(crate) fn end_reason(&self) -> Option<&str> {
+        self.ended.get().map(String::as_str)
+    }
+
     /// Waits until the driver stops.
     pub(crate) async fn closed(&self) {
         self.commands.closed().await
@@ -136,6 +146,7 @@ async fn drive(
     mut commands: mpsc::Receiver<Command>,
     inbound: mpsc::Sender<yamux::Stream>,
     keepalive: Duration,
+    ended: Arc<std::sync::OnceLock<String>>,
 ) {
     let mut opening: VecDeque<oneshot::Sender<Result<yamux::Stream, Error>>> = VecDeque::new();
     // Some(None): every handle is gone; Some(Some(reply)): close() was called.
@@ -165,7 +176,7 @@ async fn drive(
                         let _ = reply.send(Ok(stream));
                     }
                 }
-                Poll::Ready(Err(error)) => return Poll::Ready(Err(error.to_string())),
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(reason(error))),
                 Poll::Pending => break,
             }
         }
@@ -177,21 +188,54 @@ async fn drive(
                         tracing::debug!("accept backlog full: inbound stream reset");
                     }
                 }
-                Poll::Ready(Some(Err(error))) => return Poll::Ready(Err(error.to_string())),
+                Poll::Ready(Some(Err(error))) => return Poll::Ready(Err(reason(error))),
                 Poll::Ready(None) => return Poll::Ready(Ok(())),
                 Poll::Pending => return Poll::Pending,
             }
         }
     })
     .await;
-    if let Err(error) = &outcome {
-        tracing::debug!(%error, "session ended");
-    }
+    let reason = outcome.err().unwrap_or_else(|| "closed".to_owned());
+    tracing::debug!(%reason, "session ended");
+    let _ = ended.set(reason);
     for reply in opening {
         let _ = reply.send(Err(Error::SessionClosed));
     }
     if let Some(Some(reply)) = closing {
         let _ = reply.send(());
+    }
+}
+
+/// Names why the connection failed: the fsec1 failure of a record, the
+/// keepalive timeout, a yamux protocol error, or the carrier's I/O error.
+fn reason(error: yamux::ConnectionError) -> String {
+    match error {
+        yamux::ConnectionError::Io(error)
+        | yamux::ConnectionError::Decode(yamux::FrameDecodeError::Io(error)) => io_reason(&error),
+        yamux::ConnectionError::Closed => "closed".to_owned(),
+        other => format!("mux_protocol_error: {other}"),
+    }
+}
+
+fn io_reason(error: &std::io::Error) -> String {
+    let fsec = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<corridor_core::fsec1::Fsec1Error>());
+    if let Some(fsec) = fsec {
+        return fsec.reason().to_owned();
+    }
+    if let Some(refused) = error
+        .get_ref()
+        .and_then(|inner| inner.downcast_ref::<crate::error::CarrierError>())
+    {
+        return refused.0.to_owned();
+    }
+    match error.kind() {
+        std::io::ErrorKind::TimedOut => "keepalive_timeout".to_owned(),
+        std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset => {
+            "carrier_closed".to_owned()
+        }
+        _ => format!("io: {error}"),
     }
 }
 

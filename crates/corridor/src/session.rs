@@ -34,6 +34,10 @@ pub struct SessionOptions {
     pub max_hello_bytes: usize,
     /// Pending server handshakes, shared by an endpoint's sessions.
     pub handshake_cache: Arc<HandshakeCache>,
+    /// Stream kinds the peer may open; others are reset. `None` accepts any.
+    pub stream_kinds: Option<Vec<String>>,
+    /// Whether a client opens the `rpc` stream at once (flowersec's clients do).
+    pub open_rpc_stream: bool,
 }
 
 impl Default for SessionOptions {
@@ -51,6 +55,8 @@ impl Default for SessionOptions {
             hello_timeout: Duration::from_secs(10),
             max_hello_bytes: corridor_core::hello::DEFAULT_MAX_BYTES,
             handshake_cache: Arc::new(HandshakeCache::default()),
+            stream_kinds: None,
+            open_rpc_stream: true,
         }
     }
 }
@@ -80,8 +86,7 @@ impl Session {
             inbound,
             rpc.clone(),
             accepted_tx,
-            options.hello_timeout,
-            options.max_hello_bytes,
+            Sorting::from(options),
         ));
         let session = Session {
             role,
@@ -89,7 +94,7 @@ impl Session {
             accepted: Mutex::new(accepted),
             rpc,
         };
-        if role == Role::Client {
+        if role == Role::Client && options.open_rpc_stream {
             // The client opens the RPC stream, as flowersec's client does.
             let stream = session.open_stream(RPC_KIND).await?;
             session.rpc.bind(stream);
@@ -131,6 +136,12 @@ impl Session {
         self.mux.close().await;
     }
 
+    /// Why the session ended, once it has: `closed` for an orderly end, or a
+    /// failure's name such as `decrypt_failed`, `bad_sequence` or `keepalive_timeout`.
+    pub fn end_reason(&self) -> Option<&str> {
+        self.mux.end_reason()
+    }
+
     /// Whether the session has ended.
     pub fn is_closed(&self) -> bool {
         self.mux.is_closed()
@@ -142,26 +153,42 @@ impl Session {
     }
 }
 
+/// How inbound streams are checked before `accept_stream` sees them.
+#[derive(Clone)]
+struct Sorting {
+    hello_timeout: Duration,
+    max_hello_bytes: usize,
+    kinds: Option<Arc<[String]>>,
+}
+
+impl From<&SessionOptions> for Sorting {
+    fn from(options: &SessionOptions) -> Sorting {
+        Sorting {
+            hello_timeout: options.hello_timeout,
+            max_hello_bytes: options.max_hello_bytes,
+            kinds: options
+                .stream_kinds
+                .as_ref()
+                .map(|kinds| kinds.clone().into()),
+        }
+    }
+}
+
 /// Reads each inbound stream's hello (each in its own task, so one slow
 /// opener holds up nobody) and routes it: the first `rpc` stream to the RPC,
-/// others to `accept_stream`. A bad hello resets just that stream.
+/// allowed kinds to `accept_stream`. A bad hello or kind resets just that stream.
 async fn sort_inbound(
     mut inbound: mpsc::Receiver<yamux::Stream>,
     rpc: Rpc,
     accepted: mpsc::Sender<Stream>,
-    hello_timeout: Duration,
-    max_hello_bytes: usize,
+    sorting: Sorting,
 ) {
     while let Some(stream) = inbound.recv().await {
-        let (rpc, accepted) = (rpc.clone(), accepted.clone());
+        let (rpc, accepted, sorting) = (rpc.clone(), accepted.clone(), sorting.clone());
         tokio::spawn(async move {
             let mut stream = Stream::new(stream, None);
-            let kind = match tokio::time::timeout(
-                hello_timeout,
-                hello::read(&mut stream, max_hello_bytes),
-            )
-            .await
-            {
+            let read = hello::read(&mut stream, sorting.max_hello_bytes);
+            let kind = match tokio::time::timeout(sorting.hello_timeout, read).await {
                 Ok(Ok(kind)) => kind,
                 Ok(Err(error)) => {
                     tracing::debug!(reason = error.reason(), %error, "stream refused");
@@ -174,13 +201,21 @@ async fn sort_inbound(
             };
             if kind == RPC_KIND {
                 if !rpc.bind(stream) {
-                    tracing::debug!("second rpc stream refused");
+                    tracing::debug!(reason = "duplicate_rpc_stream", "stream refused");
                 }
+                return;
+            }
+            if sorting
+                .kinds
+                .as_ref()
+                .is_some_and(|kinds| !kinds.contains(&kind))
+            {
+                tracing::debug!(reason = "unknown_kind", %kind, "stream refused");
                 return;
             }
             stream.set_kind(kind);
             if accepted.try_send(stream).is_err() {
-                tracing::debug!("accept backlog full: stream refused");
+                tracing::debug!(reason = "accept_backlog_full", "stream refused");
             }
         });
     }

@@ -4,7 +4,7 @@
 //! ends the stream and its code and reason reach the caller as [`PeerClosed`].
 
 use super::ByteIo;
-use crate::error::{Error, PeerClosed};
+use crate::error::{CarrierError, Error, PeerClosed};
 use bytes::Bytes;
 use futures_util::{Sink, Stream};
 use std::pin::Pin;
@@ -166,6 +166,7 @@ fn to_io(error: tungstenite::Error) -> std::io::Error {
         tungstenite::Error::ConnectionClosed | tungstenite::Error::AlreadyClosed => {
             std::io::ErrorKind::UnexpectedEof.into()
         }
+        tungstenite::Error::Capacity(_) => CarrierError::io("record_too_large"),
         other => std::io::Error::new(std::io::ErrorKind::InvalidData, other.to_string()),
     }
 }
@@ -188,10 +189,7 @@ impl Stream for WsRecords {
             match message {
                 Message::Binary(bytes) => return Poll::Ready(Some(Ok(bytes))),
                 Message::Text(_) => {
-                    return Poll::Ready(Some(Err(std::io::Error::new(
-                        std::io::ErrorKind::InvalidData,
-                        "text message where a record belongs",
-                    ))));
+                    return Poll::Ready(Some(Err(CarrierError::io("non_binary_frame"))));
                 }
                 Message::Close(Some(frame)) if u16::from(frame.code) != 1000 => {
                     let closed = PeerClosed {

@@ -5,6 +5,8 @@
 
 #![allow(dead_code)]
 
+pub mod mitm;
+
 use corridor::rpc::{Failure, Router};
 use corridor::{DirectCredential, Session, SessionOptions};
 use corridor_core::fsec1::Suite;
@@ -256,3 +258,7 @@ pub async fn echo_stream(session: &Session) {
         "nothing after the echo"
     );
 }
+
+/// A plain WebSocket client, for sending what no corridor client would.
+pub type RawWs =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
