@@ -1,9 +1,12 @@
 //! The `corridor` command: one binary for every corridor service and tool.
 //! It parses flags and calls the libraries; it holds no protocol logic.
 
+mod call;
+mod demo;
 mod dev_state;
 mod keygen;
 mod relay;
+mod serve;
 mod token;
 
 use clap::{Parser, Subcommand};
@@ -13,9 +16,11 @@ use std::process::ExitCode;
 #[derive(Parser, Debug)]
 #[command(name = "corridor", version, about, long_about = None, after_help = "\
 Start here:
+  corridor demo                        a relay, an endpoint and a client in one process
   corridor relay                       run a relay with a development key (no flags needed)
-  corridor token grant --tunnel-url URL
-                                       mint a channel's grants for both endpoints
+  corridor token grant > pair.json     mint a channel's grants for both endpoints
+  corridor serve --grant pair.json     run the endpoint of that channel
+  corridor call --grant pair.json ping call it as the client
 Every subcommand has --help.")]
 struct Cli {
     #[command(subcommand)]
@@ -30,6 +35,12 @@ enum Command {
     Keygen(keygen::KeygenArgs),
     /// Mint attach tokens and channel grants with an issuer key.
     Token(token::TokenArgs),
+    /// Run an endpoint: built-in RPC, echo streams and TCP forwards, via a relay or directly.
+    Serve(serve::ServeArgs),
+    /// Connect as a client: call an RPC method or pipe stdin/stdout through a stream.
+    Call(call::CallArgs),
+    /// Start a relay, an endpoint and a client in one process and show each step.
+    Demo(demo::DemoArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +50,9 @@ fn main() -> ExitCode {
         Command::Relay(args) => relay::run(*args),
         Command::Keygen(args) => keygen::run(args),
         Command::Token(args) => token::run(args),
+        Command::Serve(args) => serve::run(args),
+        Command::Call(args) => call::run(args),
+        Command::Demo(args) => demo::run(args),
     };
     match result {
         Ok(code) => code,

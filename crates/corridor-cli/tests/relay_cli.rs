@@ -5,118 +5,13 @@
 
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::Value;
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::Message;
 
-const BIN: &str = env!("CARGO_BIN_EXE_corridor");
+mod support;
 
-/// A running `corridor relay` with its ready line and a feed of its log lines.
-struct RelayProcess {
-    child: Child,
-    ready: Value,
-    logs: mpsc::Receiver<String>,
-}
-
-impl RelayProcess {
-    fn start(args: &[&str], state_dir: &Path) -> RelayProcess {
-        let mut child = Command::new(BIN)
-            .arg("relay")
-            .args(["--listen", "127.0.0.1:0"])
-            .args(args)
-            .env("CORRIDOR_STATE_DIR", state_dir)
-            .env("RUST_LOG", "info")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn corridor relay");
-        let stdout = child.stdout.take().expect("stdout");
-        let stderr = child.stderr.take().expect("stderr");
-        let (ready_tx, ready_rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
-            let _ = ready_tx.send(line);
-        });
-        let (log_tx, logs) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-                if log_tx.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        let line = ready_rx
-            .recv_timeout(Duration::from_secs(30))
-            .expect("ready line within 30 s");
-        let ready: Value = serde_json::from_str(&line).expect("ready line is JSON");
-        RelayProcess { child, ready, logs }
-    }
-
-    fn url(&self, key: &str) -> String {
-        self.ready[key]
-            .as_str()
-            .expect("url in ready line")
-            .to_owned()
-    }
-
-    fn signal(&self, name: &str) {
-        let status = Command::new("kill")
-            .args([format!("-{name}"), self.child.id().to_string()])
-            .status()
-            .expect("kill");
-        assert!(status.success());
-    }
-
-    /// Waits for a log line containing `text`.
-    fn wait_log(&self, text: &str) {
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        loop {
-            let left = deadline.saturating_duration_since(std::time::Instant::now());
-            match self.logs.recv_timeout(left) {
-                Ok(line) if line.contains(text) => return,
-                Ok(_) => continue,
-                Err(_) => panic!("no log line with {text:?} within 10 s"),
-            }
-        }
-    }
-}
-
-impl Drop for RelayProcess {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn http_status(url: &str) -> u16 {
-    let rest = url.strip_prefix("http://").expect("http url");
-    let (host, path) = rest.split_once('/').expect("path");
-    let mut stream = std::net::TcpStream::connect(host).expect("connect");
-    use std::io::{Read as _, Write as _};
-    write!(
-        stream,
-        "GET /{path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
-    )
-    .expect("write");
-    let mut text = String::new();
-    stream.read_to_string(&mut text).expect("read");
-    text.split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0)
-}
-
-fn corridor(args: &[&str], state_dir: &Path) -> std::process::Output {
-    Command::new(BIN)
-        .args(args)
-        .env("CORRIDOR_STATE_DIR", state_dir)
-        .output()
-        .expect("run corridor")
-}
+use support::{Service, corridor, http_status};
 
 /// Attaches both grants of a pair and checks a message crosses the relay.
 async fn pair_crosses(grants: &Value) {
@@ -155,7 +50,7 @@ async fn pair_crosses(grants: &Value) {
 #[tokio::test]
 async fn development_relay_runs_without_flags_and_accepts_minted_grants() {
     let state = tempfile::tempdir().expect("tempdir");
-    let relay = RelayProcess::start(&[], state.path());
+    let relay = Service::start(&[], state.path());
     assert_eq!(relay.ready["aud"], "corridor-dev");
     assert_eq!(http_status(&relay.url("healthz_url")), 200);
     let out = corridor(
@@ -249,7 +144,7 @@ async fn signals_reload_keys_switch_metrics_and_shut_down() {
         String::from_utf8_lossy(&out.stderr)
     );
     let keys_file = issuer_dir.join("issuer_keys.json");
-    let mut relay = RelayProcess::start(
+    let mut relay = Service::start(
         &[
             "--issuer-keys-file",
             keys_file.to_str().unwrap(),

@@ -26,6 +26,7 @@
 
 #![forbid(unsafe_code)]
 
+pub mod builtin;
 pub mod carrier;
 mod client;
 mod endpoint;

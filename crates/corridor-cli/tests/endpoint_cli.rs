@@ -1,0 +1,167 @@
+//! `corridor serve`, `corridor call` and `corridor demo` as a user runs them:
+//! a direct endpoint and a client, a relay with a minted grant between them,
+//! built-in RPC, piping stdin through a stream, and forwarding to a TCP port.
+
+mod support;
+
+use serde_json::{Value, json};
+use std::io::{Read as _, Write as _};
+use std::path::Path;
+use std::process::{Command, Stdio};
+use support::{BIN, Service, corridor};
+
+/// Runs `corridor call ARGS` with `stdin`; returns (exit code, stdout).
+fn call(args: &[&str], stdin: &[u8], state_dir: &Path) -> (i32, String) {
+    let mut child = Command::new(BIN)
+        .arg("call")
+        .args(args)
+        .env("CORRIDOR_STATE_DIR", state_dir)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn corridor call");
+    child
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(stdin)
+        .expect("write stdin");
+    let output = child.wait_with_output().expect("corridor call finishes");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    (
+        output.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            if output.status.success() {
+                String::new()
+            } else {
+                format!("\nstderr: {stderr}")
+            }
+        ),
+    )
+}
+
+fn json_of(text: &str) -> Value {
+    serde_json::from_str(text).unwrap_or_else(|_| panic!("JSON output, got {text:?}"))
+}
+
+/// A TCP server that answers each connection with its input upper-cased.
+fn upper_case_server() -> std::net::SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    std::thread::spawn(move || {
+        for mut conn in listener.incoming().map_while(Result::ok) {
+            let mut text = String::new();
+            let _ = conn.read_to_string(&mut text);
+            let _ = conn.write_all(text.to_uppercase().as_bytes());
+        }
+    });
+    addr
+}
+
+#[test]
+fn a_direct_endpoint_answers_calls_streams_and_forwards() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let upper = upper_case_server();
+    let forward = format!("upper={upper}");
+    let serve = Service::spawn(
+        &["serve", "--listen", "127.0.0.1:0", "--forward", &forward],
+        state.path(),
+    );
+    let info_file = state.path().join("info.json");
+    std::fs::write(&info_file, serve.ready.to_string()).expect("write info");
+    let info = info_file.to_str().expect("utf-8 path");
+
+    let (code, out) = call(&["--direct-info", info, "ping"], b"", state.path());
+    assert_eq!((code, json_of(&out)), (0, json!({"pong": true})), "{out}");
+    let (code, out) = call(
+        &["--direct-info", info, "echo", r#"{"a":[1,2]}"#],
+        b"",
+        state.path(),
+    );
+    assert_eq!((code, json_of(&out)), (0, json!({"a": [1, 2]})));
+    let (code, out) = call(&["--direct-info", info, "info"], b"", state.path());
+    assert_eq!(code, 0, "{out}");
+    assert_eq!(json_of(&out)["streams"], json!(["echo", "upper"]));
+    let (code, out) = call(&["--direct-info", info, "77"], b"", state.path());
+    assert_eq!(code, 1, "no handler for 77 is a failure: {out}");
+    assert!(out.contains("404"), "{out}");
+    let (code, _) = call(&["--direct-info", info, "nonsense"], b"", state.path());
+    assert_eq!(code, 2, "an unknown method name is a usage error");
+
+    let (code, out) = call(
+        &["--direct-info", info, "--stream", "echo"],
+        b"through the stream\n",
+        state.path(),
+    );
+    assert_eq!((code, out.as_str()), (0, "through the stream\n"));
+    let (code, out) = call(
+        &["--direct-info", info, "--stream", "upper"],
+        b"forwarded to tcp",
+        state.path(),
+    );
+    assert_eq!((code, out.as_str()), (0, "FORWARDED TO TCP"));
+}
+
+#[test]
+fn an_endpoint_and_a_client_meet_through_a_relay_with_a_minted_grant() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let relay = Service::start(&[], state.path());
+    let out = corridor(
+        &["token", "grant", "--tunnel-url", &relay.url("ws_url")],
+        state.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let pair_file = state.path().join("pair.json");
+    std::fs::write(&pair_file, &out.stdout).expect("write grants");
+    let pair = pair_file.to_str().expect("utf-8 path");
+    let mut serve = Command::new(BIN)
+        .args(["serve", "--grant", pair])
+        .env("CORRIDOR_STATE_DIR", state.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn corridor serve");
+    let (code, out) = call(
+        &["--grant", pair, "echo", r#""via the relay""#],
+        b"",
+        state.path(),
+    );
+    assert_eq!((code, json_of(&out)), (0, json!("via the relay")), "{out}");
+    // The grant admits one session: the endpoint exits when it ends.
+    let status = serve
+        .wait()
+        .expect("corridor serve exits after its session");
+    assert!(status.success());
+}
+
+#[test]
+fn demo_shows_every_step_and_exits_cleanly() {
+    let out = Command::new(BIN)
+        .args(["demo", "--bytes", "65536"])
+        .output()
+        .expect("run demo");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    for step in [
+        "relay",
+        "grants",
+        "endpoint",
+        "client",
+        "ping -> {\"pong\":true}",
+        "byte-exact",
+        "forwarded",
+    ] {
+        assert!(text.contains(step), "demo output lacks {step:?}:\n{text}");
+    }
+}

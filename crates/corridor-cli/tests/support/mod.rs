@@ -1,0 +1,123 @@
+//! Running the real `corridor` binary in tests: a process with its JSON ready
+//! line and log feed, one-shot commands, and a plain HTTP status probe.
+
+#![allow(dead_code)]
+
+use serde_json::Value;
+use std::io::{BufRead as _, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+pub const BIN: &str = env!("CARGO_BIN_EXE_corridor");
+
+/// A running `corridor` service with its ready line and a feed of its log lines.
+pub struct Service {
+    pub child: Child,
+    pub ready: Value,
+    pub logs: mpsc::Receiver<String>,
+}
+
+impl Service {
+    /// Runs `corridor relay --listen 127.0.0.1:0 ARGS` and waits for its ready line.
+    pub fn start(args: &[&str], state_dir: &Path) -> Service {
+        let mut full = vec!["relay", "--listen", "127.0.0.1:0"];
+        full.extend_from_slice(args);
+        Self::spawn(&full, state_dir)
+    }
+
+    /// Runs `corridor ARGS` and waits for the first stdout line, as JSON.
+    pub fn spawn(args: &[&str], state_dir: &Path) -> Service {
+        let mut child = Command::new(BIN)
+            .args(args)
+            .env("CORRIDOR_STATE_DIR", state_dir)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn corridor");
+        let stdout = child.stdout.take().expect("stdout");
+        let stderr = child.stderr.take().expect("stderr");
+        let (ready_tx, ready_rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = ready_tx.send(line);
+        });
+        let (log_tx, logs) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+                if log_tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        let line = ready_rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("ready line within 30 s");
+        let ready: Value = serde_json::from_str(&line).expect("ready line is JSON");
+        Service { child, ready, logs }
+    }
+
+    pub fn url(&self, key: &str) -> String {
+        self.ready[key]
+            .as_str()
+            .expect("url in ready line")
+            .to_owned()
+    }
+
+    pub fn signal(&self, name: &str) {
+        let status = Command::new("kill")
+            .args([format!("-{name}"), self.child.id().to_string()])
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for a log line containing `text`.
+    pub fn wait_log(&self, text: &str) {
+        let deadline = std::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.logs.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return,
+                Ok(_) => continue,
+                Err(_) => panic!("no log line with {text:?} within 10 s"),
+            }
+        }
+    }
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn http_status(url: &str) -> u16 {
+    let rest = url.strip_prefix("http://").expect("http url");
+    let (host, path) = rest.split_once('/').expect("path");
+    let mut stream = std::net::TcpStream::connect(host).expect("connect");
+    use std::io::{Read as _, Write as _};
+    write!(
+        stream,
+        "GET /{path} HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n"
+    )
+    .expect("write");
+    let mut text = String::new();
+    stream.read_to_string(&mut text).expect("read");
+    text.split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0)
+}
+
+pub fn corridor(args: &[&str], state_dir: &Path) -> std::process::Output {
+    Command::new(BIN)
+        .args(args)
+        .env("CORRIDOR_STATE_DIR", state_dir)
+        .output()
+        .expect("run corridor")
+}

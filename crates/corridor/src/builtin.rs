@@ -1,0 +1,102 @@
+//! The services every corridor endpoint can offer out of the box: `ping`,
+//! `echo` and `info` RPC, `echo` streams, and forwarding a stream kind to a
+//! local TCP port. `corridor serve` runs them; applications may too.
+
+use crate::Stream;
+use crate::rpc::{Failure, Router};
+use crate::session::Session;
+use serde::Serialize;
+use serde_json::{Value, json};
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::io::AsyncWriteExt;
+
+/// `type_id` of `ping`: answers `{"pong": true}`.
+pub const PING: u32 = 1;
+/// `type_id` of `echo`: answers its payload.
+pub const ECHO: u32 = 2;
+/// `type_id` of `info`: answers what the endpoint offers.
+pub const INFO: u32 = 3;
+/// The stream kind that echoes what it receives.
+pub const ECHO_STREAM: &str = "echo";
+
+/// The built-in method for a name, or a number given as text.
+///
+/// ```
+/// assert_eq!(corridor::builtin::type_id("ping"), Some(1));
+/// assert_eq!(corridor::builtin::type_id("42"), Some(42));
+/// assert_eq!(corridor::builtin::type_id("nope"), None);
+/// ```
+pub fn type_id(name: &str) -> Option<u32> {
+    match name {
+        "ping" => Some(PING),
+        "echo" => Some(ECHO),
+        "info" => Some(INFO),
+        other => other.parse().ok(),
+    }
+}
+
+/// What `info` reports.
+#[derive(Clone, Debug, Serialize)]
+pub struct Info {
+    /// The software answering.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// Stream kinds the endpoint accepts.
+    pub streams: Vec<String>,
+}
+
+/// Registers `ping`, `echo` and `info` on `router`.
+pub fn register(router: &Router, info: Info) {
+    router.handle(PING, |_: Value| async {
+        Ok::<_, Failure>(json!({"pong": true}))
+    });
+    router.handle(
+        ECHO,
+        |payload: Value| async move { Ok::<_, Failure>(payload) },
+    );
+    let info = Arc::new(info);
+    router.handle(INFO, move |_: Value| {
+        let info = info.clone();
+        async move { Ok::<_, Failure>((*info).clone()) }
+    });
+}
+
+/// Where each forwarded stream kind goes: `kind -> host:port`.
+pub type Forwards = Arc<HashMap<String, String>>;
+
+/// Serves a session's inbound streams until it ends: `echo` streams echo, a
+/// forwarded kind is piped to its TCP address, anything else is reset.
+pub async fn serve_streams(session: &Session, forwards: Forwards) {
+    while let Ok(stream) = session.accept_stream().await {
+        let forwards = forwards.clone();
+        tokio::spawn(async move {
+            let kind = stream.kind().to_owned();
+            let outcome = match forwards.get(&kind) {
+                Some(target) => forward(stream, target).await,
+                None if kind == ECHO_STREAM => echo(stream).await,
+                None => Ok(()),
+            };
+            if let Err(error) = outcome {
+                tracing::debug!(%kind, %error, "stream ended with an error");
+            }
+        });
+    }
+}
+
+/// Echoes a stream until the peer's FIN, then sends FIN.
+pub async fn echo(stream: Stream) -> std::io::Result<()> {
+    let (mut reader, mut writer) = tokio::io::split(stream);
+    tokio::io::copy(&mut reader, &mut writer).await?;
+    writer.shutdown().await
+}
+
+/// Pipes a stream to a TCP connection to `target`, both ways, half-closing each
+/// direction when its source ends.
+pub async fn forward(mut stream: Stream, target: &str) -> std::io::Result<()> {
+    let mut tcp = tokio::net::TcpStream::connect(target).await?;
+    tcp.set_nodelay(true)?;
+    tokio::io::copy_bidirectional(&mut stream, &mut tcp).await?;
+    Ok(())
+}
