@@ -167,6 +167,7 @@ impl ClientHandshake {
             &transcript,
             Role::Client,
             self.config.max_record_bytes,
+            self.config.features & resp.server_features,
         );
         Ok((AwaitingFinished { established }, frame))
     }

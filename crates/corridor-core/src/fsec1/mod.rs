@@ -42,6 +42,8 @@ pub struct Established {
     pub sealer: record::Sealer,
     /// Opens the records the peer sends.
     pub opener: record::Opener,
+    /// The feature bits both sides advertised (authenticated by the transcript).
+    pub shared_features: u32,
 }
 
 impl std::fmt::Debug for Established {
@@ -49,6 +51,7 @@ impl std::fmt::Debug for Established {
         f.debug_struct("Established")
             .field("next_send", &self.sealer.next_sequence())
             .field("next_receive", &self.opener.next_sequence())
+            .field("shared_features", &self.shared_features)
             .finish_non_exhaustive()
     }
 }
@@ -61,6 +64,7 @@ fn keyed(
     transcript: &[u8; 32],
     role: crate::Role,
     max_record_bytes: usize,
+    shared_features: u32,
 ) -> Established {
     use record::{DirectionParams, Opener, Sealer};
     use schedule::Direction;
@@ -83,10 +87,12 @@ fn keyed(
         crate::Role::Client => Established {
             sealer: Sealer::new(c2s),
             opener: Opener::new(s2c),
+            shared_features,
         },
         crate::Role::Server => Established {
             sealer: Sealer::new(s2c),
             opener: Opener::new(c2s),
+            shared_features,
         },
     }
 }

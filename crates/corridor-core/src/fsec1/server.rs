@@ -330,6 +330,7 @@ impl ServerHandshake {
             &transcript,
             Role::Server,
             self.config.max_record_bytes,
+            self.init.client_features & pending.features,
         );
         let mut finished = Vec::with_capacity(super::record::OVERHEAD);
         established.sealer.seal(Flag::Ping, &[], &mut finished)?;

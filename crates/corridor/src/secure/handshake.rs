@@ -6,10 +6,14 @@ use crate::carrier::Records;
 use crate::error::{Error, from_io};
 use bytes::Bytes;
 use corridor_core::fsec1::client::{ClientConfig, ClientHandshake};
+use corridor_core::fsec1::messages;
 use corridor_core::fsec1::server::{HandshakeCache, ServerConfig, ServerHandshake, ServerStep};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// The feature bits corridor advertises: it opens rekey records.
+pub const LOCAL_FEATURES: u32 = messages::FEATURE_REKEY;
 
 /// The wall clock in Unix seconds, for the ack's timestamp.
 pub(crate) fn unix_now() -> u64 {
@@ -36,10 +40,11 @@ async fn receive(io: &mut Records) -> Result<Vec<u8>, Error> {
 /// The client side: init, response, ack, finished.
 pub async fn client(
     mut io: Records,
-    config: ClientConfig,
+    mut config: ClientConfig,
     options: SecureOptions,
     timeout: Duration,
 ) -> Result<SecureStream, Error> {
+    config.features |= LOCAL_FEATURES;
     let run = async {
         let (handshake, init) = ClientHandshake::start(config, &mut rand_core::OsRng)?;
         send(&mut io, init).await?;
@@ -59,11 +64,12 @@ pub async fn client(
 /// ack, finished.
 pub async fn server(
     mut io: Records,
-    config: ServerConfig,
+    mut config: ServerConfig,
     cache: &Arc<HandshakeCache>,
     options: SecureOptions,
     timeout: Duration,
 ) -> Result<SecureStream, Error> {
+    config.features |= LOCAL_FEATURES;
     let run = async {
         let init = receive(&mut io).await?;
         let (mut handshake, resp) = ServerHandshake::on_init(

@@ -22,7 +22,7 @@ use tokio::time::{Instant, Sleep};
 /// Tuning of a secure stream.
 #[derive(Clone, Copy, Debug)]
 pub struct SecureOptions {
-    /// Plaintext bytes per record at most (flowersec writes 64 KiB).
+    /// Plaintext bytes per record at most (flowersec writes 64 KiB and reads up to 1 MiB).
     pub record_plaintext_bytes: usize,
     /// Close the stream with `TimedOut` when nothing arrives for this long.
     /// Keepalive pings from the mux keep a live session above it.
@@ -32,7 +32,8 @@ pub struct SecureOptions {
 impl Default for SecureOptions {
     fn default() -> Self {
         SecureOptions {
-            record_plaintext_bytes: 64 * 1024,
+            // A whole 256 KiB yamux frame per record (plus its 12-byte header).
+            record_plaintext_bytes: 256 * 1024 + 12,
             read_idle_timeout: None,
         }
     }
@@ -113,6 +114,11 @@ impl SecureStream {
         }
         Pin::new(&mut self.io).start_send(Bytes::from(record))?;
         Poll::Ready(Ok(()))
+    }
+
+    /// The feature bits both sides advertised in the handshake.
+    pub fn shared_features(&self) -> u32 {
+        self.keys.shared_features
     }
 
     /// Sends a rekey record: every later record this side sends uses a new key.
