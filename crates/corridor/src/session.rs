@@ -47,6 +47,7 @@ impl Default for SessionOptions {
             handshake_timeout: Duration::from_secs(10),
             secure: SecureOptions {
                 read_idle_timeout: Some(Duration::from_secs(45)),
+                keepalive_interval: Some(Duration::from_secs(15)),
                 ..SecureOptions::default()
             },
             mux: MuxOptions::default(),

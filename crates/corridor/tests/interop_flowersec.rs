@@ -134,10 +134,13 @@ async fn corridor_client_to_flowersec_endpoint_direct() {
                 .expect("flowersec direct handshake");
         serve_flowersec_endpoint(session, notes_tx).await;
     });
-    let (options, from_server) = client_options();
+    let (mut options, from_server) = client_options();
+    // Keepalive ping records every 10 ms while idle: flowersec must skip them.
+    options.secure.keepalive_interval = Some(std::time::Duration::from_millis(10));
     let session = Client::connect_direct(&info, &options)
         .await
         .expect("corridor client handshake with flowersec");
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     run_corridor_client(&session, from_server, Some(&mut notes)).await;
     session.close().await;
     endpoint.abort();

@@ -6,6 +6,11 @@
 //! memory. Reads open one record at a time in place. Ping records are skipped
 //! and rekey records switch keys inside the opener. A failed record is fatal:
 //! every later read and write returns the same error.
+//!
+//! Keepalive: when nothing has been sent for `keepalive_interval`, an empty
+//! ping record goes out (flowersec v1 peers skip them), and when nothing has
+//! arrived for `read_idle_timeout` the stream fails with `keepalive_timeout`.
+//! The mux task polls reads without pause, so both timers are checked there.
 
 use crate::carrier::Records;
 use bytes::Bytes;
@@ -24,9 +29,11 @@ use tokio::time::{Instant, Sleep};
 pub struct SecureOptions {
     /// Plaintext bytes per record at most (flowersec writes 64 KiB and reads up to 1 MiB).
     pub record_plaintext_bytes: usize,
-    /// Close the stream with `TimedOut` when nothing arrives for this long.
-    /// Keepalive pings from the mux keep a live session above it.
+    /// Fail the stream with `keepalive_timeout` when nothing arrives for this
+    /// long. The peer's keepalives keep a live session above it.
     pub read_idle_timeout: Option<Duration>,
+    /// Send a ping record when nothing has been sent for this long.
+    pub keepalive_interval: Option<Duration>,
 }
 
 impl Default for SecureOptions {
@@ -35,6 +42,7 @@ impl Default for SecureOptions {
             // A whole 256 KiB yamux frame per record (plus its 12-byte header).
             record_plaintext_bytes: 256 * 1024 + 12,
             read_idle_timeout: None,
+            keepalive_interval: None,
         }
     }
 }
@@ -52,6 +60,9 @@ pub struct SecureStream {
     read_eof: bool,
     failed: Option<(io::ErrorKind, String)>,
     idle: Option<(Duration, Pin<Box<Sleep>>)>,
+    keepalive: Option<(Duration, Pin<Box<Sleep>>)>,
+    /// A keepalive ping was handed to the carrier and still needs a flush.
+    keepalive_unflushed: bool,
 }
 
 impl std::fmt::Debug for SecureStream {
@@ -81,6 +92,10 @@ impl SecureStream {
             idle: options
                 .read_idle_timeout
                 .map(|after| (after, Box::pin(tokio::time::sleep(after)))),
+            keepalive: options
+                .keepalive_interval
+                .map(|every| (every, Box::pin(tokio::time::sleep(every)))),
+            keepalive_unflushed: false,
         }
     }
 
@@ -113,7 +128,33 @@ impl SecureStream {
             return Poll::Ready(Err(self.fail(io::ErrorKind::InvalidData, error)));
         }
         Pin::new(&mut self.io).start_send(Bytes::from(record))?;
+        if let Some((every, sleep)) = &mut self.keepalive {
+            sleep.as_mut().reset(Instant::now() + *every);
+        }
         Poll::Ready(Ok(()))
+    }
+
+    /// Sends a ping record if nothing was sent for the keepalive interval.
+    /// Called from the read side, which the mux task polls continuously.
+    fn poll_keepalive(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
+        let due = match &mut self.keepalive {
+            Some((_, sleep)) => sleep.as_mut().poll(cx).is_ready(),
+            None => false,
+        };
+        // Buffered plaintext is about to be sent anyway.
+        if due && self.buffered() == 0 {
+            if let Poll::Ready(ready) = self.poll_send_record(cx, Flag::Ping) {
+                ready?;
+                self.keepalive_unflushed = true;
+            }
+        }
+        if self.keepalive_unflushed {
+            if let Poll::Ready(flushed) = Pin::new(&mut self.io).poll_flush(cx) {
+                flushed?;
+                self.keepalive_unflushed = false;
+            }
+        }
+        Ok(())
     }
 
     /// The feature bits both sides advertised in the handshake.
@@ -180,6 +221,7 @@ impl AsyncRead for SecureStream {
             let next = match Pin::new(&mut this.io).poll_next(cx) {
                 Poll::Pending => {
                     this.poll_idle(cx)?;
+                    this.poll_keepalive(cx)?;
                     return Poll::Pending;
                 }
                 Poll::Ready(next) => next,

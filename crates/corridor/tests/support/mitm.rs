@@ -17,6 +17,8 @@ pub enum Tamper {
     Repeat { nth: usize },
     /// Deliver the next message first.
     Swap { nth: usize },
+    /// Deliver nothing from the `nth` message on (the connection stays open).
+    Silence { nth: usize },
 }
 
 /// Listens on a fresh port and proxies each connection to `upstream`.
@@ -79,6 +81,7 @@ async fn server_to_client(
                     out.push(frame);
                 }
                 Tamper::Drop { nth } if binary && index == nth => {}
+                Tamper::Silence { nth } if index >= nth => {}
                 Tamper::Repeat { nth } if binary && index == nth => {
                     out.push(frame.clone());
                     out.push(frame);

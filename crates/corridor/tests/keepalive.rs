@@ -1,0 +1,74 @@
+//! Keepalive: an idle session with a live peer stays up past the read idle
+//! timeout on ping records alone; a peer that goes silent without closing
+//! ends the session with `keepalive_timeout`.
+
+mod support;
+
+use corridor::{Client, SessionOptions};
+use corridor_core::fsec1::Suite;
+use serde_json::{Value, json};
+use std::time::Duration;
+use support::mitm::{self, Tamper};
+use support::*;
+
+fn quick(mut options: SessionOptions) -> SessionOptions {
+    options.secure.read_idle_timeout = Some(Duration::from_millis(600));
+    options.secure.keepalive_interval = Some(Duration::from_millis(100));
+    options
+}
+
+async fn endpoint_at(
+    options: SessionOptions,
+) -> (std::net::SocketAddr, corridor_core::grant::DirectInfo) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (info, credential) = direct_pair(addr, Suite::X25519HkdfSha256Aes256Gcm);
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.expect("accept");
+        let session = corridor::Endpoint::accept_direct(Box::new(tcp), &credential, &options)
+            .await
+            .expect("handshake");
+        session.closed().await;
+    });
+    (addr, info)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_idle_session_outlives_the_idle_timeout_on_keepalives() {
+    let (_, info) = endpoint_at(quick(endpoint_options().0)).await;
+    let session = Client::connect_direct(&info, &quick(SessionOptions::default()))
+        .await
+        .expect("handshake");
+    // Idle for five idle timeouts: only keepalive records cross.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(session.end_reason(), None, "the session is still up");
+    let reply: Value = session
+        .rpc()
+        .call(ECHO_RPC, &json!("awake"))
+        .await
+        .expect("call after idling");
+    assert_eq!(reply, json!({"echo": "awake"}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_silent_peer_ends_the_session_with_keepalive_timeout() {
+    let (addr, mut info) = endpoint_at(endpoint_options().0).await;
+    // Everything after the handshake (response 0, finished 1) is swallowed.
+    let proxy = mitm::start(addr, Tamper::Silence { nth: 2 }).await;
+    info.ws_url = format!("ws://{proxy}/");
+    let session = Client::connect_direct(
+        &info,
+        &quick(SessionOptions {
+            open_rpc_stream: false,
+            ..SessionOptions::default()
+        }),
+    )
+    .await
+    .expect("handshake");
+    tokio::time::timeout(WAIT, session.closed())
+        .await
+        .expect("the session ends");
+    assert_eq!(session.end_reason(), Some("keepalive_timeout"));
+}
