@@ -5,7 +5,7 @@ use crate::error::Error;
 use crate::hello;
 use crate::mux::{Mux, MuxOptions, Stream};
 use crate::rpc::{Router, Rpc, RpcOptions};
-use crate::secure::{SecureOptions, SecureStream};
+use crate::secure::{RekeyHandle, SecureOptions, SecureStream};
 use corridor_core::Role;
 use corridor_core::fsec1::server::HandshakeCache;
 use corridor_core::hello::RPC_KIND;
@@ -71,6 +71,7 @@ pub struct Session {
     mux: Mux,
     accepted: Mutex<mpsc::Receiver<Stream>>,
     rpc: Rpc,
+    rekey: RekeyHandle,
 }
 
 impl Session {
@@ -80,6 +81,7 @@ impl Session {
         role: Role,
         options: &SessionOptions,
     ) -> Result<Session, Error> {
+        let rekey = secure.rekey_handle();
         let (mux, inbound) = Mux::start(secure, role, options.mux);
         let rpc = Rpc::new(options.router.clone(), options.rpc);
         let (accepted_tx, accepted) = mpsc::channel(options.mux.accept_backlog.max(1));
@@ -94,6 +96,7 @@ impl Session {
             mux,
             accepted: Mutex::new(accepted),
             rpc,
+            rekey,
         };
         if role == Role::Client && options.open_rpc_stream {
             // The client opens the RPC stream, as flowersec's client does.
@@ -129,6 +132,13 @@ impl Session {
     /// The session's RPC: call, notify, and the handlers served.
     pub fn rpc(&self) -> &Rpc {
         &self.rpc
+    }
+
+    /// Changes this side's sending key: a rekey record goes before the next
+    /// record sent. Keys also change on their own after
+    /// `SecureOptions::rekey_after_bytes` when the peer advertised rekey support.
+    pub fn rekey(&self) {
+        self.rekey.request();
     }
 
     /// Closes the session: flushes streams, then closes the carrier.

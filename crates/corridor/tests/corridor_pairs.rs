@@ -6,6 +6,7 @@ mod support;
 
 use corridor::{Client, Endpoint};
 use corridor_core::fsec1::Suite;
+use support::mitm;
 use support::*;
 
 async fn direct(suite: Suite) {
@@ -74,4 +75,37 @@ async fn corridor_pair_via_relay_x25519() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn corridor_pair_via_relay_p256() {
     via_relay(Suite::P256HkdfSha256Aes256Gcm).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_change_every_mebibyte_during_a_64_mib_echo() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (mut info, credential) = direct_pair(addr, Suite::X25519HkdfSha256Aes256Gcm);
+    let (mut options, _) = endpoint_options();
+    options.secure.rekey_after_bytes = Some(1 << 20);
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.expect("accept");
+        let session = Endpoint::accept_direct(Box::new(tcp), &credential, &options)
+            .await
+            .expect("endpoint handshake");
+        serve_corridor_endpoint(session, false).await;
+    });
+    let seen = mitm::Seen::default();
+    let proxy = mitm::start_watching(addr, mitm::Tamper::Nothing, seen.clone()).await;
+    info.ws_url = format!("ws://{proxy}/");
+    let (mut client_options, _) = client_options();
+    client_options.secure.rekey_after_bytes = Some(1 << 20);
+    let session = Client::connect_direct(&info, &client_options)
+        .await
+        .expect("client handshake");
+    echo_stream(&session).await;
+    let rekeys = seen.rekeys.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        rekeys >= 63,
+        "the endpoint rekeyed {rekeys} times for 64 MiB"
+    );
+    session.close().await;
 }

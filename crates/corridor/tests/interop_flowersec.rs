@@ -141,6 +141,8 @@ async fn corridor_client_to_flowersec_endpoint_direct() {
         .await
         .expect("corridor client handshake with flowersec");
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // corridor changes its sending key too; flowersec must follow.
+    session.rekey();
     run_corridor_client(&session, from_server, Some(&mut notes)).await;
     session.close().await;
     endpoint.abort();

@@ -7,4 +7,4 @@
 pub mod handshake;
 mod stream;
 
-pub use stream::{SecureOptions, SecureStream};
+pub use stream::{RekeyHandle, SecureOptions, SecureStream};

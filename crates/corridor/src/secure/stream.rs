@@ -19,6 +19,8 @@ use corridor_core::fsec1::record::{self, Flag, HEADER_LEN, TAG_LEN};
 use futures_util::{Sink, Stream};
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -34,6 +36,10 @@ pub struct SecureOptions {
     pub read_idle_timeout: Option<Duration>,
     /// Send a ping record when nothing has been sent for this long.
     pub keepalive_interval: Option<Duration>,
+    /// Switch to a fresh key after sending this many bytes, when the peer
+    /// advertised rekey support. TLS 1.3 allows AES-GCM about 2^38 bytes per
+    /// key (RFC 8446, 5.5); the default stays far below.
+    pub rekey_after_bytes: Option<u64>,
 }
 
 impl Default for SecureOptions {
@@ -43,6 +49,7 @@ impl Default for SecureOptions {
             record_plaintext_bytes: 256 * 1024 + 12,
             read_idle_timeout: None,
             keepalive_interval: None,
+            rekey_after_bytes: Some(64 << 30),
         }
     }
 }
@@ -63,6 +70,21 @@ pub struct SecureStream {
     keepalive: Option<(Duration, Pin<Box<Sleep>>)>,
     /// A keepalive ping was handed to the carrier and still needs a flush.
     keepalive_unflushed: bool,
+    /// Set by [`RekeyHandle::request`]: a rekey record goes before the next record.
+    rekey_requested: Arc<AtomicBool>,
+    rekey_after: Option<u64>,
+    sent_since_rekey: u64,
+}
+
+/// Asks a [`SecureStream`] owned by another task to change its sending key.
+#[derive(Clone, Debug)]
+pub struct RekeyHandle(Arc<AtomicBool>);
+
+impl RekeyHandle {
+    /// A rekey record goes out before the next record this side sends.
+    pub fn request(&self) {
+        self.0.store(true, Ordering::Release);
+    }
 }
 
 impl std::fmt::Debug for SecureStream {
@@ -77,6 +99,7 @@ impl std::fmt::Debug for SecureStream {
 impl SecureStream {
     /// Wraps a carrier whose handshake finished with `keys`.
     pub fn new(io: Records, keys: Established, options: SecureOptions) -> SecureStream {
+        let keys_features = keys.shared_features;
         let record_plaintext = options
             .record_plaintext_bytes
             .clamp(1, record::max_plaintext(keys.sealer.max_record_bytes()));
@@ -96,6 +119,11 @@ impl SecureStream {
                 .keepalive_interval
                 .map(|every| (every, Box::pin(tokio::time::sleep(every)))),
             keepalive_unflushed: false,
+            rekey_requested: Arc::new(AtomicBool::new(false)),
+            rekey_after: options
+                .rekey_after_bytes
+                .filter(|_| keys_support_rekey(&keys_features)),
+            sent_since_rekey: 0,
         }
     }
 
@@ -119,11 +147,36 @@ impl SecureStream {
         self.outgoing.len() - HEADER_LEN
     }
 
-    /// Seals the buffered plaintext as one record and hands it to the carrier.
-    fn poll_send_record(&mut self, cx: &mut Context<'_>, flag: Flag) -> Poll<io::Result<()>> {
+    /// A handle other tasks use to ask for a rekey.
+    pub fn rekey_handle(&self) -> RekeyHandle {
+        RekeyHandle(self.rekey_requested.clone())
+    }
+
+    /// Seals the buffered plaintext as one record and hands it to the carrier,
+    /// after a rekey record if one is due.
+    fn poll_send_record(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let due = self
+            .rekey_after
+            .is_some_and(|after| self.sent_since_rekey >= after);
+        if due || self.rekey_requested.load(Ordering::Acquire) {
+            ready!(self.poll_send_control(cx, Flag::Rekey))?;
+            self.rekey_requested.store(false, Ordering::Release);
+            self.sent_since_rekey = 0;
+        }
         ready!(Pin::new(&mut self.io).poll_ready(cx))?;
         let mut record = std::mem::replace(&mut self.outgoing, fresh_record(self.record_plaintext));
+        self.sent_since_rekey += (record.len() - HEADER_LEN) as u64;
         record.resize(record.len() + TAG_LEN, 0);
+        self.seal_and_send(Flag::App, record)
+    }
+
+    /// Sends an empty ping or rekey record.
+    fn poll_send_control(&mut self, cx: &mut Context<'_>, flag: Flag) -> Poll<io::Result<()>> {
+        ready!(Pin::new(&mut self.io).poll_ready(cx))?;
+        self.seal_and_send(flag, vec![0u8; HEADER_LEN + TAG_LEN])
+    }
+
+    fn seal_and_send(&mut self, flag: Flag, mut record: Vec<u8>) -> Poll<io::Result<()>> {
         if let Err(error) = self.keys.sealer.seal_in_place(flag, &mut record) {
             return Poll::Ready(Err(self.fail(io::ErrorKind::InvalidData, error)));
         }
@@ -143,7 +196,7 @@ impl SecureStream {
         };
         // Buffered plaintext is about to be sent anyway.
         if due && self.buffered() == 0 {
-            if let Poll::Ready(ready) = self.poll_send_record(cx, Flag::Ping) {
+            if let Poll::Ready(ready) = self.poll_send_control(cx, Flag::Ping) {
                 ready?;
                 self.keepalive_unflushed = true;
             }
@@ -160,15 +213,6 @@ impl SecureStream {
     /// The feature bits both sides advertised in the handshake.
     pub fn shared_features(&self) -> u32 {
         self.keys.shared_features
-    }
-
-    /// Sends a rekey record: every later record this side sends uses a new key.
-    pub fn poll_rekey(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        if self.buffered() > 0 {
-            ready!(self.poll_send_record(cx, Flag::App))?;
-        }
-        ready!(self.poll_send_record(cx, Flag::Rekey))?;
-        Pin::new(&mut self.io).poll_flush(cx)
     }
 
     fn poll_idle(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
@@ -189,6 +233,10 @@ impl SecureStream {
             sleep.as_mut().reset(Instant::now() + *after);
         }
     }
+}
+
+fn keys_support_rekey(shared_features: &u32) -> bool {
+    shared_features & corridor_core::fsec1::messages::FEATURE_REKEY != 0
 }
 
 fn fresh_record(plaintext: usize) -> Vec<u8> {
@@ -263,7 +311,7 @@ impl AsyncWrite for SecureStream {
         let this = &mut *self;
         this.check_failed()?;
         if this.buffered() >= this.record_plaintext {
-            ready!(this.poll_send_record(cx, Flag::App))?;
+            ready!(this.poll_send_record(cx))?;
         }
         let take = buf.len().min(this.record_plaintext - this.buffered());
         this.outgoing.extend_from_slice(&buf[..take]);
@@ -274,7 +322,7 @@ impl AsyncWrite for SecureStream {
         let this = &mut *self;
         this.check_failed()?;
         if this.buffered() > 0 {
-            ready!(this.poll_send_record(cx, Flag::App))?;
+            ready!(this.poll_send_record(cx))?;
         }
         Pin::new(&mut this.io).poll_flush(cx)
     }

@@ -3,6 +3,8 @@
 //! repeat it, or swap it with the next), as a hostile relay could.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -19,10 +21,24 @@ pub enum Tamper {
     Swap { nth: usize },
     /// Deliver nothing from the `nth` message on (the connection stays open).
     Silence { nth: usize },
+    /// Deliver everything untouched.
+    Nothing,
+}
+
+/// What the proxy saw in the server-to-client records' cleartext headers.
+#[derive(Clone, Debug, Default)]
+pub struct Seen {
+    /// Records with the rekey flag.
+    pub rekeys: Arc<AtomicUsize>,
 }
 
 /// Listens on a fresh port and proxies each connection to `upstream`.
 pub async fn start(upstream: SocketAddr, tamper: Tamper) -> SocketAddr {
+    start_watching(upstream, tamper, Seen::default()).await
+}
+
+/// As [`start`], counting what passes in `seen`.
+pub async fn start_watching(upstream: SocketAddr, tamper: Tamper, seen: Seen) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind mitm");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
@@ -35,7 +51,12 @@ pub async fn start(upstream: SocketAddr, tamper: Tamper) -> SocketAddr {
             tokio::spawn(async move {
                 let _ = tokio::io::copy(&mut client_read, &mut server_write).await;
             });
-            tokio::spawn(server_to_client(server_read, client_write, tamper));
+            tokio::spawn(server_to_client(
+                server_read,
+                client_write,
+                tamper,
+                seen.clone(),
+            ));
         }
     });
     addr
@@ -45,6 +66,7 @@ async fn server_to_client(
     mut from: tokio::net::tcp::OwnedReadHalf,
     mut to: tokio::net::tcp::OwnedWriteHalf,
     tamper: Tamper,
+    seen: Seen,
 ) {
     let mut buf = Vec::new();
     let mut chunk = vec![0u8; 64 * 1024];
@@ -69,6 +91,14 @@ async fn server_to_client(
         while let Some(len) = frame_len(&buf) {
             let mut frame: Vec<u8> = buf.drain(..len).collect();
             let binary = frame[0] & 0x0f == 2;
+            let payload_at = frame.len() - payload_len(&frame);
+            if binary
+                && frame
+                    .get(payload_at..payload_at + 6)
+                    .is_some_and(|h| h.starts_with(b"FSEC") && h[5] == 2)
+            {
+                seen.rekeys.fetch_add(1, Ordering::Relaxed);
+            }
             let index = binary_seen;
             if binary {
                 binary_seen += 1;
