@@ -40,12 +40,17 @@ pub struct TestRelay {
 
 impl TestRelay {
     pub async fn start() -> TestRelay {
+        Self::start_with(|_| {}).await
+    }
+
+    pub async fn start_with(adjust: impl FnOnce(&mut RelayConfig)) -> TestRelay {
         let dir = tempfile::tempdir().expect("tempdir");
         let key = IssuerKey::generate("k1", &mut rand_core::OsRng).expect("key");
         let keys_file = dir.path().join("issuer_keys.json");
         std::fs::write(&keys_file, key.to_public_json()).expect("write keys");
         let mut config = RelayConfig::new(&keys_file, AUD, ISS);
         config.origins.allow_no_origin = true;
+        adjust(&mut config);
         let relay = Relay::bind(config).await.expect("relay binds");
         let ws_url = relay.ws_url();
         tokio::spawn(relay.run());

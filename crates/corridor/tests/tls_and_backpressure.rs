@@ -1,0 +1,131 @@
+//! wss:// through a TLS relay with rustls on both ends, and backpressure: a
+//! stream whose reader never reads stalls its writer after one window while
+//! the rest of the session carries on.
+
+mod support;
+
+use corridor::{Client, Endpoint, SessionOptions};
+use corridor_core::fsec1::Suite;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sessions_run_over_wss_through_a_tls_relay() {
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).expect("cert");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (cert_file, key_file) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_file, cert.cert.pem()).expect("write cert");
+    std::fs::write(&key_file, cert.signing_key.serialize_pem()).expect("write key");
+    let relay = TestRelay::start_with(|config| {
+        config.tls = Some(corridor_relay::TlsFiles {
+            cert: cert_file.clone(),
+            key: key_file.clone(),
+        });
+    })
+    .await;
+    assert!(relay.ws_url.starts_with("wss://"));
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).expect("root");
+    let tls = Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .expect("protocols")
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    );
+    let pair = relay.grants("over-tls", Suite::X25519HkdfSha256Aes256Gcm);
+    let (mut options, _) = endpoint_options();
+    options.ws.tls = Some(tls.clone());
+    let server_grant = pair.server.clone();
+    let endpoint = tokio::spawn(async move {
+        let session = Endpoint::connect_tunnel(&server_grant, &options)
+            .await
+            .expect("endpoint over wss");
+        serve_corridor_endpoint(session, false).await;
+    });
+    let mut client_options = SessionOptions::default();
+    client_options.ws.tls = Some(tls);
+    let session = Client::connect_tunnel(&pair.client, &client_options)
+        .await
+        .expect("client over wss");
+    let reply: Value = session
+        .rpc()
+        .call(ECHO_RPC, &json!("tls"))
+        .await
+        .expect("call over wss");
+    assert_eq!(reply, json!({"echo": "tls"}));
+    let mut echo = session.open_stream("echo").await.expect("open");
+    echo.write_all(b"encrypted twice").await.expect("write");
+    echo.shutdown().await.expect("fin");
+    let mut back = Vec::new();
+    echo.read_to_end(&mut back).await.expect("read");
+    assert_eq!(back, b"encrypted twice");
+    session.close().await;
+    tokio::time::timeout(WAIT, endpoint)
+        .await
+        .expect("endpoint ends")
+        .expect("endpoint ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_never_reads_stalls_only_its_own_stream() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let (info, credential) = direct_pair(
+        listener.local_addr().expect("addr"),
+        Suite::X25519HkdfSha256Aes256Gcm,
+    );
+    let (options, _) = endpoint_options();
+    tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.expect("accept");
+        let session = Endpoint::accept_direct(Box::new(tcp), &credential, &options)
+            .await
+            .expect("handshake");
+        // Hold the stream and never read it.
+        let _stuck = session.accept_stream().await.expect("stream");
+        session.closed().await;
+    });
+    let session = Arc::new(
+        Client::connect_direct(&info, &SessionOptions::default())
+            .await
+            .expect("handshake"),
+    );
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let mut writer = {
+        let (session, accepted) = (session.clone(), accepted.clone());
+        tokio::spawn(async move {
+            let mut stream = session.open_stream("sink").await.expect("open");
+            let block = vec![7u8; 16 * 1024];
+            for _ in 0..4096 {
+                stream.write_all(&block).await.expect("write");
+                accepted.fetch_add(block.len(), Ordering::SeqCst);
+            }
+        })
+    };
+    // 64 MiB cannot go anywhere: the writer must stall, not fail or buffer it.
+    let stalled = tokio::time::timeout(Duration::from_secs(2), &mut writer).await;
+    assert!(
+        stalled.is_err(),
+        "the writer finished 64 MiB into a reader that never reads"
+    );
+    let taken = accepted.load(Ordering::SeqCst);
+    assert!(
+        taken <= 1024 * 1024,
+        "{taken} bytes were taken in; one 256 KiB window is the bound"
+    );
+    // Other streams and RPC are not held up.
+    let reply: Value = session
+        .rpc()
+        .call(ECHO_RPC, &json!("beside"))
+        .await
+        .expect("call");
+    assert_eq!(reply, json!({"echo": "beside"}));
+    writer.abort();
+}
