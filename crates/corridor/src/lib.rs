@@ -10,18 +10,53 @@
 //! - [`rpc`]: typed calls and notifications both ways on the `rpc` stream.
 //! - [`Client`] and [`Endpoint`]: the two ways into a [`Session`].
 //!
-//! ```no_run
-//! # async fn run(grant: corridor_core::grant::ChannelInitGrant) -> Result<(), Box<dyn std::error::Error>> {
-//! use corridor::{Client, SessionOptions};
+//! An endpoint listening directly and a client calling it, in one process:
+//!
+//! ```
+//! use corridor::rpc::Failure;
+//! use corridor::{Client, DirectCredential, DirectInfo, Endpoint, SessionOptions, Suite};
 //! use tokio::io::{AsyncReadExt, AsyncWriteExt};
-//! let session = Client::connect_tunnel(&grant, &SessionOptions::default()).await?;
-//! let info: serde_json::Value = session.rpc().call(3, &serde_json::json!({})).await?;
+//! # tokio::runtime::Runtime::new().unwrap().block_on(async {
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let psk = [7u8; 32]; // in real use: random, and given to the client out of band
+//! let credential = DirectCredential {
+//!     psk: psk.into(),
+//!     suite: Suite::X25519HkdfSha256Aes256Gcm,
+//!     channel_id: Some("doc".into()),
+//!     init_exp_unix_s: 4_000_000_000,
+//! };
+//! let info = DirectInfo {
+//!     ws_url: format!("ws://{}/", listener.local_addr()?),
+//!     channel_id: "doc".into(),
+//!     e2ee_psk_b64u: corridor::core::b64::encode(psk),
+//!     channel_init_expire_at_unix_s: 4_000_000_000,
+//!     default_suite: Suite::X25519HkdfSha256Aes256Gcm,
+//! };
+//!
+//! // The endpoint: answers type_id 1 by doubling, echoes "echo" streams.
+//! let options = SessionOptions::default();
+//! options.router.handle(1, |n: u64| async move { Ok::<_, Failure>(n * 2) });
+//! tokio::spawn(async move {
+//!     let (tcp, _) = listener.accept().await?;
+//!     let session = Endpoint::accept_direct(Box::new(tcp), &credential, &options).await?;
+//!     let stream = session.accept_stream().await?;
+//!     corridor::builtin::echo(stream).await?;
+//!     session.closed().await;
+//!     Ok::<_, corridor::Error>(())
+//! });
+//!
+//! // The client.
+//! let session = Client::connect_direct(&info, &SessionOptions::default()).await?;
+//! let doubled: u64 = session.rpc().call(1, &21).await?;
+//! assert_eq!(doubled, 42);
 //! let mut stream = session.open_stream("echo").await?;
 //! stream.write_all(b"hello").await?;
 //! stream.shutdown().await?;
 //! let mut back = Vec::new();
 //! stream.read_to_end(&mut back).await?;
-//! # Ok(()) }
+//! assert_eq!(back, b"hello");
+//! # Ok::<_, Box<dyn std::error::Error>>(())
+//! # }).unwrap();
 //! ```
 
 #![forbid(unsafe_code)]
@@ -37,6 +72,11 @@ pub mod rpc;
 pub mod secure;
 mod session;
 mod tunnel;
+
+/// The sans-io protocol core, re-exported so applications need one dependency.
+pub use corridor_core as core;
+pub use corridor_core::fsec1::Suite;
+pub use corridor_core::grant::{ChannelInitGrant, DirectInfo};
 
 pub use client::Client;
 pub use endpoint::{DirectCredential, Endpoint};
