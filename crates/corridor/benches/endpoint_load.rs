@@ -9,7 +9,7 @@
 //! - server handshake CPU against one X25519 key generation plus agreement,
 //!   and full handshakes per second over loopback.
 //!
-//! `cargo bench -p corridor --bench endpoint_load -- [all|throughput|rpc|handshake] [--mib N] [--calls N]`
+//! `cargo bench -p corridor --bench endpoint_load -- [all|throughput|rpc|handshake|profile-stream] [--mib N] [--calls N]`
 //! Not a test: it prints figures and ratios, and asserts nothing about speed.
 
 use corridor::rpc::Failure;
@@ -72,6 +72,19 @@ fn main() {
     let all = args.what == "all";
     if all || args.what == "throughput" {
         runtime.block_on(throughput(args.mib));
+    }
+    if args.what == "profile-stream" {
+        // corridor alone on one stream, for `perf record` of the hot path.
+        runtime.block_on(async {
+            let (_, info) = corridor_endpoint().await;
+            let session = Arc::new(
+                Client::connect_direct(&info, &session_options())
+                    .await
+                    .expect("connects"),
+            );
+            let rate = corridor_throughput(&session, args.mib * 1024 * 1024, 1).await;
+            println!("corridor, 1 stream: {rate:.1} MiB/s");
+        });
     }
     if all || args.what == "rpc" {
         runtime.block_on(rpc(args.calls, args.mib));

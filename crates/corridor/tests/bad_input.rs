@@ -23,34 +23,17 @@ const X25519: Suite = Suite::X25519HkdfSha256Aes256Gcm;
 /// A direct endpoint that serves the scenario for every connection; returns its address and credential.
 async fn endpoint(
     options: SessionOptions,
-) -> (
-    std::net::SocketAddr,
-    corridor::DirectCredential,
-    corridor_core::grant::DirectInfo,
-) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (info, credential) = direct_pair(addr, X25519);
-    let served = credential.clone();
-    tokio::spawn(async move {
-        while let Ok((tcp, _)) = listener.accept().await {
-            let (credential, options) = (served.clone(), options.clone());
-            tokio::spawn(async move {
-                let _ = tcp.set_nodelay(true);
-                if let Ok(session) =
-                    Endpoint::accept_direct(Box::new(tcp), &credential, &options).await
-                {
-                    serve_corridor_endpoint(session, false).await;
-                }
-            });
-        }
-    });
-    (addr, credential, info)
+) -> (std::net::SocketAddr, corridor_core::grant::DirectInfo) {
+    let (addr, info, _) = direct_endpoint(options, X25519, |session| async move {
+        serve_corridor_endpoint(&session, false).await
+    })
+    .await;
+    (addr, info)
 }
 
 /// Connects through a tampering proxy, drives traffic, and returns why the client session ended.
 async fn session_end_under(tamper: Tamper) -> String {
-    let (addr, _, mut info) = endpoint(endpoint_options().0).await;
+    let (addr, mut info) = endpoint(endpoint_options().0).await;
     let proxy = mitm::start(addr, tamper).await;
     info.ws_url = format!("ws://{proxy}/");
     let session = Arc::new(
@@ -223,7 +206,7 @@ async fn a_record_over_the_size_limit_is_refused_by_the_carrier() {
 async fn unknown_and_oversized_stream_hellos_reset_only_that_stream() {
     let (mut options, _) = endpoint_options();
     options.stream_kinds = Some(vec!["echo".into()]);
-    let (_, _, info) = endpoint(options).await;
+    let (_, info) = endpoint(options).await;
     let session = Client::connect_direct(&info, &client_options().0)
         .await
         .expect("handshake");
@@ -248,29 +231,19 @@ async fn unknown_and_oversized_stream_hellos_reset_only_that_stream() {
         .await
         .expect("rpc still works");
     assert_eq!(reply, json!({"echo": 1}));
-    let mut echo = session.open_stream("echo").await.expect("open");
-    echo.write_all(b"still here").await.expect("write");
-    echo.shutdown().await.expect("fin");
-    let mut back = Vec::new();
-    echo.read_to_end(&mut back).await.expect("read");
-    assert_eq!(back, b"still here");
+    small_echo(&session, b"still here").await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bad_rpc_frames_close_only_the_rpc_stream() {
     let (endpoint_options, _) = endpoint_options();
     let (session_tx, mut sessions) = tokio::sync::mpsc::channel(1);
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let (info, credential) = direct_pair(listener.local_addr().expect("addr"), X25519);
-    tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.expect("accept");
-        let session = Endpoint::accept_direct(Box::new(tcp), &credential, &endpoint_options)
-            .await
-            .expect("handshake");
+    let (_, info, _) = direct_endpoint(endpoint_options, X25519, |session| async move {
         let session = Arc::new(session);
         let _ = session_tx.send(session.clone()).await;
-        serve_shared(session).await;
-    });
+        serve_echo_streams(&session).await;
+    })
+    .await;
     let options = SessionOptions {
         open_rpc_stream: false,
         ..SessionOptions::default()
@@ -298,25 +271,8 @@ async fn bad_rpc_frames_close_only_the_rpc_stream() {
         Some("rpc_invalid_json")
     );
     // The session is alive: a stream still echoes.
-    let mut echo = client.open_stream("echo").await.expect("open");
-    echo.write_all(b"alive").await.expect("write");
-    echo.shutdown().await.expect("fin");
-    let mut back = Vec::new();
-    echo.read_to_end(&mut back).await.expect("read");
-    assert_eq!(back, b"alive");
+    small_echo(&client, b"alive").await;
     assert!(server.end_reason().is_none());
-}
-
-/// Echoes the streams of a shared endpoint session.
-async fn serve_shared(session: Arc<corridor::Session>) {
-    while let Ok(stream) = session.accept_stream().await {
-        tokio::spawn(async move {
-            let (mut reader, mut writer) = tokio::io::split(stream);
-            if tokio::io::copy(&mut reader, &mut writer).await.is_ok() {
-                let _ = writer.shutdown().await;
-            }
-        });
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -344,7 +300,7 @@ async fn ten_thousand_calls_against_a_slow_handler_get_429_beyond_the_limit() {
     }
     let limits = options.rpc;
     let admitted = limits.max_concurrent_requests + limits.max_queued_requests;
-    let (_, _, info) = endpoint(options).await;
+    let (_, info) = endpoint(options).await;
     let mut client_options = SessionOptions::default();
     client_options.rpc.max_calls_in_flight = CALLS;
     let client = Arc::new(

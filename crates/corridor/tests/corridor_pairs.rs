@@ -10,19 +10,11 @@ use support::mitm;
 use support::*;
 
 async fn direct(suite: Suite) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let (info, credential) = direct_pair(listener.local_addr().expect("addr"), suite);
     let (options, mut server_notes) = endpoint_options();
-    let endpoint = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.expect("accept");
-        tcp.set_nodelay(true).expect("nodelay");
-        let session = Endpoint::accept_direct(Box::new(tcp), &credential, &options)
-            .await
-            .expect("endpoint handshake");
-        serve_corridor_endpoint(session, true).await;
-    });
+    let (_, info, endpoint) = direct_endpoint(options, suite, |session| async move {
+        serve_corridor_endpoint(&session, true).await
+    })
+    .await;
     let (client_options, from_server) = client_options();
     let session = Client::connect_direct(&info, &client_options)
         .await
@@ -43,7 +35,7 @@ async fn via_relay(suite: Suite) {
         let session = Endpoint::connect_tunnel(&pair.server, &options)
             .await
             .expect("endpoint handshake");
-        serve_corridor_endpoint(session, true).await;
+        serve_corridor_endpoint(&session, true).await;
     });
     let (client_options, from_server) = client_options();
     let session = Client::connect_tunnel(&pair.client, &client_options)
@@ -79,20 +71,14 @@ async fn corridor_pair_via_relay_p256() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keys_change_every_mebibyte_during_a_64_mib_echo() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (mut info, credential) = direct_pair(addr, Suite::X25519HkdfSha256Aes256Gcm);
     let (mut options, _) = endpoint_options();
     options.secure.rekey_after_bytes = Some(1 << 20);
-    tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.expect("accept");
-        let session = Endpoint::accept_direct(Box::new(tcp), &credential, &options)
-            .await
-            .expect("endpoint handshake");
-        serve_corridor_endpoint(session, false).await;
-    });
+    let (addr, mut info, _) = direct_endpoint(
+        options,
+        Suite::X25519HkdfSha256Aes256Gcm,
+        |session| async move { serve_corridor_endpoint(&session, false).await },
+    )
+    .await;
     let seen = mitm::Seen::default();
     let proxy = mitm::start_watching(addr, mitm::Tamper::Nothing, seen.clone()).await;
     info.ws_url = format!("ws://{proxy}/");

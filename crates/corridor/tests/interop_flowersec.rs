@@ -224,7 +224,7 @@ async fn flowersec_client_to_corridor_endpoint_via_relay() {
         let session = Endpoint::connect_tunnel(&server_grant, &options)
             .await
             .expect("corridor endpoint handshake");
-        serve_corridor_endpoint(session, false).await;
+        serve_corridor_endpoint(&session, false).await;
     });
     let client = flowersec::connect_tunnel(to_flowersec(&pair.client), flowersec_connect_options())
         .await
@@ -249,7 +249,7 @@ async fn flowersec_client_to_corridor_endpoint_direct() {
         let session = Endpoint::accept_direct(Box::new(tcp), &credential, &options)
             .await
             .expect("corridor endpoint handshake");
-        serve_corridor_endpoint(session, false).await;
+        serve_corridor_endpoint(&session, false).await;
     });
     let client = flowersec::connect_direct(to_flowersec_direct(&info), flowersec_connect_options())
         .await

@@ -20,18 +20,12 @@ fn quick(mut options: SessionOptions) -> SessionOptions {
 async fn endpoint_at(
     options: SessionOptions,
 ) -> (std::net::SocketAddr, corridor_core::grant::DirectInfo) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let addr = listener.local_addr().expect("addr");
-    let (info, credential) = direct_pair(addr, Suite::X25519HkdfSha256Aes256Gcm);
-    tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.expect("accept");
-        let session = corridor::Endpoint::accept_direct(Box::new(tcp), &credential, &options)
-            .await
-            .expect("handshake");
-        session.closed().await;
-    });
+    let (addr, info, _) = direct_endpoint(
+        options,
+        Suite::X25519HkdfSha256Aes256Gcm,
+        |session| async move { session.closed().await },
+    )
+    .await;
     (addr, info)
 }
 

@@ -5,7 +5,7 @@
 mod support;
 
 use corridor::rpc::{Failure, RpcError};
-use corridor::{Client, Endpoint, SessionOptions};
+use corridor::{Client, SessionOptions};
 use corridor_core::fsec1::Suite;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
@@ -23,13 +23,6 @@ const NEVER: u32 = 102;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_answer_with_typed_results_and_named_failures() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let (info, credential) = direct_pair(
-        listener.local_addr().expect("addr"),
-        Suite::X25519HkdfSha256Aes256Gcm,
-    );
     let options = SessionOptions::default();
     options
         .router
@@ -43,13 +36,12 @@ async fn calls_answer_with_typed_results_and_named_failures() {
         .handle(NEVER, |_: serde_json::Value| {
             std::future::pending::<Result<(), Failure>>()
         });
-    tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.expect("accept");
-        let session = Endpoint::accept_direct(Box::new(tcp), &credential, &options)
-            .await
-            .expect("handshake");
-        session.closed().await;
-    });
+    let (_, info, _) = direct_endpoint(
+        options,
+        Suite::X25519HkdfSha256Aes256Gcm,
+        |session| async move { session.closed().await },
+    )
+    .await;
     let session = Client::connect_direct(&info, &SessionOptions::default())
         .await
         .expect("handshake");

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use support::*;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_run_over_wss_through_a_tls_relay() {
@@ -47,7 +47,7 @@ async fn sessions_run_over_wss_through_a_tls_relay() {
         let session = Endpoint::connect_tunnel(&server_grant, &options)
             .await
             .expect("endpoint over wss");
-        serve_corridor_endpoint(session, false).await;
+        serve_corridor_endpoint(&session, false).await;
     });
     let mut client_options = SessionOptions::default();
     client_options.ws.tls = Some(tls);
@@ -60,12 +60,7 @@ async fn sessions_run_over_wss_through_a_tls_relay() {
         .await
         .expect("call over wss");
     assert_eq!(reply, json!({"echo": "tls"}));
-    let mut echo = session.open_stream("echo").await.expect("open");
-    echo.write_all(b"encrypted twice").await.expect("write");
-    echo.shutdown().await.expect("fin");
-    let mut back = Vec::new();
-    echo.read_to_end(&mut back).await.expect("read");
-    assert_eq!(back, b"encrypted twice");
+    small_echo(&session, b"encrypted twice").await;
     session.close().await;
     tokio::time::timeout(WAIT, endpoint)
         .await
@@ -75,23 +70,17 @@ async fn sessions_run_over_wss_through_a_tls_relay() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_reader_that_never_reads_stalls_only_its_own_stream() {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let (info, credential) = direct_pair(
-        listener.local_addr().expect("addr"),
-        Suite::X25519HkdfSha256Aes256Gcm,
-    );
     let (options, _) = endpoint_options();
-    tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.expect("accept");
-        let session = Endpoint::accept_direct(Box::new(tcp), &credential, &options)
-            .await
-            .expect("handshake");
-        // Hold the stream and never read it.
-        let _stuck = session.accept_stream().await.expect("stream");
-        session.closed().await;
-    });
+    let (_, info, _) = direct_endpoint(
+        options,
+        Suite::X25519HkdfSha256Aes256Gcm,
+        |session| async move {
+            // Hold the stream and never read it.
+            let _stuck = session.accept_stream().await.expect("stream");
+            session.closed().await;
+        },
+    )
+    .await;
     let session = Arc::new(
         Client::connect_direct(&info, &SessionOptions::default())
             .await

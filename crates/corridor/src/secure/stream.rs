@@ -13,7 +13,7 @@
 //! The mux task polls reads without pause, so both timers are checked there.
 
 use crate::carrier::Records;
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use corridor_core::fsec1::Established;
 use corridor_core::fsec1::record::{self, Flag, HEADER_LEN, TAG_LEN};
 use futures_util::{Sink, Stream};
@@ -62,7 +62,7 @@ pub struct SecureStream {
     outgoing: Vec<u8>,
     record_plaintext: usize,
     /// The last record opened, and the unread plaintext range inside it.
-    incoming: Vec<u8>,
+    incoming: BytesMut,
     unread: std::ops::Range<usize>,
     read_eof: bool,
     failed: Option<(io::ErrorKind, String)>,
@@ -108,7 +108,7 @@ impl SecureStream {
             keys,
             outgoing: fresh_record(record_plaintext),
             record_plaintext,
-            incoming: Vec::new(),
+            incoming: BytesMut::new(),
             unread: 0..0,
             read_eof: false,
             failed: None,
@@ -286,9 +286,15 @@ impl AsyncRead for SecureStream {
                 Some(Ok(bytes)) => bytes,
             };
             this.reset_idle();
-            // ring opens in place; the carrier's buffer is shared, so copy once.
-            this.incoming.clear();
-            this.incoming.extend_from_slice(&bytes);
+            // ring opens in place: take the carrier's buffer when no one else
+            // holds it, else copy the record once.
+            match bytes.try_into_mut() {
+                Ok(owned) => this.incoming = owned,
+                Err(shared) => {
+                    this.incoming.clear();
+                    this.incoming.extend_from_slice(&shared);
+                }
+            }
             match this.keys.opener.open_in_place(&mut this.incoming) {
                 Ok(opened) if opened.flag == Flag::App => {
                     this.unread = HEADER_LEN..HEADER_LEN + opened.plaintext.len();

@@ -148,7 +148,7 @@ pub fn endpoint_options() -> (SessionOptions, Notes) {
 
 /// Serves a corridor endpoint session: notifies the client, calls it back if
 /// asked, and echoes every `echo` stream.
-pub async fn serve_corridor_endpoint(session: Session, call_back: bool) {
+pub async fn serve_corridor_endpoint(session: &Session, call_back: bool) {
     session
         .rpc()
         .notify(HELLO_CLIENT, &json!({"hello": "client"}))
@@ -162,6 +162,11 @@ pub async fn serve_corridor_endpoint(session: Session, call_back: bool) {
             .expect("endpoint calls the client");
         assert_eq!(who, json!({"i_am": "client"}));
     }
+    serve_echo_streams(session).await;
+}
+
+/// Echoes every stream the peer opens until the session ends.
+pub async fn serve_echo_streams(session: &Session) {
     while let Ok(stream) = session.accept_stream().await {
         assert_eq!(stream.kind(), "echo");
         tokio::spawn(async move {
@@ -267,3 +272,49 @@ pub async fn echo_stream(session: &Session) {
 /// A plain WebSocket client, for sending what no corridor client would.
 pub type RawWs =
     tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+
+/// A direct endpoint on a fresh loopback port: it takes one connection, runs
+/// the handshake with `options`, and hands the session to `serve`. Returns the
+/// port, the client's connect info, and the task (await it to see the
+/// endpoint's own assertions).
+pub async fn direct_endpoint<F, Fut>(
+    options: SessionOptions,
+    suite: Suite,
+    serve: F,
+) -> (
+    std::net::SocketAddr,
+    DirectInfo,
+    tokio::task::JoinHandle<()>,
+)
+where
+    F: FnOnce(Session) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (info, credential) = direct_pair(addr, suite);
+    let task = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.expect("accept");
+        tcp.set_nodelay(true).expect("nodelay");
+        let session = corridor::Endpoint::accept_direct(Box::new(tcp), &credential, &options)
+            .await
+            .expect("endpoint handshake");
+        serve(session).await;
+    });
+    (addr, info, task)
+}
+
+/// Sends `bytes` through a new echo stream, half-closes, and checks they all come back.
+pub async fn small_echo(session: &Session, bytes: &[u8]) {
+    let mut echo = session.open_stream("echo").await.expect("open echo stream");
+    echo.write_all(bytes).await.expect("write");
+    echo.shutdown().await.expect("fin");
+    let mut back = Vec::new();
+    tokio::time::timeout(WAIT, echo.read_to_end(&mut back))
+        .await
+        .expect("echo in time")
+        .expect("read");
+    assert_eq!(back, bytes);
+}
