@@ -173,6 +173,28 @@ impl Envelope {
 mod tests {
     use super::*;
 
+    /// Found by the rpc_frame fuzz target: without serde_json's
+    /// `float_roundtrip`, a long number parsed to a float that printed and
+    /// parsed again as a different float, so relaying a payload changed it.
+    #[test]
+    fn numbers_survive_a_relay_unchanged() {
+        let body = br#"{"type_id":7,"request_id":1,"response_to":0,"payload":{"k":9999999911111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111111119999999999999}}"#;
+        let envelope = Envelope::decode(body).unwrap();
+        let frame = envelope.encode_frame();
+        assert_eq!(Envelope::decode(&frame[4..]).unwrap(), envelope);
+        for text in [
+            "0.1",
+            "1e308",
+            "5e-324",
+            "2.2250738585072014e-308",
+            "123456789012345678901234567890",
+        ] {
+            let value: Value = serde_json::from_str(text).unwrap();
+            let again: Value = serde_json::from_str(&value.to_string()).unwrap();
+            assert_eq!(value, again, "{text}");
+        }
+    }
+
     #[test]
     fn kinds_ids_and_bad_frames() {
         let ok = |text: &str| Envelope::decode(text.as_bytes());
