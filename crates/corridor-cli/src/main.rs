@@ -29,17 +29,11 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
-    /// Run a relay: authenticate endpoints by one-time token, pair them, forward blindly.
     Relay(Box<relay::RelayArgs>),
-    /// Create an Ed25519 issuer key: a private key file and a public keys file.
     Keygen(keygen::KeygenArgs),
-    /// Mint attach tokens and channel grants with an issuer key.
     Token(token::TokenArgs),
-    /// Run an endpoint: built-in RPC, echo streams and TCP forwards, via a relay or directly.
     Serve(serve::ServeArgs),
-    /// Connect as a client: call an RPC method or pipe stdin/stdout through a stream.
     Call(call::CallArgs),
-    /// Start a relay, an endpoint and a client in one process and show each step.
     Demo(demo::DemoArgs),
 }
 
