@@ -17,6 +17,7 @@ use bytes::{Bytes, BytesMut};
 use corridor_core::fsec1::Established;
 use corridor_core::fsec1::record::{self, Flag, HEADER_LEN, TAG_LEN};
 use futures_util::{Sink, Stream};
+use std::future::Future as _;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -244,8 +245,6 @@ fn fresh_record(plaintext: usize) -> Vec<u8> {
     record.resize(HEADER_LEN, 0);
     record
 }
-
-use std::future::Future as _;
 
 impl AsyncRead for SecureStream {
     fn poll_read(
