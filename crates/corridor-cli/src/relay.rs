@@ -118,6 +118,9 @@ struct LimitArgs {
     /// Per-connection WebSocket read buffer in bytes.
     #[arg(long, default_value_t = Limits::default().ws_read_buffer_bytes)]
     ws_read_buffer_bytes: usize,
+    /// Connections still in their TLS or HTTP phase; more are closed at once.
+    #[arg(long, default_value_t = Limits::default().max_handshaking_conns)]
+    max_handshaking_conns: usize,
 }
 
 impl LimitArgs {
@@ -140,6 +143,7 @@ impl LimitArgs {
             max_replaces_per_window: self.max_replaces_per_window,
             replace_window: self.replace_window,
             ws_read_buffer_bytes: self.ws_read_buffer_bytes,
+            max_handshaking_conns: self.max_handshaking_conns,
             ..Limits::default()
         }
     }

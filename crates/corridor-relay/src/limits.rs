@@ -51,6 +51,11 @@ pub struct Limits {
     pub ws_read_buffer_bytes: usize,
     /// Time allowed for the HTTP request line and headers (`--http-header-timeout`).
     pub http_header_timeout: Duration,
+    /// TCP connections still in their TLS or HTTP phase, before any upgrade
+    /// (`--max-handshaking-conns`). More are closed at once and counted as
+    /// `corridor_relay_http_rejected{reason="too_many_handshaking"}`, so idle
+    /// sockets cannot pile up in front of the WebSocket connection cap.
+    pub max_handshaking_conns: usize,
 }
 
 impl Default for Limits {
@@ -72,6 +77,7 @@ impl Default for Limits {
             replace_window: Duration::from_secs(10),
             ws_read_buffer_bytes: 4 * 1024,
             http_header_timeout: Duration::from_secs(5),
+            max_handshaking_conns: 1024,
         }
     }
 }

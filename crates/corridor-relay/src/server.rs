@@ -54,6 +54,8 @@ pub(crate) struct Shared {
     pub(crate) shutdown: CancellationToken,
     pub(crate) tasks: TaskTracker,
     connections: AtomicUsize,
+    /// One permit per connection still before its upgrade.
+    handshaking: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {
@@ -206,6 +208,9 @@ impl Relay {
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             connections: AtomicUsize::new(0),
+            handshaking: Arc::new(tokio::sync::Semaphore::new(
+                limits.max_handshaking_conns.max(1),
+            )),
             config,
         });
         Ok(Relay {
@@ -319,12 +324,20 @@ async fn accept_loop(
                 continue;
             }
         };
+        let Ok(handshaking) = shared.handshaking.clone().try_acquire_owned() else {
+            shared.metrics.http_rejected("too_many_handshaking");
+            drop(stream);
+            continue;
+        };
         // Small writes (attach, then a first record) must not wait for a delayed ACK.
         let _ = stream.set_nodelay(true);
         let shared = shared.clone();
         let tls = tls.clone();
         shared.tasks.clone().spawn(async move {
+            // The upgraded WebSocket runs in its own task: this one, and the
+            // permit, end when the TLS and HTTP phase does.
             serve_tcp(shared, stream, tls, which, peer).await;
+            drop(handshaking);
         });
     }
 }

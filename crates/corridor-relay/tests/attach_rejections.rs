@@ -214,3 +214,43 @@ async fn plain_get_on_the_tunnel_path_is_a_400() {
     );
     assert_eq!(http_get(relay.addr, "/nope").await.0, 404);
 }
+
+#[tokio::test]
+async fn idle_sockets_before_the_upgrade_are_capped_and_counted() {
+    use tokio::io::AsyncReadExt as _;
+    let relay = TestRelay::start_with(|config| config.limits.max_handshaking_conns = 2).await;
+    // Two sockets that connect and say nothing hold both handshaking slots.
+    let idle: Vec<_> =
+        futures_util::future::join_all((0..2).map(|_| tokio::net::TcpStream::connect(relay.addr)))
+            .await
+            .into_iter()
+            .map(|stream| stream.expect("connect"))
+            .collect();
+    // A third connection is closed at once, before any HTTP.
+    let mut third = tokio::net::TcpStream::connect(relay.addr)
+        .await
+        .expect("connect");
+    let mut buf = [0u8; 1];
+    // Well before the 5 s header timeout that would otherwise close it.
+    let read = tokio::time::timeout(Duration::from_secs(2), third.read(&mut buf))
+        .await
+        .expect("closed without waiting for the header timeout");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    wait_until("the refusal is counted", || {
+        metric(
+            &relay,
+            "corridor_relay_http_rejected_total",
+            "too_many_handshaking",
+        ) >= 1.0
+    })
+    .await;
+    // Once the idle sockets go, their slots free up and endpoints attach again.
+    drop(idle);
+    let mut probes = 0;
+    while http_get(relay.addr, "/healthz").await.0 != 200 {
+        probes += 1;
+        assert!(probes < 1000, "the handshaking slots never freed");
+        tokio::task::yield_now().await;
+    }
+    assert_relay_serves(&relay).await;
+}
