@@ -43,15 +43,9 @@ pub enum Error {
     /// A stream's hello was refused.
     #[error("stream hello: {0}")]
     Hello(#[from] HelloError),
-    /// The stream multiplexer failed.
-    #[error("stream multiplexer: {0}")]
-    Mux(String),
     /// The session is closed.
     #[error("session closed")]
     SessionClosed,
-    /// The session has as many open streams as it allows.
-    #[error("too many open streams")]
-    TooManyStreams,
     /// The carrier refused what arrived (named: `non_binary_frame`, `record_too_large`).
     #[error("carrier: {0}")]
     Carrier(&'static str),
@@ -73,9 +67,7 @@ impl Error {
             Error::Timeout(_) => "timeout",
             Error::Handshake(error) => error.reason(),
             Error::Hello(error) => error.reason(),
-            Error::Mux(_) => "mux_failed",
             Error::SessionClosed => "session_closed",
-            Error::TooManyStreams => "too_many_streams",
             Error::Carrier(name) => name,
             Error::Io(_) => "io",
         }
