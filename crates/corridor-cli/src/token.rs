@@ -68,7 +68,7 @@ struct GrantArgs {
     channel_id: Option<String>,
     /// Allowed suites, the first being the default: x25519, p256.
     #[arg(long, value_delimiter = ',', default_value = "x25519")]
-    suites: Vec<String>,
+    suites: Vec<Suite>,
 }
 
 #[derive(Args, Debug)]
@@ -118,14 +118,6 @@ fn issuer(args: &IssuerArgs) -> anyhow::Result<(IssuerKey, String, String)> {
     }
 }
 
-fn parse_suite(name: &str) -> anyhow::Result<Suite> {
-    match name.trim() {
-        "x25519" | "1" => Ok(Suite::X25519HkdfSha256Aes256Gcm),
-        "p256" | "2" => Ok(Suite::P256HkdfSha256Aes256Gcm),
-        other => anyhow::bail!("--suites: unknown suite {other:?} (x25519, p256)"),
-    }
-}
-
 fn random_channel_id() -> String {
     let mut bytes = [0u8; 16];
     rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
@@ -134,11 +126,6 @@ fn random_channel_id() -> String {
 
 fn grant_cmd(args: GrantArgs) -> anyhow::Result<ExitCode> {
     let (key, audience, issuer) = issuer(&args.issuer)?;
-    let suites = args
-        .suites
-        .iter()
-        .map(|s| parse_suite(s))
-        .collect::<anyhow::Result<Vec<_>>>()?;
     let params = GrantParams {
         tunnel_url: args.tunnel_url,
         audience,
@@ -146,7 +133,7 @@ fn grant_cmd(args: GrantArgs) -> anyhow::Result<ExitCode> {
         init_window_secs: args.issuer.init_window,
         idle_timeout_secs: args.issuer.idle_timeout,
         token_exp_secs: args.issuer.token_exp,
-        suites,
+        suites: args.suites,
     };
     let channel_id = args.channel_id.unwrap_or_else(random_channel_id);
     let pair = grant::mint(

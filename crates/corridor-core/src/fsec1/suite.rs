@@ -43,7 +43,7 @@ impl std::str::FromStr for Suite {
     type Err = String;
 
     fn from_str(text: &str) -> Result<Self, Self::Err> {
-        match text {
+        match text.trim() {
             "x25519" | "1" => Ok(Suite::X25519HkdfSha256Aes256Gcm),
             "p256" | "2" => Ok(Suite::P256HkdfSha256Aes256Gcm),
             other => Err(format!("unknown suite {other:?} (expected x25519 or p256)")),
