@@ -1,7 +1,9 @@
 //! The client side of a session: dial through a relay or directly, handshake
 //! as the fsec1 client, open the RPC stream.
 
+use crate::carrier::Records;
 use crate::carrier::ws::WsRecords;
+use crate::endpoint::DirectCredential;
 use crate::error::Error;
 use crate::secure::handshake;
 use crate::session::{Session, SessionOptions};
@@ -31,7 +33,7 @@ impl Client {
     ) -> Result<Session, Error> {
         let (records, psk) = tunnel::attach(grant, Role::Client, options).await?;
         let config = ClientConfig::new(*psk, grant.default_suite, grant.channel_id.clone());
-        Self::finish(records, config, options).await
+        Self::finish(Box::new(records), config, options).await
     }
 
     /// Connects straight to an endpoint listening for WebSocket connections.
@@ -44,22 +46,34 @@ impl Client {
         ))?;
         let records = WsRecords::connect(&info.ws_url, &options.ws).await?;
         let config = ClientConfig::new(*psk, info.default_suite, info.channel_id.clone());
+        Self::finish(Box::new(records), config, options).await
+    }
+
+    /// Runs the client side over a carrier that is already connected, such as
+    /// [`FramedRecords`](crate::carrier::framed::FramedRecords) on a TCP or
+    /// Unix socket. The credential's `channel_id` is required; its `init_exp`
+    /// binds only the endpoint.
+    pub async fn connect_over(
+        records: Records,
+        credential: &DirectCredential,
+        options: &SessionOptions,
+    ) -> Result<Session, Error> {
+        let channel_id = credential
+            .channel_id
+            .clone()
+            .ok_or(Error::InvalidGrant("a client needs the channel_id"))?;
+        let config = ClientConfig::new(*credential.psk, credential.suite, channel_id);
         Self::finish(records, config, options).await
     }
 
     async fn finish(
-        records: WsRecords,
+        records: Records,
         mut config: ClientConfig,
         options: &SessionOptions,
     ) -> Result<Session, Error> {
         config.max_record_bytes = options.ws.max_message_bytes;
-        let secure = handshake::client(
-            Box::new(records),
-            config,
-            options.secure,
-            options.handshake_timeout,
-        )
-        .await?;
+        let secure =
+            handshake::client(records, config, options.secure, options.handshake_timeout).await?;
         Session::start(secure, Role::Client, options).await
     }
 }

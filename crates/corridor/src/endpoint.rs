@@ -1,8 +1,8 @@
 //! The endpoint (server) side of a session: attach to a relay or accept a
 //! direct connection, handshake as the fsec1 server, serve the RPC stream.
 
-use crate::carrier::ByteIo;
 use crate::carrier::ws::WsRecords;
+use crate::carrier::{ByteIo, Records};
 use crate::error::Error;
 use crate::secure::handshake;
 use crate::session::{Session, SessionOptions};
@@ -54,7 +54,7 @@ impl Endpoint {
             grant.channel_init_expire_at_unix_s,
         );
         config.channel_id = Some(grant.channel_id.clone());
-        Self::finish(records, config, options).await
+        Self::finish(Box::new(records), config, options).await
     }
 
     /// Answers a WebSocket upgrade on an accepted connection and runs the
@@ -83,6 +83,17 @@ impl Endpoint {
         )
         .await
         .map_err(|_| Error::Timeout("upgrade"))??;
+        Self::accept_over(Box::new(records), credential, options).await
+    }
+
+    /// Runs the endpoint side over a carrier that is already connected, such
+    /// as [`FramedRecords`](crate::carrier::framed::FramedRecords) on an
+    /// accepted TCP or Unix socket.
+    pub async fn accept_over(
+        records: Records,
+        credential: &DirectCredential,
+        options: &SessionOptions,
+    ) -> Result<Session, Error> {
         let mut config = ServerConfig::new(
             *credential.psk,
             credential.suite,
@@ -93,13 +104,13 @@ impl Endpoint {
     }
 
     async fn finish(
-        records: WsRecords,
+        records: Records,
         mut config: ServerConfig,
         options: &SessionOptions,
     ) -> Result<Session, Error> {
         config.max_record_bytes = options.ws.max_message_bytes;
         let secure = handshake::server(
-            Box::new(records),
+            records,
             config,
             &options.handshake_cache,
             options.secure,

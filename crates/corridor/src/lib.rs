@@ -3,7 +3,8 @@
 //! relay or directly, wire-compatible with flowersec v1.
 //!
 //! The stack, bottom up, one module each:
-//! - [`carrier`]: how records travel (WebSocket, one record per binary message).
+//! - [`carrier`]: how records travel (WebSocket, one record per binary message;
+//!   or u32-length-prefixed records on a TCP or Unix socket).
 //! - [`secure`]: the fsec1 handshake and record layer of `corridor-core`,
 //!   driven over a carrier, as a byte stream.
 //! - [`mux`]: yamux streams over the secure stream, each opened with a StreamHello.

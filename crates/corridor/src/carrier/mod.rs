@@ -4,7 +4,9 @@
 //!
 //! - [`ws`]: WebSocket (ws:// and wss://), one record per binary message, the
 //!   carrier of relay channels and of flowersec's direct connections.
+//! - [`framed`]: any byte stream (TCP, Unix socket, TLS), u32-length-prefixed records.
 
+pub mod framed;
 pub mod ws;
 
 use bytes::Bytes;

@@ -1,0 +1,97 @@
+//! Sessions over plain byte streams (a Unix socket pair, loopback TCP) with
+//! u32-length-prefixed records: the same scenario as over WebSocket, and a
+//! length prefix over the record limit refused as `record_too_large`.
+
+mod support;
+
+use corridor::carrier::framed::FramedRecords;
+use corridor::{Client, DirectCredential, Endpoint};
+use corridor_core::fsec1::Suite;
+use support::*;
+use tokio::io::AsyncWriteExt;
+
+const MAX_RECORD: usize = 1024 * 1024;
+
+fn credential(suite: Suite) -> DirectCredential {
+    DirectCredential {
+        psk: [0x42u8; 32].into(),
+        suite,
+        channel_id: Some("framed".into()),
+        init_exp_unix_s: now() + 120,
+    }
+}
+
+async fn scenario(
+    client_io: Box<dyn corridor::carrier::ByteIo>,
+    endpoint_io: Box<dyn corridor::carrier::ByteIo>,
+    suite: Suite,
+) {
+    let (options, mut server_notes) = endpoint_options();
+    let credential = credential(suite);
+    let served = credential.clone();
+    let endpoint = tokio::spawn(async move {
+        let records = Box::new(FramedRecords::new(endpoint_io, MAX_RECORD));
+        let session = Endpoint::accept_over(records, &served, &options)
+            .await
+            .expect("endpoint handshake");
+        serve_corridor_endpoint(&session, true).await;
+    });
+    let (client_options, from_server) = client_options();
+    let records = Box::new(FramedRecords::new(client_io, MAX_RECORD));
+    let session = Client::connect_over(records, &credential, &client_options)
+        .await
+        .expect("client handshake");
+    run_corridor_client(&session, from_server, Some(&mut server_notes)).await;
+    session.close().await;
+    tokio::time::timeout(WAIT, endpoint)
+        .await
+        .expect("endpoint ends")
+        .expect("endpoint ok");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_runs_over_a_unix_socket_pair() {
+    let (a, b) = tokio::net::UnixStream::pair().expect("socket pair");
+    scenario(Box::new(a), Box::new(b), Suite::X25519HkdfSha256Aes256Gcm).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_runs_over_loopback_tcp_with_p256() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let client = tokio::net::TcpStream::connect(listener.local_addr().expect("addr"))
+        .await
+        .expect("connect");
+    let (server, _) = listener.accept().await.expect("accept");
+    client.set_nodelay(true).expect("nodelay");
+    server.set_nodelay(true).expect("nodelay");
+    scenario(
+        Box::new(client),
+        Box::new(server),
+        Suite::P256HkdfSha256Aes256Gcm,
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_length_over_the_record_limit_is_refused() {
+    let (mut raw, endpoint_io) = tokio::net::UnixStream::pair().expect("socket pair");
+    let endpoint = tokio::spawn(async move {
+        let records = Box::new(FramedRecords::new(Box::new(endpoint_io), MAX_RECORD));
+        Endpoint::accept_over(
+            records,
+            &credential(Suite::X25519HkdfSha256Aes256Gcm),
+            &Default::default(),
+        )
+        .await
+    });
+    raw.write_all(&((MAX_RECORD + 1) as u32).to_be_bytes())
+        .await
+        .expect("write");
+    let result = tokio::time::timeout(WAIT, endpoint)
+        .await
+        .expect("in time")
+        .expect("task");
+    assert_eq!(result.expect_err("refused").reason(), "record_too_large");
+}
