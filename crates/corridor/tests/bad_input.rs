@@ -123,10 +123,7 @@ async fn a_wrong_psk_fails_the_handshake_with_auth_failed() {
         Endpoint::connect_tunnel(&server_grant, &SessionOptions::default()).await
     });
     let client = Client::connect_tunnel(&client_grant, &SessionOptions::default()).await;
-    let endpoint = tokio::time::timeout(WAIT, endpoint)
-        .await
-        .expect("in time")
-        .expect("task");
+    let endpoint = join(endpoint).await;
     assert_eq!(
         endpoint.expect_err("the endpoint refuses the ack").reason(),
         "auth_failed"
@@ -183,10 +180,7 @@ async fn garbage_instead_of_an_init_is_named() {
     for (message, reason) in cases {
         let (mut ws, endpoint) = raw_ws(SessionOptions::default()).await;
         ws.send(message).await.expect("send");
-        let result = tokio::time::timeout(WAIT, endpoint)
-            .await
-            .expect("in time")
-            .expect("task");
+        let result = join(endpoint).await;
         assert_eq!(result.expect_err("refused").reason(), reason);
     }
 }
@@ -195,10 +189,7 @@ async fn garbage_instead_of_an_init_is_named() {
 async fn a_record_over_the_size_limit_is_refused_by_the_carrier() {
     let (mut ws, endpoint) = raw_ws(SessionOptions::default()).await;
     let _ = ws.send(Message::binary(vec![0u8; 1024 * 1024 + 1])).await;
-    let result = tokio::time::timeout(WAIT, endpoint)
-        .await
-        .expect("in time")
-        .expect("task");
+    let result = join(endpoint).await;
     assert_eq!(result.expect_err("refused").reason(), "record_too_large");
 }
 

@@ -230,10 +230,7 @@ async fn flowersec_client_to_corridor_endpoint_via_relay() {
         .await
         .expect("flowersec client handshake with corridor");
     run_flowersec_client(client, &mut notes).await;
-    tokio::time::timeout(WAIT, endpoint)
-        .await
-        .expect("endpoint session ends")
-        .expect("endpoint ok");
+    join(endpoint).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -255,8 +252,5 @@ async fn flowersec_client_to_corridor_endpoint_direct() {
         .await
         .expect("flowersec client handshake with corridor");
     run_flowersec_client(client, &mut notes).await;
-    tokio::time::timeout(WAIT, endpoint)
-        .await
-        .expect("endpoint session ends")
-        .expect("endpoint ok");
+    join(endpoint).await;
 }

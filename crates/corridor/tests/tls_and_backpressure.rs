@@ -62,10 +62,7 @@ async fn sessions_run_over_wss_through_a_tls_relay() {
     assert_eq!(reply, json!({"echo": "tls"}));
     small_echo(&session, b"encrypted twice").await;
     session.close().await;
-    tokio::time::timeout(WAIT, endpoint)
-        .await
-        .expect("endpoint ends")
-        .expect("endpoint ok");
+    join(endpoint).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

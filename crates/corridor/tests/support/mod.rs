@@ -318,3 +318,11 @@ pub async fn small_echo(session: &Session, bytes: &[u8]) {
         .expect("read");
     assert_eq!(back, bytes);
 }
+
+/// Waits for a spawned task, failing the test if it takes longer than `WAIT` or panicked.
+pub async fn join<T>(task: tokio::task::JoinHandle<T>) -> T {
+    tokio::time::timeout(WAIT, task)
+        .await
+        .expect("the task ends in time")
+        .expect("the task did not panic")
+}
