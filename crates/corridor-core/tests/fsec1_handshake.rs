@@ -20,6 +20,15 @@ fn server_config(psk: [u8; 32]) -> ServerConfig {
     ServerConfig::new(psk, X25519, NOW as i64 + 120)
 }
 
+/// The server's answer to `init`, at the current instant.
+fn answer(
+    config: ServerConfig,
+    cache: &Arc<HandshakeCache>,
+    init: &[u8],
+) -> Result<(ServerHandshake, Vec<u8>), Fsec1Error> {
+    ServerHandshake::on_init(config, cache, init, Instant::now(), &mut OsRng)
+}
+
 fn start(psk: [u8; 32]) -> (ClientHandshake, Vec<u8>) {
     ClientHandshake::start(ClientConfig::new(psk, X25519, "ch"), &mut OsRng).unwrap()
 }
@@ -33,8 +42,7 @@ fn ack_verdict(
 ) -> Result<ServerStep, Fsec1Error> {
     let cache = Arc::new(HandshakeCache::default());
     let (client, init) = start(client_psk);
-    let (server, resp) =
-        ServerHandshake::on_init(server, &cache, &init, Instant::now(), &mut OsRng).unwrap();
+    let (server, resp) = answer(server, &cache, &init).unwrap();
     let (_, ack) = client.on_response(&resp, client_clock).unwrap();
     let verdict = server.on_message(&ack, server_clock);
     assert!(cache.is_empty(), "a spent handshake leaves no cache entry");
@@ -51,8 +59,7 @@ fn both_suites_complete_and_exchange_records_both_ways() {
         let (client, init) =
             ClientHandshake::start(ClientConfig::new([3; 32], suite, "ch"), &mut OsRng).unwrap();
         let config = ServerConfig::new([3; 32], suite, NOW as i64 + 120);
-        let (server, resp) =
-            ServerHandshake::on_init(config, &cache, &init, Instant::now(), &mut OsRng).unwrap();
+        let (server, resp) = answer(config, &cache, &init).unwrap();
         let (client, ack) = client.on_response(&resp, NOW).unwrap();
         let ServerStep::Done {
             mut established,
@@ -113,13 +120,11 @@ fn a_wrong_suite_or_channel_is_refused_at_init() {
     let (_, init) = start([1; 32]);
     let mut p256 = server_config([1; 32]);
     p256.suite = Suite::P256HkdfSha256Aes256Gcm;
-    let err =
-        ServerHandshake::on_init(p256, &cache, &init, Instant::now(), &mut OsRng).unwrap_err();
+    let err = answer(p256, &cache, &init).unwrap_err();
     assert_eq!(err, Fsec1Error::SuiteMismatch);
     let mut other_channel = server_config([1; 32]);
     other_channel.channel_id = Some("other".into());
-    let err = ServerHandshake::on_init(other_channel, &cache, &init, Instant::now(), &mut OsRng)
-        .unwrap_err();
+    let err = answer(other_channel, &cache, &init).unwrap_err();
     assert_eq!(err, Fsec1Error::ChannelMismatch);
     assert!(cache.is_empty());
 }
@@ -148,14 +153,7 @@ fn a_low_order_client_key_is_refused_even_with_a_valid_ack() {
     for key in [low_order, vec![0u8; 32]] {
         let cache = Arc::new(HandshakeCache::default());
         let (init_frame, init) = init_with_key(&key);
-        let (server, resp) = ServerHandshake::on_init(
-            server_config(psk),
-            &cache,
-            &init_frame,
-            Instant::now(),
-            &mut OsRng,
-        )
-        .unwrap();
+        let (server, resp) = answer(server_config(psk), &cache, &init_frame).unwrap();
         let resp: Value = serde_json::from_slice(&resp[10..]).unwrap();
         let server_public = b64::decode(resp["server_eph_pub_b64u"].as_str().unwrap()).unwrap();
         let transcript = Transcript {
@@ -202,15 +200,9 @@ fn malformed_handshake_messages_are_named() {
     let cache = Arc::new(HandshakeCache::default());
     let (_, init) = start([1; 32]);
     let on_init = |frame: &[u8]| {
-        ServerHandshake::on_init(
-            server_config([1; 32]),
-            &cache,
-            frame,
-            Instant::now(),
-            &mut OsRng,
-        )
-        .map(|_| ())
-        .unwrap_err()
+        answer(server_config([1; 32]), &cache, frame)
+            .map(|_| ())
+            .unwrap_err()
     };
     assert_eq!(on_init(&init[..5]), Fsec1Error::InvalidLength);
     assert_eq!(on_init(&init[..init.len() - 1]), Fsec1Error::InvalidLength);
@@ -239,14 +231,7 @@ fn malformed_handshake_messages_are_named() {
 fn a_retried_init_gets_the_same_response_and_a_different_one_is_refused() {
     let cache = Arc::new(HandshakeCache::default());
     let (client, init) = start([1; 32]);
-    let (server, resp) = ServerHandshake::on_init(
-        server_config([1; 32]),
-        &cache,
-        &init,
-        Instant::now(),
-        &mut OsRng,
-    )
-    .unwrap();
+    let (server, resp) = answer(server_config([1; 32]), &cache, &init).unwrap();
     let ServerStep::Resend {
         handshake: server,
         resp: again,
@@ -262,14 +247,7 @@ fn a_retried_init_gets_the_same_response_and_a_different_one_is_refused() {
     ));
 
     let (_, init) = start([1; 32]);
-    let (server, _) = ServerHandshake::on_init(
-        server_config([1; 32]),
-        &cache,
-        &init,
-        Instant::now(),
-        &mut OsRng,
-    )
-    .unwrap();
+    let (server, _) = answer(server_config([1; 32]), &cache, &init).unwrap();
     let (_, other_init) = start([1; 32]);
     assert_eq!(
         server.on_message(&other_init, NOW).unwrap_err(),
@@ -308,14 +286,7 @@ fn the_pending_cache_is_bounded_and_abandoned_handshakes_leave_it() {
 fn a_tampered_finished_record_is_refused_by_the_client() {
     let cache = Arc::new(HandshakeCache::default());
     let (client, init) = start([1; 32]);
-    let (server, resp) = ServerHandshake::on_init(
-        server_config([1; 32]),
-        &cache,
-        &init,
-        Instant::now(),
-        &mut OsRng,
-    )
-    .unwrap();
+    let (server, resp) = answer(server_config([1; 32]), &cache, &init).unwrap();
     let (client, ack) = client.on_response(&resp, NOW).unwrap();
     let ServerStep::Done { mut finished, .. } = server.on_message(&ack, NOW).unwrap() else {
         panic!()
