@@ -22,6 +22,7 @@ use flowersec::transport::TungsteniteTransport;
 use flowersec::transport_security::TransportSecurityPolicy;
 use futures_util::{SinkExt as _, StreamExt as _};
 use std::io::{BufRead as _, BufReader};
+use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -102,23 +103,27 @@ impl RelayProcess {
         grant::mint(&self.key, &params, channel, now(), &mut rand_core::OsRng).expect("mint")
     }
 
-    fn token(&self, channel: &str, role: Role, idle_timeout_seconds: i32) -> String {
+    /// A server and a client token for `channel`, minted together as a
+    /// control plane mints them: both must carry the same `init_exp`.
+    fn token_pair(&self, channel: &str, idle_timeout_seconds: i32) -> [String; 2] {
         let now = now();
-        let mut id = [0u8; 18];
-        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id);
-        let claims = Claims {
-            kid: "bench".into(),
-            aud: AUD.into(),
-            iss: ISS.into(),
-            channel_id: channel.into(),
-            role,
-            token_id: corridor_core::b64::encode(id),
-            init_exp: now + 110,
-            idle_timeout_seconds,
-            iat: now,
-            exp: now + 110,
-        };
-        token::sign(self.key.signing_key(), claims).expect("sign")
+        [Role::Server, Role::Client].map(|role| {
+            let mut id = [0u8; 18];
+            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut id);
+            let claims = Claims {
+                kid: "bench".into(),
+                aud: AUD.into(),
+                iss: ISS.into(),
+                channel_id: channel.into(),
+                role,
+                token_id: corridor_core::b64::encode(id),
+                init_exp: now + 110,
+                idle_timeout_seconds,
+                iat: now,
+                exp: now + 110,
+            };
+            token::sign(self.key.signing_key(), claims).expect("sign")
+        })
     }
 
     /// CPU time the relay process has used (user + system).
@@ -228,9 +233,38 @@ async fn drain_bench_stream(session: &flowersec::endpoint::Session, bytes: usize
     let _ = stream.read().await;
 }
 
-async fn flowersec_direct(bytes: usize) -> Duration {
+/// A blind TCP hop in a thread of its own (`copy_bidirectional`, cut-through
+/// at the byte level): the ceiling for any relay between the same endpoints.
+fn tcp_hop(target: SocketAddr) -> SocketAddr {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind hop");
+    let addr = listener.local_addr().expect("hop addr");
+    std::thread::spawn(move || {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("hop runtime");
+        runtime.block_on(async move {
+            listener.set_nonblocking(true).expect("nonblocking");
+            let listener = TcpListener::from_std(listener).expect("hop listener");
+            let (mut inbound, _) = listener.accept().await.expect("hop accept");
+            let mut outbound = TcpStream::connect(target).await.expect("hop connect");
+            inbound.set_nodelay(true).expect("nodelay");
+            outbound.set_nodelay(true).expect("nodelay");
+            let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+        });
+    });
+    addr
+}
+
+/// Two flowersec endpoints connected directly, or through a [`tcp_hop`].
+async fn flowersec_direct(bytes: usize, through_hop: bool) -> Duration {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
+    let server_addr = listener.local_addr().expect("addr");
+    let addr = if through_hop {
+        tcp_hop(server_addr)
+    } else {
+        server_addr
+    };
     let psk = [5u8; 32];
     let init_exp = now() + 110;
     let server = tokio::spawn(async move {
@@ -305,24 +339,27 @@ async fn flowersec_via_relay(relay: &RelayProcess, channel: &str, bytes: usize) 
 
 async fn throughput(relay: &RelayProcess, mib: usize) {
     let bytes = mib * 1024 * 1024;
-    let mut best = [Duration::MAX; 3];
+    let mut best = [Duration::MAX; 4];
     let mut relay_cpu = Duration::ZERO;
     for round in 0..3 {
         best[0] = best[0].min(raw_tcp(bytes).await);
-        best[1] = best[1].min(flowersec_direct(bytes).await);
+        best[1] = best[1].min(flowersec_direct(bytes, false).await);
+        best[2] = best[2].min(flowersec_direct(bytes, true).await);
         let cpu_before = relay.cpu_time();
-        best[2] = best[2].min(flowersec_via_relay(relay, &format!("tp-{round}"), bytes).await);
+        best[3] = best[3].min(flowersec_via_relay(relay, &format!("tp-{round}"), bytes).await);
         relay_cpu += relay.cpu_time() - cpu_before;
     }
-    let [raw, direct, relayed] = best.map(|d| mib_per_s(bytes, d));
+    let [raw, direct, hop, relayed] = best.map(|d| mib_per_s(bytes, d));
     println!("throughput ({mib} MiB one way, best of 3):");
     println!("  raw loopback TCP                  {raw:9.1} MiB/s");
     println!("  flowersec endpoints, direct       {direct:9.1} MiB/s");
+    println!("  flowersec endpoints, TCP hop      {hop:9.1} MiB/s");
     println!("  flowersec endpoints, via relay    {relayed:9.1} MiB/s");
     println!(
         "  ratio relay/direct                {:9.3}",
         relayed / direct
     );
+    println!("  ratio TCP hop/direct              {:9.3}", hop / direct);
     println!("  ratio relay/raw TCP               {:9.3}", relayed / raw);
     println!(
         "  relay CPU per GiB forwarded       {:9.3} s",
@@ -407,10 +444,7 @@ async fn pairing(relay: &Arc<RelayProcess>, pairs: usize, concurrency: usize) {
     let tokens: Vec<(String, [String; 2])> = (0..pairs)
         .map(|i| {
             let channel = format!("pair-{i}");
-            let tokens = [
-                relay.token(&channel, Role::Server, 60),
-                relay.token(&channel, Role::Client, 60),
-            ];
+            let tokens = relay.token_pair(&channel, 60);
             (channel, tokens)
         })
         .collect();
@@ -461,10 +495,7 @@ async fn idle(relay: &Arc<RelayProcess>, channels: usize) {
     let started = Instant::now();
     for i in 0..channels {
         let channel = format!("idle-{i}");
-        let tokens = [
-            relay.token(&channel, Role::Server, 600),
-            relay.token(&channel, Role::Client, 600),
-        ];
+        let tokens = relay.token_pair(&channel, 600);
         let (server, client, _) = attach_pair(relay, channel, tokens).await;
         held.push((server, client));
     }

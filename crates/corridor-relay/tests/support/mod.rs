@@ -31,6 +31,9 @@ pub struct TestRelay {
     pub key: IssuerKey,
     pub keys_file: PathBuf,
     pub dir: tempfile::TempDir,
+    /// Every token's `init_exp`: both ends of a channel must agree on it,
+    /// so it cannot follow the clock across a second boundary mid-test.
+    pub init_exp: i64,
 }
 
 impl TestRelay {
@@ -59,6 +62,7 @@ impl TestRelay {
             key,
             keys_file,
             dir,
+            init_exp: now() + 120,
         }
     }
 
@@ -83,7 +87,7 @@ impl TestRelay {
             channel_id: channel_id.into(),
             role,
             token_id: format!("tok-{}", b64::encode(random_bytes())),
-            init_exp: now + 120,
+            init_exp: self.init_exp,
             idle_timeout_seconds: 60,
             iat: now,
             exp: now + 60,
