@@ -337,33 +337,56 @@ async fn flowersec_via_relay(relay: &RelayProcess, channel: &str, bytes: usize) 
     elapsed
 }
 
+/// Rounds of the throughput comparison. The direct figure alone moves by
+/// 15% between rounds on this machine, so ratios are taken within a round
+/// (direct, hop and relay back to back) and the median round is reported.
+const THROUGHPUT_ROUNDS: usize = 5;
+
 async fn throughput(relay: &RelayProcess, mib: usize) {
     let bytes = mib * 1024 * 1024;
     let mut best = [Duration::MAX; 4];
+    let mut relay_ratios = Vec::new();
+    let mut hop_ratios = Vec::new();
     let mut relay_cpu = Duration::ZERO;
-    for round in 0..3 {
-        best[0] = best[0].min(raw_tcp(bytes).await);
-        best[1] = best[1].min(flowersec_direct(bytes, false).await);
-        best[2] = best[2].min(flowersec_direct(bytes, true).await);
+    for round in 0..THROUGHPUT_ROUNDS {
+        let raw = raw_tcp(bytes).await;
+        let direct = flowersec_direct(bytes, false).await;
+        let hop = flowersec_direct(bytes, true).await;
         let cpu_before = relay.cpu_time();
-        best[3] = best[3].min(flowersec_via_relay(relay, &format!("tp-{round}"), bytes).await);
+        let relayed = flowersec_via_relay(relay, &format!("tp-{round}"), bytes).await;
         relay_cpu += relay.cpu_time() - cpu_before;
+        relay_ratios.push(direct.as_secs_f64() / relayed.as_secs_f64());
+        hop_ratios.push(direct.as_secs_f64() / hop.as_secs_f64());
+        for (best, this) in best.iter_mut().zip([raw, direct, hop, relayed]) {
+            *best = (*best).min(this);
+        }
     }
+    let median = |ratios: &mut Vec<f64>| {
+        ratios.sort_by(f64::total_cmp);
+        ratios[ratios.len() / 2]
+    };
     let [raw, direct, hop, relayed] = best.map(|d| mib_per_s(bytes, d));
-    println!("throughput ({mib} MiB one way, best of 3):");
+    println!("throughput ({mib} MiB one way, {THROUGHPUT_ROUNDS} rounds; best of each):");
     println!("  raw loopback TCP                  {raw:9.1} MiB/s");
     println!("  flowersec endpoints, direct       {direct:9.1} MiB/s");
     println!("  flowersec endpoints, TCP hop      {hop:9.1} MiB/s");
     println!("  flowersec endpoints, via relay    {relayed:9.1} MiB/s");
+    println!("  ratio relay/raw TCP (best)        {:9.3}", relayed / raw);
+    let spread = |ratios: &[f64]| format!("{:.3}..{:.3}", ratios[0], ratios[ratios.len() - 1]);
+    let relay_median = median(&mut relay_ratios);
+    let hop_median = median(&mut hop_ratios);
     println!(
-        "  ratio relay/direct                {:9.3}",
-        relayed / direct
+        "  ratio relay/direct, median round  {relay_median:9.3}  (rounds {})",
+        spread(&relay_ratios)
     );
-    println!("  ratio TCP hop/direct              {:9.3}", hop / direct);
-    println!("  ratio relay/raw TCP               {:9.3}", relayed / raw);
+    println!(
+        "  ratio TCP hop/direct, median      {hop_median:9.3}  (rounds {})",
+        spread(&hop_ratios)
+    );
     println!(
         "  relay CPU per GiB forwarded       {:9.3} s",
-        relay_cpu.as_secs_f64() / (3.0 * bytes as f64 / (1024.0 * 1024.0 * 1024.0))
+        relay_cpu.as_secs_f64()
+            / (THROUGHPUT_ROUNDS as f64 * bytes as f64 / (1024.0 * 1024.0 * 1024.0))
     );
 }
 

@@ -3,7 +3,9 @@
 
 use crate::dev_state;
 use clap::Args;
-use corridor_relay::{Limits, OriginPolicy, Relay, RelayConfig, RelayHandle, TlsFiles};
+use corridor_relay::{
+    AdvertiseHost, Limits, OriginPolicy, Relay, RelayConfig, RelayHandle, TlsFiles,
+};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -24,10 +26,15 @@ use std::time::Duration;
 ///
 /// Every flag can also be set by the environment variable flowersec-tunnel reads.
 #[derive(Args, Debug)]
+#[command(version)]
 pub(crate) struct RelayArgs {
     /// Address to listen on.
     #[arg(long, env = "FSEC_TUNNEL_LISTEN", default_value = "127.0.0.1:8080")]
     listen: SocketAddr,
+    /// Public host[:port] (or URL) the ready line names instead of the bound
+    /// address, e.g. when listening on 0.0.0.0 behind a load balancer.
+    #[arg(long, env = "FSEC_TUNNEL_ADVERTISE_HOST")]
+    advertise_host: Option<AdvertiseHost>,
     /// Path of the WebSocket endpoint.
     #[arg(long, env = "FSEC_TUNNEL_WS_PATH", default_value = "/ws")]
     ws_path: String,
@@ -89,8 +96,11 @@ struct LimitArgs {
     #[arg(long, default_value_t = Limits::default().max_pending_bytes)]
     max_pending_bytes: usize,
     /// Bytes queued across the relay before channels are closed (0: no budget).
-    #[arg(long, env = "FSEC_TUNNEL_MAX_TOTAL_QUEUED_BYTES", default_value_t = Limits::default().max_total_queued_bytes)]
+    #[arg(long, alias = "max-total-pending-bytes", env = "FSEC_TUNNEL_MAX_TOTAL_PENDING_BYTES", default_value_t = Limits::default().max_total_queued_bytes)]
     max_total_queued_bytes: usize,
+    /// Bytes queued towards one endpoint before its sender is no longer read.
+    #[arg(long, env = "FSEC_TUNNEL_MAX_WRITE_QUEUE_BYTES", default_value_t = Limits::default().max_write_queue_bytes)]
+    max_write_queue_bytes: usize,
     /// Single-use token ids remembered at once (default: 4 per connection).
     #[arg(long, env = "FSEC_TUNNEL_MAX_REPLAY_ENTRIES")]
     max_replay_entries: Option<usize>,
@@ -132,6 +142,7 @@ impl LimitArgs {
             max_record_bytes: self.max_record_bytes,
             max_pending_bytes: self.max_pending_bytes,
             max_total_queued_bytes: self.max_total_queued_bytes,
+            max_write_queue_bytes: self.max_write_queue_bytes,
             max_replay_entries: self
                 .max_replay_entries
                 .unwrap_or(self.max_conns.saturating_mul(4)),
@@ -264,6 +275,7 @@ fn build_config(args: RelayArgs) -> Result<RelayConfig, String> {
     let mut config = RelayConfig::new(keys_file, &aud, &iss);
     config.listen = args.listen;
     config.ws_path = args.ws_path;
+    config.advertise_host = args.advertise_host;
     config.origins = origins;
     config.tls = tls;
     config.metrics_listen = args.metrics_listen;

@@ -74,6 +74,40 @@ async fn development_relay_runs_without_flags_and_accepts_minted_grants() {
 }
 
 #[test]
+fn advertise_host_names_the_public_address_in_the_ready_line() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let relay = Service::start(
+        &[
+            "--advertise-host",
+            "relay.example.com:8443",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ],
+        state.path(),
+    );
+    let ready = &relay.ready;
+    assert_eq!(ready["advertise_host"], "relay.example.com:8443");
+    assert_eq!(ready["ws_url"], "ws://relay.example.com:8443/ws");
+    assert_eq!(
+        ready["healthz_url"],
+        "http://relay.example.com:8443/healthz"
+    );
+    // The metrics listener keeps its own bound port under the public host.
+    let metrics_url = ready["metrics_url"].as_str().expect("metrics_url");
+    let metrics_port = metrics_url
+        .strip_prefix("http://relay.example.com:")
+        .and_then(|rest| rest.strip_suffix("/metrics"))
+        .expect("metrics_url under the public host");
+    assert_ne!(metrics_port, "8443");
+    assert!(
+        ready["listen"]
+            .as_str()
+            .expect("listen")
+            .starts_with("127.0.0.1:")
+    );
+}
+
+#[test]
 fn bad_configuration_exits_2_naming_the_flag() {
     let state = tempfile::tempdir().expect("tempdir");
     let keys = state.path().join("keys.json");
@@ -112,6 +146,14 @@ fn bad_configuration_exits_2_naming_the_flag() {
         (&["relay", "--tls-cert-file", "x.pem"], "--tls-key-file"),
         (&["relay", "--ws-path", "ws"], "--ws-path"),
         (&["relay", "--max-conns", "many"], "--max-conns"),
+        (
+            &["relay", "--advertise-host", "relay:0"],
+            "--advertise-host",
+        ),
+        (
+            &["relay", "--max-write-queue-bytes", "1000"],
+            "--max-write-queue-bytes",
+        ),
     ];
     for (args, named) in cases {
         let out = corridor(args, state.path());

@@ -44,7 +44,7 @@ pub(crate) async fn serve_endpoint(shared: Arc<Shared>, mut ws: Ws) {
         Ok(pair) => pair,
         Err(rejection) => return reject(&shared, ws, rejection).await,
     };
-    ws.get_mut().lift();
+    ws.get_mut().get_mut().lift();
     let endpoint = Endpoint {
         ws,
         role: attach.role,

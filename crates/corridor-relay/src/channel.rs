@@ -196,6 +196,7 @@ async fn forward(
         metrics: &shared.metrics,
         max_record_bytes: shared.config.limits.max_record_bytes,
         max_total_queued_bytes: shared.config.limits.max_total_queued_bytes,
+        max_write_queue_bytes: shared.config.limits.max_write_queue_bytes,
     };
     let blocked = |a: &Lane, b: &Lane| match (a.blocked_since, b.blocked_since) {
         (Some(x), Some(y)) => Some(x.min(y)),

@@ -1,6 +1,7 @@
 //! What a relay is told at start: where to listen, whom to trust, and its limits.
 
 use crate::Limits;
+use crate::advertise::AdvertiseHost;
 use crate::origin::OriginPolicy;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -13,6 +14,8 @@ pub struct RelayConfig {
     pub listen: SocketAddr,
     /// Path of the WebSocket endpoint, starting with `/`.
     pub ws_path: String,
+    /// The host (and port) the ready line's URLs name instead of the bound address.
+    pub advertise_host: Option<AdvertiseHost>,
     /// The public issuer keys file; reloaded on [`crate::RelayHandle::reload_keys`].
     pub issuer_keys_file: PathBuf,
     /// Audience tokens must name.
@@ -51,6 +54,7 @@ impl RelayConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             ws_path: "/ws".into(),
+            advertise_host: None,
             issuer_keys_file: issuer_keys_file.into(),
             audience: audience.into(),
             issuer: issuer.into(),
@@ -92,6 +96,9 @@ impl RelayConfig {
         }
         if limits.max_record_bytes < 1024 {
             return err("--max-record-bytes must be >= 1024");
+        }
+        if limits.max_write_queue_bytes < limits.max_record_bytes {
+            return err("--max-write-queue-bytes must be >= --max-record-bytes");
         }
         if limits.max_token_lifetime.is_zero() {
             return err("--max-token-lifetime must be > 0");

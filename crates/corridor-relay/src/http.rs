@@ -7,6 +7,7 @@
 //! in the tree, and so that rejections before the upgrade are plain HTTP.
 
 use crate::budget::AttachBudget;
+use crate::read_ahead::ReadAhead;
 use crate::server::Shared;
 use bytes::Bytes;
 use http_body_util::Full;
@@ -21,7 +22,11 @@ use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
 
 /// An upgraded endpoint connection.
-pub(crate) type Ws = WebSocketStream<AttachBudget<TokioIo<hyper::upgrade::Upgraded>>>;
+pub(crate) type Ws = WebSocketStream<ReadAhead<AttachBudget<TokioIo<hyper::upgrade::Upgraded>>>>;
+
+/// The most one socket read takes in: one `recv` per typical 64 KiB record
+/// instead of one per tungstenite read buffer (see [`ReadAhead`]).
+const READ_AHEAD_BYTES: usize = 64 * 1024;
 
 /// Which routes a listener serves.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -160,7 +165,10 @@ fn upgrade(shared: Arc<Shared>, mut req: Request<Incoming>) -> Response<Full<Byt
                 return;
             }
         };
-        let io = AttachBudget::new(TokioIo::new(upgraded), attach_budget);
+        let io = ReadAhead::new(
+            AttachBudget::new(TokioIo::new(upgraded), attach_budget),
+            READ_AHEAD_BYTES,
+        );
         let ws = WebSocketStream::from_raw_socket(io, WsRole::Server, Some(ws_config)).await;
         crate::attach::serve_endpoint(task_shared, ws).await;
     });

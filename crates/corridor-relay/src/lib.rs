@@ -21,6 +21,7 @@
 
 #![forbid(unsafe_code)]
 
+mod advertise;
 mod attach;
 mod budget;
 mod channel;
@@ -31,10 +32,12 @@ mod metrics;
 mod origin;
 mod pairing;
 mod pump;
+mod read_ahead;
 mod replay;
 mod server;
 mod verifier;
 
+pub use advertise::{AdvertiseHost, AdvertiseHostError};
 pub use config::{ConfigError, RelayConfig, TlsFiles};
 pub use limits::Limits;
 pub use metrics::Metrics;

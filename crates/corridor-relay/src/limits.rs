@@ -25,8 +25,13 @@ pub struct Limits {
     /// enough for a handshake and a first burst. Over it: `pending_overflow`.
     pub max_pending_bytes: usize,
     /// Bytes read from endpoints but not yet written out, across the relay
-    /// (`--max-total-queued-bytes`; 0 disables). Over it: `resource_exhausted`.
+    /// (`--max-total-queued-bytes`, alias flowersec's `--max-total-pending-bytes`;
+    /// 0 disables). Over it: `resource_exhausted`.
     pub max_total_queued_bytes: usize,
+    /// Bytes queued towards one endpoint (`--max-write-queue-bytes`): the relay
+    /// reads ahead of a busy destination up to this much, then stops reading
+    /// the sender, so a slow reader slows its sender. At least one record.
+    pub max_write_queue_bytes: usize,
     /// Replay cache entries (`--max-replay-entries`); four per connection as flowersec.
     /// Full of live entries: attaches are refused with `token_replay`, never evicted.
     pub max_replay_entries: usize,
@@ -67,6 +72,7 @@ impl Default for Limits {
             max_record_bytes: 1024 * 1024,
             max_pending_bytes: 256 * 1024,
             max_total_queued_bytes: 256 * 1024 * 1024,
+            max_write_queue_bytes: 1024 * 1024,
             max_replay_entries: 48_000,
             attach_timeout: Duration::from_secs(10),
             clock_skew: Duration::from_secs(30),

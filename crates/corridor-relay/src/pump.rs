@@ -1,9 +1,9 @@
 //! Blind forwarding between the two endpoints of a paired channel.
 //!
 //! One task drives both directions by polling: a message read from one side
-//! is handed to the other side's socket and flushed. A lane whose destination
-//! does not accept more stops reading its source, so a slow reader slows its
-//! sender and at most one message is queued in the relay per direction.
+//! is handed to the other side's socket and flushed. While a destination is
+//! busy its lane reads ahead into a queue of at most `max_write_queue_bytes`;
+//! then it stops reading the source, so a slow reader slows its sender.
 //! Nothing is decrypted; a frame is only looked at to notice the first FSEC
 //! record (which lifts the `init_exp` deadline).
 
@@ -34,6 +34,7 @@ pub(crate) struct LaneLimits<'a> {
     pub(crate) metrics: &'a Metrics,
     pub(crate) max_record_bytes: usize,
     pub(crate) max_total_queued_bytes: usize,
+    pub(crate) max_write_queue_bytes: usize,
 }
 
 /// Something a lane reports instead of progress.
@@ -75,14 +76,6 @@ impl Lane {
     /// Bytes this lane holds against the queue budget.
     pub(crate) fn queued_bytes(&self) -> usize {
         self.backlog_bytes + self.unflushed_bytes
-    }
-
-    fn stall(&mut self) -> Poll<LaneEvent> {
-        if self.blocked_since.is_none() {
-            self.blocked_since = Some(Instant::now());
-            return Poll::Ready(LaneEvent::Stalled);
-        }
-        Poll::Pending
     }
 
     /// Hands the backlog to `dst`, flushing after each frame so that what
@@ -135,7 +128,7 @@ impl Lane {
     }
 
     /// Moves messages from `src` to `dst` until it must wait or the channel
-    /// must end. While `dst` refuses more, `src` is not read.
+    /// must end. While `dst` refuses more and the queue is full, `src` is not read.
     pub(crate) fn poll(
         &mut self,
         cx: &mut Context<'_>,
@@ -148,7 +141,16 @@ impl Lane {
             match self.poll_drain(cx, dst, activity, limits) {
                 Poll::Ready(Ok(())) => {}
                 Poll::Ready(Err(teardown)) => return Poll::Ready(LaneEvent::End(teardown)),
-                Poll::Pending => return self.stall(),
+                Poll::Pending => {
+                    if self.blocked_since.is_none() {
+                        // The write timeout runs from here.
+                        self.blocked_since = Some(Instant::now());
+                        return Poll::Ready(LaneEvent::Stalled);
+                    }
+                    if self.queued_bytes() >= limits.max_write_queue_bytes {
+                        return Poll::Pending;
+                    }
+                }
             }
             let frame = match Pin::new(&mut *src).poll_next(cx) {
                 Poll::Ready(Some(Ok(Message::Binary(frame)))) => frame,

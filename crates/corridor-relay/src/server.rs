@@ -235,12 +235,22 @@ impl Relay {
             .and_then(|l| l.local_addr().ok())
     }
 
+    /// `host:port` for the URLs of a listener bound to `addr`: the advertised
+    /// host when there is one.
+    fn public_authority(&self, addr: SocketAddr, advertised_port: bool) -> String {
+        match &self.shared.config.advertise_host {
+            Some(public) if advertised_port => public.authority(addr.port()),
+            Some(public) => format!("{}:{}", public.host(), addr.port()),
+            None => addr.to_string(),
+        }
+    }
+
     /// The WebSocket URL endpoints attach to.
     pub fn ws_url(&self) -> String {
         let scheme = if self.tls.is_some() { "wss" } else { "ws" };
         format!(
             "{scheme}://{}{}",
-            self.local_addr(),
+            self.public_authority(self.local_addr(), true),
             self.shared.config.ws_path
         )
     }
@@ -249,6 +259,7 @@ impl Relay {
     pub fn ready_line(&self) -> serde_json::Value {
         let http = if self.tls.is_some() { "https" } else { "http" };
         let addr = self.local_addr();
+        let public = self.public_authority(addr, true);
         let mut line = serde_json::json!({
             "ready": true,
             "service": "corridor-relay",
@@ -256,13 +267,20 @@ impl Relay {
             "listen": addr.to_string(),
             "ws_path": self.shared.config.ws_path,
             "ws_url": self.ws_url(),
-            "http_url": format!("{http}://{addr}"),
-            "healthz_url": format!("{http}://{addr}/healthz"),
+            "http_url": format!("{http}://{public}"),
+            "healthz_url": format!("{http}://{public}/healthz"),
             "aud": self.shared.config.audience,
             "iss": self.shared.config.issuer,
         });
-        let metrics_addr = self.metrics_addr().unwrap_or(addr);
-        line["metrics_url"] = format!("{http}://{metrics_addr}/metrics").into();
+        if let Some(advertised) = &self.shared.config.advertise_host {
+            line["advertise_host"] = advertised.to_string().into();
+        }
+        // A separate metrics listener keeps its own port under the public host.
+        let metrics = match self.metrics_addr() {
+            Some(metrics_addr) => self.public_authority(metrics_addr, false),
+            None => public,
+        };
+        line["metrics_url"] = format!("{http}://{metrics}/metrics").into();
         line
     }
 

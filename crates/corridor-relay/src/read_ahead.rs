@@ -1,0 +1,154 @@
+//! Large socket reads while data flows, no buffer while idle.
+//!
+//! tungstenite reads at most its `read_buffer_size` per call, and that size is
+//! also what every connection keeps allocated. The relay keeps it small (idle
+//! channels dominate its memory), which would cost one `recv` per 4 KiB of a
+//! 64 KiB record. This adapter reads up to `chunk` bytes per `recv` into a
+//! buffer of its own and hands them out in the small pieces asked for; the
+//! buffer is freed as soon as the socket has nothing more, so an idle
+//! connection holds none of it.
+
+use bytes::{Buf as _, BytesMut};
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+
+/// An I/O stream whose reads go through a transient read-ahead buffer.
+#[derive(Debug)]
+pub struct ReadAhead<S> {
+    inner: S,
+    buffered: BytesMut,
+    chunk: usize,
+}
+
+impl<S> ReadAhead<S> {
+    /// Reads up to `chunk` bytes per call on `inner`.
+    pub fn new(inner: S, chunk: usize) -> Self {
+        Self {
+            inner,
+            buffered: BytesMut::new(),
+            chunk,
+        }
+    }
+
+    /// The wrapped stream.
+    pub fn get_mut(&mut self) -> &mut S {
+        &mut self.inner
+    }
+
+    /// Bytes allocated for read-ahead (0 while idle).
+    #[cfg(test)]
+    fn allocated(&self) -> usize {
+        self.buffered.capacity()
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for ReadAhead<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        out: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = &mut *self;
+        if this.buffered.is_empty() {
+            if out.remaining() >= this.chunk {
+                return Pin::new(&mut this.inner).poll_read(cx, out);
+            }
+            this.buffered.reserve(this.chunk);
+            match tokio_util::io::poll_read_buf(Pin::new(&mut this.inner), cx, &mut this.buffered) {
+                Poll::Ready(Ok(_)) => {}
+                Poll::Ready(Err(error)) => {
+                    this.buffered = BytesMut::new();
+                    return Poll::Ready(Err(error));
+                }
+                Poll::Pending => {
+                    // Idle: give the memory back until data arrives.
+                    this.buffered = BytesMut::new();
+                    return Poll::Pending;
+                }
+            }
+            // End of stream leaves `buffered` empty and `out` unfilled.
+        }
+        let n = this.buffered.len().min(out.remaining());
+        out.put_slice(&this.buffered[..n]);
+        this.buffered.advance(n);
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for ReadAhead<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ReadAhead;
+    use std::future::poll_fn;
+    use std::pin::Pin;
+    use std::task::Poll;
+    use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _, ReadBuf};
+
+    #[tokio::test]
+    async fn hands_out_small_pieces_in_order_and_frees_the_buffer_when_idle() {
+        let (mut writer, reader) = tokio::io::duplex(1 << 20);
+        let mut reader = ReadAhead::new(reader, 64 * 1024);
+        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+        writer.write_all(&data).await.expect("write");
+        let mut got = vec![0u8; data.len()];
+        for piece in got.chunks_mut(4096) {
+            reader.read_exact(piece).await.expect("read");
+        }
+        assert_eq!(got, data);
+        // Nothing more to read: the next read waits, holding no buffer.
+        let pending = poll_fn(|cx| {
+            let mut space = [0u8; 16];
+            let mut out = ReadBuf::new(&mut space);
+            Poll::Ready(Pin::new(&mut reader).poll_read(cx, &mut out).is_pending())
+        })
+        .await;
+        assert!(pending);
+        assert_eq!(reader.allocated(), 0);
+        // End of stream still reads as end of stream.
+        drop(writer);
+        let mut rest = Vec::new();
+        assert_eq!(reader.read_to_end(&mut rest).await.expect("eof"), 0);
+    }
+
+    #[tokio::test]
+    async fn large_reads_bypass_the_buffer() {
+        let (mut writer, reader) = tokio::io::duplex(1 << 20);
+        let mut reader = ReadAhead::new(reader, 1024);
+        writer.write_all(&[9u8; 5000]).await.expect("write");
+        let mut big = vec![0u8; 4096];
+        let n = reader.read(&mut big).await.expect("read");
+        assert_eq!(n, 4096);
+        assert_eq!(reader.allocated(), 0);
+    }
+}
