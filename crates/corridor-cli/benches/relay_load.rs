@@ -472,6 +472,7 @@ async fn pairing(relay: &Arc<RelayProcess>, pairs: usize, concurrency: usize) {
         })
         .collect();
     let work = Arc::new(std::sync::Mutex::new(tokens));
+    let cpu_before = relay.cpu_time();
     let started = Instant::now();
     let workers: Vec<_> = (0..concurrency)
         .map(|_| {
@@ -496,11 +497,16 @@ async fn pairing(relay: &Arc<RelayProcess>, pairs: usize, concurrency: usize) {
         latencies.extend(worker.await.expect("worker"));
     }
     let elapsed = started.elapsed();
+    let relay_cpu = relay.cpu_time() - cpu_before;
     latencies.sort();
     println!("pairing ({pairs} pairs, {concurrency} at a time, load generator on the same cores):");
     println!(
         "  pairings per second               {:9.0}",
         pairs as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "  relay CPU per pairing             {:9.1} us (two attaches)",
+        relay_cpu.as_secs_f64() * 1e6 / pairs as f64
     );
     println!(
         "  attach to first frame p50         {:9.3} ms",

@@ -6,7 +6,9 @@
 //! 64 KiB record. This adapter reads up to `chunk` bytes per `recv` into a
 //! buffer of its own and hands them out in the small pieces asked for; the
 //! buffer is freed as soon as the socket has nothing more, so an idle
-//! connection holds none of it.
+//! connection holds none of it. Reads go straight into the caller's buffer
+//! until one fills it completely, so a trickle (an attach message, a
+//! keepalive) never allocates the large buffer at all.
 
 use bytes::{Buf as _, BytesMut};
 use std::io;
@@ -20,6 +22,8 @@ pub struct ReadAhead<S> {
     inner: S,
     buffered: BytesMut,
     chunk: usize,
+    /// The last direct read filled all it was given: data is flowing.
+    streaming: bool,
 }
 
 impl<S> ReadAhead<S> {
@@ -29,6 +33,7 @@ impl<S> ReadAhead<S> {
             inner,
             buffered: BytesMut::new(),
             chunk,
+            streaming: false,
         }
     }
 
@@ -52,8 +57,18 @@ impl<S: AsyncRead + Unpin> AsyncRead for ReadAhead<S> {
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         if this.buffered.is_empty() {
-            if out.remaining() >= this.chunk {
-                return Pin::new(&mut this.inner).poll_read(cx, out);
+            if !this.streaming || out.remaining() >= this.chunk {
+                let wanted = out.remaining();
+                let before = out.filled().len();
+                let result = Pin::new(&mut this.inner).poll_read(cx, out);
+                match result {
+                    Poll::Ready(Ok(())) => {
+                        this.streaming = out.filled().len() - before == wanted && wanted > 0;
+                    }
+                    Poll::Pending => this.streaming = false,
+                    Poll::Ready(Err(_)) => {}
+                }
+                return result;
             }
             this.buffered.reserve(this.chunk);
             match tokio_util::io::poll_read_buf(Pin::new(&mut this.inner), cx, &mut this.buffered) {
@@ -63,8 +78,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for ReadAhead<S> {
                     return Poll::Ready(Err(error));
                 }
                 Poll::Pending => {
-                    // Idle: give the memory back until data arrives.
+                    // Idle: give the memory back until data flows again.
                     this.buffered = BytesMut::new();
+                    this.streaming = false;
                     return Poll::Pending;
                 }
             }
@@ -112,13 +128,37 @@ mod tests {
     use super::ReadAhead;
     use std::future::poll_fn;
     use std::pin::Pin;
+    use std::task::Context;
     use std::task::Poll;
     use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _, ReadBuf};
+
+    /// Counts the reads that reach the socket.
+    struct Counting<S> {
+        inner: S,
+        reads: usize,
+    }
+
+    impl<S: AsyncRead + Unpin> AsyncRead for Counting<S> {
+        fn poll_read(
+            mut self: Pin<&mut Self>,
+            cx: &mut Context<'_>,
+            out: &mut ReadBuf<'_>,
+        ) -> Poll<std::io::Result<()>> {
+            self.reads += 1;
+            Pin::new(&mut self.inner).poll_read(cx, out)
+        }
+    }
 
     #[tokio::test]
     async fn hands_out_small_pieces_in_order_and_frees_the_buffer_when_idle() {
         let (mut writer, reader) = tokio::io::duplex(1 << 20);
-        let mut reader = ReadAhead::new(reader, 64 * 1024);
+        let mut reader = ReadAhead::new(
+            Counting {
+                inner: reader,
+                reads: 0,
+            },
+            64 * 1024,
+        );
         let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
         writer.write_all(&data).await.expect("write");
         let mut got = vec![0u8; data.len()];
@@ -126,6 +166,12 @@ mod tests {
             reader.read_exact(piece).await.expect("read");
         }
         assert_eq!(got, data);
+        // 49 pieces asked for; one direct read, then 64 KiB gulps.
+        assert!(
+            reader.get_mut().reads <= 5,
+            "{} socket reads",
+            reader.get_mut().reads
+        );
         // Nothing more to read: the next read waits, holding no buffer.
         let pending = poll_fn(|cx| {
             let mut space = [0u8; 16];
@@ -139,6 +185,19 @@ mod tests {
         drop(writer);
         let mut rest = Vec::new();
         assert_eq!(reader.read_to_end(&mut rest).await.expect("eof"), 0);
+    }
+
+    #[tokio::test]
+    async fn a_trickle_never_allocates_the_large_buffer() {
+        let (mut writer, reader) = tokio::io::duplex(1 << 20);
+        let mut reader = ReadAhead::new(reader, 64 * 1024);
+        for round in 0..10u8 {
+            writer.write_all(&[round; 100]).await.expect("write");
+            let mut piece = [0u8; 4096];
+            let n = reader.read(&mut piece).await.expect("read");
+            assert_eq!(&piece[..n], &[round; 100][..]);
+            assert_eq!(reader.allocated(), 0);
+        }
     }
 
     #[tokio::test]
