@@ -220,6 +220,13 @@ async fn corridor_endpoint() -> (SocketAddr, DirectInfo) {
                     return;
                 };
                 while let Ok(mut stream) = session.accept_stream().await {
+                    if stream.kind() == "echo" {
+                        tokio::spawn(async move {
+                            let (mut reader, mut writer) = tokio::io::split(stream);
+                            let _ = tokio::io::copy(&mut reader, &mut writer).await;
+                        });
+                        continue;
+                    }
                     tokio::spawn(async move {
                         let mut buf = vec![0u8; CHUNK];
                         let mut total = 0u64;
@@ -451,6 +458,20 @@ async fn rpc(calls: usize, mib: usize) {
         }
     })
     .await;
+    // The session's floor: 16 bytes there and back on a plain stream.
+    let echo = Arc::new(tokio::sync::Mutex::new(
+        corridor.open_stream("echo").await.expect("echo stream"),
+    ));
+    let (e50, e99) = rpc_rtts(calls, || {
+        let echo = echo.clone();
+        async move {
+            let mut stream = echo.lock().await;
+            stream.write_all(&[7u8; 16]).await.expect("write");
+            let mut back = [0u8; 16];
+            stream.read_exact(&mut back).await.expect("read");
+        }
+    })
+    .await;
     let (_, fs_info) = flowersec_endpoint().await;
     let flowersec = flowersec_client(&fs_info).await;
     let (f50, f99) = rpc_rtts(calls, || {
@@ -480,6 +501,7 @@ async fn rpc(calls: usize, mib: usize) {
     bulk.await.expect("bulk");
     println!("\nRPC round trip ({calls} sequential small calls, direct over loopback)");
     println!("  corridor               p50 {c50:>7.1} us   p99 {c99:>7.1} us");
+    println!("  corridor stream echo   p50 {e50:>7.1} us   p99 {e99:>7.1} us   (no RPC layer)");
     println!("  flowersec 0.27.0       p50 {f50:>7.1} us   p99 {f99:>7.1} us");
     println!(
         "  corridor under bulk    p50 {b50:>7.1} us   p99 {b99:>7.1} us{}",
