@@ -265,6 +265,11 @@ impl Metrics {
         true
     }
 
+    /// Whether `bytes` more would still fit the global budget `max` (0: no budget).
+    pub(crate) fn queue_has_room(&self, bytes: usize, max: usize) -> bool {
+        max == 0 || self.queued_bytes.get().saturating_add(bytes as i64) <= max as i64
+    }
+
     pub(crate) fn release_queued(&self, bytes: usize) {
         if bytes > 0 {
             self.queued_bytes.dec_by(bytes as i64);

@@ -2,8 +2,9 @@
 //!
 //! One task drives both directions by polling: a message read from one side
 //! is handed to the other side's socket and flushed. While a destination is
-//! busy its lane reads ahead into a queue of at most `max_write_queue_bytes`;
-//! then it stops reading the source, so a slow reader slows its sender.
+//! busy its lane reads ahead into a queue of at most `max_write_queue_bytes`
+//! (and only while the global budget has room for another record); then it
+//! stops reading the source, so a slow reader slows its sender.
 //! Nothing is decrypted; a frame is only looked at to notice the first FSEC
 //! record (which lifts the `init_exp` deadline).
 
@@ -147,7 +148,13 @@ impl Lane {
                         self.blocked_since = Some(Instant::now());
                         return Poll::Ready(LaneEvent::Stalled);
                     }
-                    if self.queued_bytes() >= limits.max_write_queue_bytes {
+                    // Reading ahead is optional: it stops at the lane's bound,
+                    // and before it could make the global budget close channels.
+                    if self.queued_bytes() >= limits.max_write_queue_bytes
+                        || !limits
+                            .metrics
+                            .queue_has_room(limits.max_record_bytes, limits.max_total_queued_bytes)
+                    {
                         return Poll::Pending;
                     }
                 }

@@ -5,6 +5,7 @@
 mod support;
 
 use corridor_core::Role;
+use corridor_relay::Limits;
 use futures_util::{SinkExt as _, StreamExt as _};
 use std::time::Duration;
 use support::*;
@@ -86,12 +87,15 @@ async fn text_after_attach_closes_the_channel_with_non_binary_frame() {
     );
 }
 
-#[tokio::test]
-async fn a_reader_that_never_reads_stalls_its_sender_then_the_channel_closes() {
+/// Attaches a pair whose server never reads, writes from the client until
+/// the relay stops taking data, checks the channel then closes with
+/// `write_error` (not `resource_exhausted`), and returns the bytes the relay
+/// held while stalled.
+async fn stall_behind_a_reader_that_never_reads(adjust: impl FnOnce(&mut Limits)) -> f64 {
     let relay = TestRelay::start_with(|c| {
         c.limits.max_record_bytes = 64 * 1024;
-        c.limits.max_write_queue_bytes = 192 * 1024;
         c.limits.write_timeout = Duration::from_secs(1);
+        adjust(&mut c.limits);
     })
     .await;
     let mut server = raw_attach(&relay, "ch", Role::Server).await;
@@ -118,14 +122,7 @@ async fn a_reader_that_never_reads_stalls_its_sender_then_the_channel_closes() {
             "relay kept accepting: no backpressure"
         );
     }
-    // The relay read ahead until the write queue was full, then stopped:
-    // it holds the queue (plus at most the record that crossed the bound),
-    // not what was sent.
     let queued = metric(&relay, "flowersec_tunnel_queued_bytes", "");
-    assert!(
-        (192.0 * 1024.0..=256.0 * 1024.0).contains(&queued),
-        "relay queued {queued} bytes"
-    );
     // The stalled write times out and the channel closes with write_error,
     // while the server is still connected (it just never reads).
     assert_eq!(
@@ -140,6 +137,38 @@ async fn a_reader_that_never_reads_stalls_its_sender_then_the_channel_closes() {
     wait_until("channel removed", || relay.handle.channel_count() == 0).await;
     assert_eq!(metric(&relay, "flowersec_tunnel_queued_bytes", ""), 0.0);
     assert_relay_serves(&relay).await;
+    queued
+}
+
+#[tokio::test]
+async fn a_reader_that_never_reads_stalls_its_sender_at_the_write_queue_bound() {
+    let queued = stall_behind_a_reader_that_never_reads(|limits| {
+        limits.max_write_queue_bytes = 192 * 1024;
+    })
+    .await;
+    // The relay read ahead until the write queue was full, then stopped: it
+    // holds the queue (plus at most the record that crossed the bound), not
+    // what was sent.
+    assert!(
+        (192.0 * 1024.0..256.0 * 1024.0).contains(&queued),
+        "relay queued {queued} bytes"
+    );
+}
+
+#[tokio::test]
+async fn reading_ahead_stops_short_of_the_global_budget() {
+    // A 1 MiB write queue but a 320 KiB relay-wide budget: reading ahead stops
+    // while another record still fits, instead of spending the budget and
+    // closing the channel with resource_exhausted.
+    let queued = stall_behind_a_reader_that_never_reads(|limits| {
+        limits.max_write_queue_bytes = 1024 * 1024;
+        limits.max_total_queued_bytes = 320 * 1024;
+    })
+    .await;
+    assert!(
+        (256.0 * 1024.0..=320.0 * 1024.0).contains(&queued),
+        "relay queued {queued} bytes"
+    );
 }
 
 #[tokio::test]
