@@ -10,6 +10,8 @@
 //! - [`mux`]: yamux streams over the secure stream, each opened with a StreamHello.
 //! - [`rpc`]: typed calls and notifications both ways on the `rpc` stream.
 //! - [`Client`] and [`Endpoint`]: the two ways into a [`Session`].
+//! - [`reconnect`]: a session kept up across ends, with backoff and a fresh
+//!   grant per attempt.
 //!
 //! An endpoint listening directly and a client calling it, in one process:
 //!
@@ -69,6 +71,7 @@ mod endpoint;
 mod error;
 pub mod hello;
 pub mod mux;
+pub mod reconnect;
 pub mod rpc;
 pub mod secure;
 mod session;
