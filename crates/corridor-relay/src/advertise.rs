@@ -68,8 +68,8 @@ impl FromStr for AdvertiseHost {
         }
         let (host, port) = if let Some(inner) = rest.strip_prefix('[') {
             let (address, after) = inner.split_once(']').ok_or_else(|| fail("unclosed ["))?;
-            let address = address.split('%').next().unwrap_or_default();
-            address
+            let without_zone = address.split('%').next().unwrap_or_default();
+            without_zone
                 .parse::<Ipv6Addr>()
                 .map_err(|_| fail("not an IPv6 address"))?;
             let port = match after {
@@ -80,10 +80,7 @@ impl FromStr for AdvertiseHost {
                         .ok_or_else(|| fail("junk after ]"))?,
                 ),
             };
-            (
-                format!("[{}]", &inner[..inner.len() - after.len() - 1]),
-                port,
-            )
+            (format!("[{address}]"), port)
         } else if rest.matches(':').count() > 1 {
             let address = rest.split('%').next().unwrap_or_default();
             address

@@ -38,6 +38,9 @@ pub struct MuxOptions {
     pub frame_bytes: usize,
     /// How often an idle session is woken so its keepalive ping goes out.
     pub keepalive_interval: Duration,
+    /// How long a close may take to flush before the carrier is dropped
+    /// (a peer that stopped reading would otherwise hold it forever).
+    pub close_timeout: Duration,
 }
 
 impl Default for MuxOptions {
@@ -50,6 +53,7 @@ impl Default for MuxOptions {
             // of 64 KiB frames, and flowersec accepts frames up to 256 KiB.
             frame_bytes: STREAM_WINDOW,
             keepalive_interval: Duration::from_secs(10),
+            close_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -90,7 +94,7 @@ impl Mux {
             connection,
             command_rx,
             inbound_tx,
-            options.keepalive_interval,
+            options,
             ended.clone(),
         ));
         let mux = Mux {
@@ -149,13 +153,14 @@ async fn drive(
     mut connection: Connection,
     mut commands: mpsc::Receiver<Command>,
     inbound: mpsc::Sender<yamux::Stream>,
-    keepalive: Duration,
+    options: MuxOptions,
     ended: Arc<std::sync::OnceLock<String>>,
 ) {
     let mut opening: VecDeque<oneshot::Sender<Result<yamux::Stream, Error>>> = VecDeque::new();
     // Some(None): every handle is gone; Some(Some(reply)): close() was called.
     let mut closing: Option<Option<oneshot::Sender<()>>> = None;
-    let mut ticker = tokio::time::interval(keepalive);
+    let mut close_deadline: Option<Pin<Box<tokio::time::Sleep>>> = None;
+    let mut ticker = tokio::time::interval(options.keepalive_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     let outcome = std::future::poll_fn(|cx| {
         // The tick only wakes us: polling the connection sends a due ping.
@@ -169,6 +174,11 @@ async fn drive(
             }
         }
         if closing.is_some() {
+            let deadline = close_deadline
+                .get_or_insert_with(|| Box::pin(tokio::time::sleep(options.close_timeout)));
+            if deadline.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Err("close_timeout".to_owned()));
+            }
             return connection
                 .poll_close(cx)
                 .map(|result| result.map_err(|error| error.to_string()));

@@ -66,7 +66,10 @@ impl Backoff {
         let full = self.initial.as_secs_f64() * growth;
         let capped = full.min(self.max.as_secs_f64());
         let jitter = self.jitter.clamp(0.0, 1.0) * unit_random.clamp(0.0, 1.0);
-        Duration::from_secs_f64(capped * (1.0 - jitter))
+        // A NaN jitter waits the full delay; a delay past what Duration holds, `max`.
+        Duration::try_from_secs_f64(capped * (1.0 - jitter))
+            .or_else(|_| Duration::try_from_secs_f64(capped))
+            .unwrap_or(self.max)
     }
 }
 
@@ -256,5 +259,12 @@ mod tests {
         }
         assert_eq!(previous, backoff.max);
         assert_eq!(backoff.delay(u32::MAX, 0.0), backoff.max);
+        let odd = Backoff {
+            jitter: f64::NAN,
+            max: Duration::MAX,
+            ..Backoff::default()
+        };
+        assert_eq!(odd.delay(3, 0.5), Duration::from_millis(1600));
+        assert!(odd.delay(u32::MAX, 0.0) > Duration::from_secs(1 << 40));
     }
 }

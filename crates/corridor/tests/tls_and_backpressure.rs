@@ -1,6 +1,7 @@
 //! wss:// through a TLS relay with rustls on both ends, and backpressure: a
 //! stream whose reader never reads stalls its writer after one window while
-//! the rest of the session carries on.
+//! the rest of the session carries on; a session whose peer stopped reading
+//! still closes, at its close timeout.
 
 mod support;
 
@@ -114,4 +115,96 @@ async fn a_reader_that_never_reads_stalls_only_its_own_stream() {
         .expect("call");
     assert_eq!(reply, json!({"echo": "beside"}));
     writer.abort();
+}
+
+/// Joins `a` and `b` through a task that copies both ways until `freeze`
+/// fires; then it stops reading `a` (the connection stays open), as a peer
+/// that stopped reading would.
+fn freezable_pipe(
+    a: tokio::net::UnixStream,
+    b: tokio::net::UnixStream,
+    freeze: Arc<tokio::sync::Notify>,
+) {
+    let (mut a_read, mut a_write) = a.into_split();
+    let (mut b_read, mut b_write) = b.into_split();
+    tokio::spawn(async move {
+        let _ = tokio::io::copy(&mut b_read, &mut a_write).await;
+    });
+    tokio::spawn(async move {
+        let mut buf = vec![0u8; 16 * 1024];
+        loop {
+            let n = tokio::select! {
+                _ = freeze.notified() => break,
+                n = tokio::io::AsyncReadExt::read(&mut a_read, &mut buf) => n,
+            };
+            match n {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    if b_write.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            }
+        }
+        // Frozen: hold both halves open and read nothing more.
+        std::future::pending::<()>().await;
+        drop((a_read, b_write));
+    });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closing_a_session_whose_peer_stopped_reading_ends_at_the_close_timeout() {
+    use corridor::carrier::framed::FramedRecords;
+    let (client_io, pipe_a) = tokio::net::UnixStream::pair().expect("pair");
+    let (pipe_b, endpoint_io) = tokio::net::UnixStream::pair().expect("pair");
+    let freeze = Arc::new(tokio::sync::Notify::new());
+    freezable_pipe(pipe_a, pipe_b, freeze.clone());
+    let credential = corridor::DirectCredential {
+        psk: [9u8; 32].into(),
+        suite: Suite::X25519HkdfSha256Aes256Gcm,
+        channel_id: Some("frozen".into()),
+        init_exp_unix_s: now() + 120,
+    };
+    let served = credential.clone();
+    let _endpoint = tokio::spawn(async move {
+        let records = Box::new(FramedRecords::new(Box::new(endpoint_io), 1 << 20));
+        let (options, _) = endpoint_options();
+        let session = Endpoint::accept_over(records, &served, &options)
+            .await
+            .expect("endpoint handshake");
+        session.closed().await;
+    });
+    let mut options = SessionOptions::default();
+    options.mux.close_timeout = Duration::from_millis(300);
+    let records = Box::new(FramedRecords::new(Box::new(client_io), 1 << 20));
+    let session = Arc::new(
+        Client::connect_over(records, &credential, &options)
+            .await
+            .expect("client handshake"),
+    );
+    freeze.notify_one();
+    // 16 streams x one 256 KiB window is far more than the socket buffers
+    // take: the carrier fills and stays full.
+    let mut writers = tokio::task::JoinSet::new();
+    for _ in 0..16 {
+        let session = session.clone();
+        writers.spawn(async move {
+            let mut stream = session.open_stream("sink").await?;
+            stream.write_all(&vec![1u8; 256 * 1024]).await?;
+            stream.flush().await?;
+            Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+        });
+    }
+    let all_written = tokio::time::timeout(Duration::from_secs(2), async {
+        while writers.join_next().await.is_some() {}
+    })
+    .await;
+    assert!(all_written.is_err(), "4 MiB went into a frozen pipe");
+
+    let started = tokio::time::Instant::now();
+    tokio::time::timeout(Duration::from_secs(10), session.close())
+        .await
+        .expect("close returns although the peer reads nothing");
+    assert!(started.elapsed() >= Duration::from_millis(300));
+    assert_eq!(session.end_reason(), Some("close_timeout"));
 }
