@@ -8,6 +8,7 @@ use corridor::{Client, Endpoint};
 use corridor_core::fsec1::Suite;
 use support::mitm;
 use support::*;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn direct(suite: Suite) {
     let (options, mut server_notes) = endpoint_options();
@@ -88,4 +89,46 @@ async fn keys_change_every_mebibyte_during_a_64_mib_echo() {
         "the endpoint rekeyed {rekeys} times for 64 MiB"
     );
     session.close().await;
+}
+
+/// flowersec's yamux answers a late window update for a finished stream with
+/// RST and loses the unread tail (DESIGN.md); corridor's streams must not:
+/// here the client sends FIN right after its last byte, long before the echo
+/// has come back, eight times over.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fin_sent_before_the_echo_returns_loses_nothing() {
+    const BYTES: usize = 8 * 1024 * 1024;
+    let (options, _) = endpoint_options();
+    let (_, info, _endpoint) = direct_endpoint(
+        options,
+        Suite::X25519HkdfSha256Aes256Gcm,
+        |session| async move { serve_echo_streams(&session).await },
+    )
+    .await;
+    let session = Client::connect_direct(&info, &corridor::SessionOptions::default())
+        .await
+        .expect("client handshake");
+    for round in 0..8 {
+        let stream = session.open_stream("echo").await.expect("open echo stream");
+        let (mut reader, mut writer) = tokio::io::split(stream);
+        let sending = tokio::spawn(async move {
+            let mut sent = 0;
+            while sent < BYTES {
+                writer
+                    .write_all(&pattern(sent, CHUNK))
+                    .await
+                    .expect("write");
+                sent += CHUNK;
+            }
+            writer.shutdown().await.expect("fin at once");
+        });
+        let mut back = Vec::with_capacity(BYTES);
+        tokio::time::timeout(WAIT, reader.read_to_end(&mut back))
+            .await
+            .expect("echo in time")
+            .expect("read");
+        assert_eq!(back.len(), BYTES, "round {round}: the tail was lost");
+        assert!(back == pattern(0, BYTES), "round {round}: bytes differ");
+        join(sending).await;
+    }
 }
