@@ -1,13 +1,12 @@
 //! `corridor call`: connect as a client and call an RPC method, or pipe
 //! stdin and stdout through a stream.
 
+use crate::target::Target;
 use anyhow::Context as _;
 use clap::Args;
 use corridor::rpc::RpcError;
-use corridor::{Client, Session, SessionOptions, builtin};
-use corridor_core::grant::DirectInfo;
+use corridor::{Session, SessionOptions, builtin};
 use serde_json::Value;
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -25,16 +24,8 @@ Examples:
   corridor call --grant pair.json 42 '[1,2,3]' --timeout 5
   echo hi | corridor call --direct-info info.json --stream echo")]
 pub(crate) struct CallArgs {
-    /// A client grant file (or a {client, server} pair); `-` reads stdin.
-    #[arg(
-        long,
-        conflicts_with = "direct_info",
-        required_unless_present = "direct_info"
-    )]
-    grant: Option<PathBuf>,
-    /// Direct connect info, as `corridor serve --listen` prints it.
-    #[arg(long)]
-    direct_info: Option<PathBuf>,
+    #[command(flatten)]
+    target: Target,
     /// ping, echo, info, or a numeric type_id.
     #[arg(required_unless_present = "stream")]
     method: Option<String>,
@@ -55,7 +46,7 @@ pub(crate) fn run(args: CallArgs) -> anyhow::Result<ExitCode> {
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     runtime.block_on(async {
         let options = SessionOptions::default();
-        let session = connect(&args, &options).await?;
+        let session = args.target.connect(&options).await?;
         let code = match &args.stream {
             Some(kind) => pipe(&session, kind).await?,
             None => call(&session, &args).await?,
@@ -63,30 +54,6 @@ pub(crate) fn run(args: CallArgs) -> anyhow::Result<ExitCode> {
         session.close().await;
         Ok(code)
     })
-}
-
-async fn connect(args: &CallArgs, options: &SessionOptions) -> anyhow::Result<Session> {
-    if let Some(path) = &args.grant {
-        let grant = crate::serve::read_grant(path, false)?;
-        return Client::connect_tunnel(&grant, options)
-            .await
-            .context("joining the channel");
-    }
-    let path = args
-        .direct_info
-        .as_ref()
-        .context("--grant or --direct-info is required")?;
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    // Accept the info alone or the whole ready line of `corridor serve --listen`.
-    let value: Value =
-        serde_json::from_str(&text).with_context(|| format!("{} is not JSON", path.display()))?;
-    let info: DirectInfo =
-        serde_json::from_value(value.get("direct_info").cloned().unwrap_or(value))
-            .with_context(|| format!("{} is not direct connect info", path.display()))?;
-    Client::connect_direct(&info, options)
-        .await
-        .context("connecting")
 }
 
 async fn call(session: &Session, args: &CallArgs) -> anyhow::Result<ExitCode> {

@@ -1,12 +1,14 @@
 //! The `corridor` command: one binary for every corridor service and tool.
 //! It parses flags and calls the libraries; it holds no protocol logic.
 
+mod bench;
 mod call;
 mod demo;
 mod dev_state;
 mod keygen;
 mod relay;
 mod serve;
+mod target;
 mod token;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +23,7 @@ Start here:
   corridor token grant > pair.json     mint a channel's grants for both endpoints
   corridor serve --grant pair.json     run the endpoint of that channel
   corridor call --grant pair.json ping call it as the client
+  corridor bench --direct-info i.json  time calls and stream throughput of an endpoint
 Every subcommand has --help.")]
 struct Cli {
     #[command(subcommand)]
@@ -34,6 +37,7 @@ enum Command {
     Token(token::TokenArgs),
     Serve(serve::ServeArgs),
     Call(call::CallArgs),
+    Bench(bench::BenchArgs),
     Demo(demo::DemoArgs),
 }
 
@@ -46,6 +50,7 @@ fn main() -> ExitCode {
         Command::Token(args) => token::run(args),
         Command::Serve(args) => serve::run(args),
         Command::Call(args) => call::run(args),
+        Command::Bench(args) => bench::run(args),
         Command::Demo(args) => demo::run(args),
     };
     match result {

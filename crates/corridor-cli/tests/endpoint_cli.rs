@@ -165,3 +165,57 @@ fn demo_shows_every_step_and_exits_cleanly() {
         assert!(text.contains(step), "demo output lacks {step:?}:\n{text}");
     }
 }
+
+#[test]
+fn bench_reports_round_trips_and_echo_throughput_of_an_endpoint() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let serve = Service::spawn(&["serve", "--listen", "127.0.0.1:0"], state.path());
+    let info_file = state.path().join("info.json");
+    std::fs::write(&info_file, serve.ready.to_string()).expect("write info");
+    let info = info_file.to_str().expect("utf-8 path");
+    let out = corridor(
+        &[
+            "bench",
+            "--direct-info",
+            info,
+            "--calls",
+            "200",
+            "--mib",
+            "8",
+            "--streams",
+            "2",
+            "--json",
+        ],
+        state.path(),
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report = json_of(&stdout);
+    let calls = &report["calls"];
+    assert_eq!(calls["count"], 200);
+    let (p50, p99, max) = (
+        calls["p50_us"].as_f64().expect("p50"),
+        calls["p99_us"].as_f64().expect("p99"),
+        calls["max_us"].as_f64().expect("max"),
+    );
+    assert!(0.0 < p50 && p50 <= p99 && p99 <= max, "{calls}");
+    let echo = &report["echo"];
+    assert_eq!(echo["streams"], 2);
+    assert_eq!(echo["bytes_each_way"], 8 * 1024 * 1024);
+    assert!(echo["mib_per_s_each_way"].as_f64().expect("rate") > 0.0);
+    assert!(report["connect_ms"].as_f64().expect("connect") > 0.0);
+
+    // Nothing listening: a clear failure, not a hang.
+    drop(serve);
+    let out = corridor(&["bench", "--direct-info", info, "--json"], state.path());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("connecting"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
