@@ -1,6 +1,7 @@
 //! RPC answers and failures as a caller sees them: typed results, 404 for a
 //! missing handler, 400 for a payload of the wrong shape, a handler's own
-//! code, and a local timeout that forgets the call.
+//! code, 500 for a handler that panics, and a local timeout that forgets the
+//! call.
 
 mod support;
 
@@ -20,6 +21,7 @@ struct Add {
 const ADD: u32 = 100;
 const FAIL: u32 = 101;
 const NEVER: u32 = 102;
+const PANIC: u32 = 103;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_answer_with_typed_results_and_named_failures() {
@@ -35,6 +37,12 @@ async fn calls_answer_with_typed_results_and_named_failures() {
         })
         .handle(NEVER, |_: serde_json::Value| {
             std::future::pending::<Result<(), Failure>>()
+        })
+        .handle(PANIC, |_: serde_json::Value| async {
+            if true {
+                panic!("handler bug");
+            }
+            Ok::<(), Failure>(())
         });
     let (_, info, _) = direct_endpoint(
         options,
@@ -57,6 +65,15 @@ async fn calls_answer_with_typed_results_and_named_failures() {
         Err(RpcError::Remote { code: 503, message }) => assert_eq!(message, "warming up"),
         other => panic!("the handler's failure reaches the caller: {other:?}"),
     }
+    let started = std::time::Instant::now();
+    match rpc.call::<_, ()>(PANIC, &()).await {
+        Err(RpcError::Remote { code: 500, message }) => assert_eq!(message, "handler panicked"),
+        other => panic!("a panicking handler answers 500: {other:?}"),
+    }
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "answered, not timed out"
+    );
     match rpc.call::<_, ()>(9999, &()).await {
         Err(error @ RpcError::Remote { code: 404, .. }) => assert_eq!(error.reason(), "not_found"),
         other => panic!("a missing handler is 404: {other:?}"),

@@ -4,7 +4,8 @@
 //! other, and serve handlers registered by `type_id`. Requests beyond the
 //! serving side's concurrency plus queue limit are answered at once with 429;
 //! a handler that is missing gives 404, a payload that does not fit the
-//! handler's type 400, a failed handler its own code or 500. Calls time out.
+//! handler's type 400, a failed handler its own code or 500, a handler that
+//! panics 500. Calls time out.
 //! A frame that is not a valid envelope closes the RPC stream (only it) and
 //! fails the calls waiting on it.
 

@@ -1,6 +1,7 @@
 //! Handlers by `type_id`: typed with serde at registration, stored untyped.
 
 use corridor_core::rpc::{CODE_BAD_REQUEST, CODE_INTERNAL, CODE_NOT_FOUND};
+use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -75,7 +76,13 @@ impl Router {
                         format!("invalid request payload: {error}"),
                     )
                 })?;
-                let response = handler(request).await?;
+                // A panicking handler answers 500, as an HTTP server's would,
+                // instead of leaving its caller to time out.
+                let call = std::panic::AssertUnwindSafe(async move { handler(request).await });
+                let response = call
+                    .catch_unwind()
+                    .await
+                    .map_err(|_| Failure::new(CODE_INTERNAL, "handler panicked"))??;
                 serde_json::to_value(response)
                     .map_err(|error| Failure::new(CODE_INTERNAL, error.to_string()))
             })
