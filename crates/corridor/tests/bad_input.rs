@@ -1,7 +1,8 @@
 //! Hostile input against the endpoint stack: tampered, dropped, repeated and
 //! reordered records, a wrong PSK, garbage instead of a handshake, bad stream
-//! hellos, bad RPC frames, and a flood of calls against a slow handler. Each
-//! ends only the session or stream it hit, with a named reason.
+//! hellos, streams beyond the accept backlog, bad RPC frames, and a flood of
+//! calls against a slow handler. Each ends only the session or stream it hit,
+//! with a named reason.
 
 mod support;
 
@@ -223,6 +224,50 @@ async fn unknown_and_oversized_stream_hellos_reset_only_that_stream() {
         .expect("rpc still works");
     assert_eq!(reply, json!({"echo": 1}));
     small_echo(&session, b"still here").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streams_beyond_the_accept_backlog_are_reset_and_the_session_goes_on() {
+    let (mut options, _) = endpoint_options();
+    options.mux.accept_backlog = 4;
+    // The endpoint serves RPC but never accepts a stream.
+    let (_, info, _) = direct_endpoint(
+        options,
+        X25519,
+        |session| async move { session.closed().await },
+    )
+    .await;
+    let session = Arc::new(
+        Client::connect_direct(&info, &client_options().0)
+            .await
+            .expect("handshake"),
+    );
+    let mut outcomes = tokio::task::JoinSet::new();
+    for _ in 0..10 {
+        let mut stream = session.open_stream("echo").await.expect("open");
+        stream.write_all(b"x").await.expect("write");
+        outcomes.spawn(async move {
+            let mut buf = [0u8; 1];
+            // A reset stream ends at once; a waiting one stays silent.
+            tokio::time::timeout(std::time::Duration::from_secs(3), stream.read(&mut buf))
+                .await
+                .is_ok()
+        });
+    }
+    let mut ended = 0;
+    while let Some(outcome) = outcomes.join_next().await {
+        ended += usize::from(outcome.expect("task"));
+    }
+    assert_eq!(
+        ended, 6,
+        "the 4 the backlog holds wait, the other 6 are reset"
+    );
+    let reply: Value = session
+        .rpc()
+        .call(ECHO_RPC, &json!("after"))
+        .await
+        .expect("rpc still works");
+    assert_eq!(reply, json!({"echo": "after"}));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
