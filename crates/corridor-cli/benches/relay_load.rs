@@ -37,6 +37,7 @@ const CHUNK: usize = 64 * 1024;
 struct RelayProcess {
     child: Child,
     ws_url: String,
+    metrics_addr: String,
     key: IssuerKey,
     _dir: tempfile::TempDir,
 }
@@ -66,6 +67,7 @@ impl RelayProcess {
             .arg(&keys_file)
             .args(["--max-conns", "40000", "--max-channels", "20000"])
             .args(["--max-replay-entries", "400000"])
+            .args(["--metrics-listen", "127.0.0.1:0"])
             // Extra relay flags for experiments, e.g. "--ws-read-buffer-bytes 4096".
             .args(
                 std::env::var("CORRIDOR_BENCH_RELAY_ARGS")
@@ -85,6 +87,12 @@ impl RelayProcess {
         RelayProcess {
             child,
             ws_url: ready["ws_url"].as_str().expect("ws_url").to_owned(),
+            metrics_addr: ready["metrics_url"]
+                .as_str()
+                .and_then(|url| url.strip_prefix("http://"))
+                .and_then(|rest| rest.strip_suffix("/metrics"))
+                .expect("metrics_url")
+                .to_owned(),
             key,
             _dir: dir,
         }
@@ -137,6 +145,20 @@ impl RelayProcess {
             fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
         // USER_HZ is 100 on Linux.
         Duration::from_millis(ticks * 10)
+    }
+
+    /// One unlabelled sample from the relay's /metrics (0 if absent).
+    fn metric(&self, name: &str) -> f64 {
+        use std::io::{Read as _, Write as _};
+        let mut http = std::net::TcpStream::connect(&self.metrics_addr).expect("metrics connect");
+        http.write_all(b"GET /metrics HTTP/1.0\r\nHost: relay\r\n\r\n")
+            .expect("metrics request");
+        let mut text = String::new();
+        http.read_to_string(&mut text).expect("metrics response");
+        text.lines()
+            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .and_then(|value| value.trim().parse().ok())
+            .unwrap_or(0.0)
     }
 
     fn rss_kib(&self) -> u64 {
@@ -527,20 +549,57 @@ async fn pairing(relay: &Arc<RelayProcess>, pairs: usize, concurrency: usize) {
     );
 }
 
-async fn idle(relay: &Arc<RelayProcess>, channels: usize) {
+/// Sends one `bytes`-long message from `from` and reads it at `to`.
+async fn one_message(from: &mut Ws, to: &mut Ws, bytes: usize) {
+    from.send(Message::binary(vec![0x42u8; bytes]))
+        .await
+        .expect("burst send");
+    loop {
+        match to.next().await {
+            Some(Ok(Message::Binary(got))) => {
+                assert_eq!(got.len(), bytes);
+                return;
+            }
+            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
+            other => panic!("burst: {other:?}"),
+        }
+    }
+}
+
+/// Pairs `channels` channels and holds them idle; with `burst_kib`, each first
+/// carries one message of that size each way, as a channel that was busy.
+async fn idle(relay: &Arc<RelayProcess>, channels: usize, burst_kib: usize) {
     let baseline = relay.rss_kib();
     let mut held = Vec::with_capacity(channels);
     let started = Instant::now();
     for i in 0..channels {
         let channel = format!("idle-{i}");
         let tokens = relay.token_pair(&channel, 600);
-        let (server, client, _) = attach_pair(relay, channel, tokens).await;
+        let (mut server, mut client, _) = attach_pair(relay, channel, tokens).await;
+        if burst_kib > 0 {
+            one_message(&mut client, &mut server, burst_kib * 1024).await;
+            one_message(&mut server, &mut client, burst_kib * 1024).await;
+        }
         held.push((server, client));
     }
     let setup = started.elapsed();
+    if burst_kib > 0 {
+        // Past the relay's quiet time (--compact-after, 500 ms), when busy
+        // channels give back their buffers. The relay's own counter says when.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while relay.metric("corridor_relay_compactions_total") < (2 * channels) as f64 {
+            assert!(Instant::now() < deadline, "channels were not compacted");
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
     let loaded = relay.rss_kib();
     let per_channel = (loaded.saturating_sub(baseline)) as f64 * 1024.0 / channels as f64;
-    println!("idle channels ({channels} paired, one record exchanged each):");
+    match burst_kib {
+        0 => println!("idle channels ({channels} paired, one record exchanged each):"),
+        kib => println!(
+            "idle channels ({channels} paired, one {kib} KiB message each way, then idle):"
+        ),
+    }
     println!("  relay RSS before                  {:9} KiB", baseline);
     println!("  relay RSS with channels           {:9} KiB", loaded);
     println!(
@@ -580,6 +639,7 @@ fn main() {
     let channels = flag("--channels", 8000);
     let pairs = flag("--pairs", 5000);
     let concurrency = flag("--concurrency", 32);
+    let burst_kib = flag("--burst-kib", 0);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -596,7 +656,7 @@ fn main() {
         if what == "all" || what == "idle" {
             // A fresh relay: memory from earlier phases is not the idle cost.
             let relay = Arc::new(RelayProcess::start());
-            idle(&relay, channels).await;
+            idle(&relay, channels, burst_kib).await;
         }
     });
 }

@@ -125,6 +125,10 @@ struct LimitArgs {
     /// Window for --max-replaces-per-window.
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
     replace_window: Duration,
+    /// Quiet time after traffic before a channel gives back its connections'
+    /// buffers (0s: never).
+    #[arg(long, value_parser = parse_duration, default_value = "500ms")]
+    compact_after: Duration,
     /// Per-connection WebSocket read buffer in bytes.
     #[arg(long, default_value_t = Limits::default().ws_read_buffer_bytes)]
     ws_read_buffer_bytes: usize,
@@ -154,6 +158,7 @@ impl LimitArgs {
             max_replaces_per_window: self.max_replaces_per_window,
             replace_window: self.replace_window,
             ws_read_buffer_bytes: self.ws_read_buffer_bytes,
+            compact_after: self.compact_after,
             max_handshaking_conns: self.max_handshaking_conns,
             ..Limits::default()
         }

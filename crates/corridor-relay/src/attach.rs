@@ -46,7 +46,7 @@ pub(crate) async fn serve_endpoint(shared: Arc<Shared>, mut ws: Ws) {
     };
     ws.get_mut().get_mut().lift();
     let endpoint = Endpoint {
-        ws,
+        ws: Box::new(ws),
         role: attach.role,
         _slot: slot,
     };
@@ -60,7 +60,7 @@ pub(crate) async fn serve_endpoint(shared: Arc<Shared>, mut ws: Ws) {
                 .spawn(crate::channel::run(shared.clone(), lead));
         }
         Admission::Joined => shared.metrics.attach_ok(),
-        Admission::Refused(rejection, endpoint) => reject(&shared, endpoint.ws, rejection).await,
+        Admission::Refused(rejection, endpoint) => reject(&shared, *endpoint.ws, rejection).await,
     }
 }
 

@@ -2,8 +2,16 @@
 //! wait for the peer (buffering what the lone endpoint sends, within bounds),
 //! then forward both ways until an endpoint leaves, a deadline passes, or the
 //! channel is replaced; then close both endpoints with the reason.
+//!
+//! A channel that goes quiet after traffic is compacted: tungstenite keeps
+//! the read and write buffers a burst grew (about 64 KiB each way per
+//! connection after 64 KiB records), so once nothing has moved for
+//! `compact_after`, each connection's WebSocket state is rebuilt around the
+//! same socket with fresh small buffers, at a point where tungstenite holds
+//! no bytes of a frame or message.
 
 use crate::attach::{close_with, unix_now};
+use crate::http::Ws;
 use crate::metrics::Direction;
 use crate::pairing::{Endpoint, Lead};
 use crate::pump::{Activity, Lane, LaneEvent, LaneLimits};
@@ -11,14 +19,18 @@ use crate::server::Shared;
 use bytes::Bytes;
 use corridor_core::Role;
 use corridor_core::close::Teardown;
+use futures_util::FutureExt as _;
+use futures_util::SinkExt as _;
 use futures_util::StreamExt as _;
 use std::collections::VecDeque;
 use std::future::poll_fn;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::time::Instant as TokioInstant;
+use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
 
 /// The channel's deadlines.
 #[derive(Debug)]
@@ -27,6 +39,8 @@ struct Deadlines {
     init: Instant,
     idle_timeout: Duration,
     write_timeout: Duration,
+    /// Quiet time after which the connections' buffers are given back.
+    compact_after: Duration,
 }
 
 impl Deadlines {
@@ -42,6 +56,7 @@ impl Deadlines {
             init: Instant::now() + Duration::from_secs(seconds_left),
             idle_timeout: lead.idle_timeout,
             write_timeout: shared.config.limits.write_timeout,
+            compact_after: shared.config.limits.compact_after,
         }
     }
 
@@ -92,23 +107,24 @@ pub(crate) async fn run(shared: Arc<Shared>, mut lead: Lead) {
     let mut activity = Activity {
         last_active: Instant::now(),
         saw_record: false,
+        quiet: true,
     };
     let mut pending = Pending::default();
     let waited = wait_for_peer(&shared, &mut lead, &deadlines, &mut activity, &mut pending).await;
     let (teardown, mut endpoints, queued) = match waited {
         Err(teardown) => (teardown, vec![lead.endpoint], pending.bytes),
-        Ok(mut peer) => {
+        Ok(peer) => {
             shared.metrics.paired(lead.first_seen.elapsed());
-            let (teardown, queued) = forward(
+            let (teardown, queued, [first, peer]) = forward(
                 &shared,
-                &mut lead,
-                &mut peer,
+                &lead.evicted,
+                [lead.endpoint, peer],
                 &deadlines,
                 &mut activity,
                 pending,
             )
             .await;
-            (teardown, vec![lead.endpoint, peer], queued)
+            (teardown, vec![first, peer], queued)
         }
     };
     shared.registry.remove(&shared, &lead.key, lead.generation);
@@ -177,15 +193,17 @@ async fn wait_for_peer(
 }
 
 /// Forwards between the lead and its peer until the channel must end.
-/// Returns why, and the bytes still held against the queue budget.
+/// Returns why, the bytes still held against the queue budget, and the
+/// endpoints (to be closed).
 async fn forward(
     shared: &Shared,
-    lead: &mut Lead,
-    peer: &mut Endpoint,
+    evicted: &tokio_util::sync::CancellationToken,
+    endpoints: [Endpoint; 2],
     deadlines: &Deadlines,
     activity: &mut Activity,
     pending: Pending,
-) -> (Teardown, usize) {
+) -> (Teardown, usize, [Endpoint; 2]) {
+    let [mut first, mut peer] = endpoints;
     let (to_peer_direction, to_lead_direction) = match peer.role {
         Role::Server => (Direction::ToServer, Direction::ToClient),
         Role::Client => (Direction::ToClient, Direction::ToServer),
@@ -202,27 +220,38 @@ async fn forward(
         (Some(x), Some(y)) => Some(x.min(y)),
         (x, y) => x.or(y),
     };
-    let sleep = tokio::time::sleep_until(TokioInstant::from_std(deadlines.next(activity, None)));
+    // A lane reports the first message after quiet (LaneEvent::Woke), so the
+    // timer can be set for the compaction that may follow.
+    let compact_due = |activity: &Activity| {
+        (!deadlines.compact_after.is_zero() && !activity.quiet)
+            .then(|| activity.last_active + deadlines.compact_after)
+    };
+    let next_wake = |activity: &Activity, blocked: Option<Instant>| {
+        let next = deadlines.next(activity, blocked);
+        compact_due(activity).map_or(next, |due| next.min(due))
+    };
+    let sleep = tokio::time::sleep_until(TokioInstant::from_std(next_wake(activity, None)));
     tokio::pin!(sleep);
     enum Step {
         End(Teardown),
-        Stalled,
+        /// Something changed that moves a deadline: recompute the timer.
+        Rearm,
         Timer,
     }
     let teardown = loop {
         let step = tokio::select! {
             biased;
             _ = shared.shutdown.cancelled() => Step::End(Teardown::Shutdown),
-            _ = lead.evicted.cancelled() => Step::End(Teardown::Replaced),
+            _ = evicted.cancelled() => Step::End(Teardown::Replaced),
             event = poll_fn(|cx| {
-                let (a, b) = (&mut lead.endpoint.ws, &mut peer.ws);
+                let (a, b) = (&mut *first.ws, &mut *peer.ws);
                 if let std::task::Poll::Ready(event) = to_peer.poll(cx, a, b, activity, limits) {
                     return std::task::Poll::Ready(event);
                 }
                 to_lead.poll(cx, b, a, activity, limits)
             }) => match event {
                 LaneEvent::End(teardown) => Step::End(teardown),
-                LaneEvent::Stalled => Step::Stalled,
+                LaneEvent::Stalled | LaneEvent::Woke => Step::Rearm,
             },
             _ = &mut sleep => Step::Timer,
         };
@@ -230,14 +259,41 @@ async fn forward(
         match step {
             Step::End(teardown) => break teardown,
             Step::Timer => {
-                if let Some(teardown) = deadlines.expired(Instant::now(), activity, blocked_since) {
+                let now = Instant::now();
+                if let Some(teardown) = deadlines.expired(now, activity, blocked_since) {
                     break teardown;
                 }
+                if compact_due(activity).is_some_and(|due| now >= due) {
+                    activity.quiet = true;
+                    // A connection is read by one lane and written by the other.
+                    if to_peer.src_drained() && to_lead.is_flushed() {
+                        first.ws = Box::new(compact(*first.ws, shared).await);
+                    }
+                    if to_lead.src_drained() && to_peer.is_flushed() {
+                        peer.ws = Box::new(compact(*peer.ws, shared).await);
+                    }
+                }
             }
-            Step::Stalled => {}
+            Step::Rearm => {}
         }
-        let next = deadlines.next(activity, blocked_since);
+        let next = next_wake(activity, blocked_since);
         sleep.as_mut().reset(TokioInstant::from_std(next));
     };
-    (teardown, to_peer.queued_bytes() + to_lead.queued_bytes())
+    let queued = to_peer.queued_bytes() + to_lead.queued_bytes();
+    (teardown, queued, [first, peer])
+}
+
+/// Rebuilds a quiet connection's WebSocket state around the same socket, so
+/// the buffers a burst grew are freed, if that loses nothing. The caller has
+/// seen its last read find nothing and its writes flushed; here the bytes it
+/// was given must end at a message boundary, and a queued pong must go out
+/// at once. Otherwise it is returned as it was.
+async fn compact(mut ws: Ws, shared: &Shared) -> Ws {
+    let flushed = matches!(ws.flush().now_or_never(), Some(Ok(())));
+    if !flushed || !ws.get_ref().at_message_boundary() {
+        return ws;
+    }
+    shared.metrics.compacted();
+    let config = shared.ws_config();
+    WebSocketStream::from_raw_socket(ws.into_inner(), WsRole::Server, Some(config)).await
 }

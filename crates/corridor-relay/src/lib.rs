@@ -26,6 +26,7 @@ mod attach;
 mod budget;
 mod channel;
 mod config;
+mod frame_boundary;
 mod http;
 mod limits;
 mod metrics;

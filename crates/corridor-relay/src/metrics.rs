@@ -68,6 +68,7 @@ pub struct Metrics {
     forwarded_to_server: Counter,
     key_reloads: Family<ResultLabel, Counter>,
     http_rejected: Family<ReasonLabel, Counter>,
+    compactions: Counter,
 }
 
 impl Metrics {
@@ -96,6 +97,7 @@ impl Metrics {
             forwarded_to_server: Counter::default(),
             key_reloads: Family::default(),
             http_rejected: Family::default(),
+            compactions: Counter::default(),
         };
         registry.register(
             "flowersec_tunnel_connections",
@@ -156,6 +158,11 @@ impl Metrics {
             "corridor_relay_http_rejected",
             "HTTP requests refused before any WebSocket upgrade, by reason",
             m.http_rejected.clone(),
+        );
+        registry.register(
+            "corridor_relay_compactions",
+            "Connections of quiet channels whose WebSocket buffers were given back",
+            m.compactions.clone(),
         );
         let forwarded_to_client = m
             .forwarded_bytes
@@ -289,6 +296,10 @@ impl Metrics {
         self.key_reloads
             .get_or_create(&ResultLabel { result })
             .inc();
+    }
+
+    pub(crate) fn compacted(&self) {
+        self.compactions.inc();
     }
 
     pub(crate) fn http_rejected(&self, reason: &'static str) {

@@ -21,7 +21,9 @@ use tokio_util::sync::CancellationToken;
 /// An attached endpoint connection.
 #[derive(Debug)]
 pub(crate) struct Endpoint {
-    pub(crate) ws: Ws,
+    /// Boxed: the channel task moves endpoints around, and an idle channel's
+    /// task should hold pointers, not two copies of the WebSocket state.
+    pub(crate) ws: Box<Ws>,
     pub(crate) role: Role,
     /// Held for its `Drop`: the connection counts until the endpoint goes.
     pub(crate) _slot: ConnectionSlot,

@@ -27,6 +27,8 @@ pub(crate) struct Activity {
     pub(crate) last_active: Instant,
     /// Whether an FSEC record has passed.
     pub(crate) saw_record: bool,
+    /// Nothing has moved since the channel started or was last compacted.
+    pub(crate) quiet: bool,
 }
 
 /// Bounds and counters a lane reports to.
@@ -45,6 +47,8 @@ pub(crate) enum LaneEvent {
     End(Teardown),
     /// The destination stopped accepting writes (start the write timeout).
     Stalled,
+    /// The first message after quiet arrived (a compaction may follow).
+    Woke,
 }
 
 /// One direction of a channel.
@@ -58,6 +62,9 @@ pub(crate) struct Lane {
     unflushed_bytes: usize,
     /// Since when the destination has refused to take more.
     pub(crate) blocked_since: Option<Instant>,
+    /// The source's last read found nothing: its WebSocket holds no
+    /// complete frame.
+    src_drained: bool,
 }
 
 impl Lane {
@@ -71,7 +78,18 @@ impl Lane {
             backlog_bytes,
             unflushed_bytes: 0,
             blocked_since: None,
+            src_drained: false,
         }
+    }
+
+    /// Whether the source's last read found nothing.
+    pub(crate) fn src_drained(&self) -> bool {
+        self.src_drained
+    }
+
+    /// Whether everything read has been written out and flushed.
+    pub(crate) fn is_flushed(&self) -> bool {
+        self.backlog.is_empty() && self.unflushed_bytes == 0
     }
 
     /// Bytes this lane holds against the queue budget.
@@ -177,8 +195,12 @@ impl Lane {
                 Poll::Ready(Some(Err(_))) => {
                     return Poll::Ready(LaneEvent::End(Teardown::PeerClosed));
                 }
-                Poll::Pending => return Poll::Pending,
+                Poll::Pending => {
+                    self.src_drained = true;
+                    return Poll::Pending;
+                }
             };
+            self.src_drained = false;
             activity.last_active = Instant::now();
             if !limits
                 .metrics
@@ -188,6 +210,10 @@ impl Lane {
             }
             self.backlog_bytes += frame.len();
             self.backlog.push_back(frame);
+            if activity.quiet {
+                activity.quiet = false;
+                return Poll::Ready(LaneEvent::Woke);
+            }
         }
     }
 }

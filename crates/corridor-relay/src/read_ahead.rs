@@ -1,4 +1,5 @@
-//! Large socket reads while data flows, no buffer while idle.
+//! Large socket reads while data flows, no buffer while idle, and a record
+//! of where the WebSocket frames handed on end.
 //!
 //! tungstenite reads at most its `read_buffer_size` per call, and that size is
 //! also what every connection keeps allocated. The relay keeps it small (idle
@@ -9,7 +10,11 @@
 //! connection holds none of it. Reads go straight into the caller's buffer
 //! until one fills it completely, so a trickle (an attach message, a
 //! keepalive) never allocates the large buffer at all.
+//!
+//! Every byte handed on passes a [`FrameBoundary`], so the relay can tell
+//! whether what tungstenite was given ends at a message boundary.
 
+use crate::frame_boundary::FrameBoundary;
 use bytes::{Buf as _, BytesMut};
 use std::io;
 use std::pin::Pin;
@@ -24,6 +29,7 @@ pub struct ReadAhead<S> {
     chunk: usize,
     /// The last direct read filled all it was given: data is flowing.
     streaming: bool,
+    boundary: FrameBoundary,
 }
 
 impl<S> ReadAhead<S> {
@@ -34,12 +40,19 @@ impl<S> ReadAhead<S> {
             buffered: BytesMut::new(),
             chunk,
             streaming: false,
+            boundary: FrameBoundary::default(),
         }
     }
 
     /// The wrapped stream.
     pub fn get_mut(&mut self) -> &mut S {
         &mut self.inner
+    }
+
+    /// Whether everything handed on so far ends at a message boundary: then
+    /// a reader that has asked for more since holds no bytes of a frame.
+    pub(crate) fn at_message_boundary(&self) -> bool {
+        self.boundary.at_message_boundary()
     }
 
     /// Bytes allocated for read-ahead (0 while idle).
@@ -63,7 +76,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for ReadAhead<S> {
                 let result = Pin::new(&mut this.inner).poll_read(cx, out);
                 match result {
                     Poll::Ready(Ok(())) => {
-                        this.streaming = out.filled().len() - before == wanted && wanted > 0;
+                        let read = &out.filled()[before..];
+                        this.boundary.consume(read);
+                        this.streaming = read.len() == wanted && wanted > 0;
                     }
                     Poll::Pending => this.streaming = false,
                     Poll::Ready(Err(_)) => {}
@@ -88,6 +103,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for ReadAhead<S> {
         }
         let n = this.buffered.len().min(out.remaining());
         out.put_slice(&this.buffered[..n]);
+        this.boundary.consume(&this.buffered[..n]);
         this.buffered.advance(n);
         Poll::Ready(Ok(()))
     }
@@ -128,8 +144,7 @@ mod tests {
     use super::ReadAhead;
     use std::future::poll_fn;
     use std::pin::Pin;
-    use std::task::Context;
-    use std::task::Poll;
+    use std::task::{Context, Poll};
     use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWriteExt as _, ReadBuf};
 
     /// Counts the reads that reach the socket.
@@ -149,6 +164,24 @@ mod tests {
         }
     }
 
+    /// A masked binary frame as a client sends it.
+    fn frame(payload: &[u8]) -> Vec<u8> {
+        let mut bytes = vec![0x82, 0x80 | 127];
+        bytes.extend_from_slice(&(payload.len() as u64).to_be_bytes());
+        bytes.extend_from_slice(&[0, 0, 0, 0]);
+        bytes.extend_from_slice(payload);
+        bytes
+    }
+
+    async fn pending_now<R: AsyncRead + Unpin>(reader: &mut R) -> bool {
+        poll_fn(|cx| {
+            let mut space = [0u8; 16];
+            let mut out = ReadBuf::new(&mut space);
+            Poll::Ready(Pin::new(&mut *reader).poll_read(cx, &mut out).is_pending())
+        })
+        .await
+    }
+
     #[tokio::test]
     async fn hands_out_small_pieces_in_order_and_frees_the_buffer_when_idle() {
         let (mut writer, reader) = tokio::io::duplex(1 << 20);
@@ -159,27 +192,24 @@ mod tests {
             },
             64 * 1024,
         );
-        let data: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
-        writer.write_all(&data).await.expect("write");
-        let mut got = vec![0u8; data.len()];
+        let first: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
+        let mut wire = frame(&first);
+        wire.extend_from_slice(&frame(&[3u8; 50_000]));
+        writer.write_all(&wire).await.expect("write");
+        let mut got = vec![0u8; wire.len()];
         for piece in got.chunks_mut(4096) {
             reader.read_exact(piece).await.expect("read");
         }
-        assert_eq!(got, data);
-        // 49 pieces asked for; one direct read, then 64 KiB gulps.
+        assert_eq!(got, wire);
+        // 150 KB in pieces of 4 KiB: one direct read, then 64 KiB gulps.
         assert!(
             reader.get_mut().reads <= 5,
             "{} socket reads",
             reader.get_mut().reads
         );
+        assert!(reader.at_message_boundary());
         // Nothing more to read: the next read waits, holding no buffer.
-        let pending = poll_fn(|cx| {
-            let mut space = [0u8; 16];
-            let mut out = ReadBuf::new(&mut space);
-            Poll::Ready(Pin::new(&mut reader).poll_read(cx, &mut out).is_pending())
-        })
-        .await;
-        assert!(pending);
+        assert!(pending_now(&mut reader).await);
         assert_eq!(reader.allocated(), 0);
         // End of stream still reads as end of stream.
         drop(writer);
@@ -188,26 +218,23 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn a_trickle_never_allocates_the_large_buffer() {
+    async fn a_trickle_never_allocates_and_boundaries_follow_what_was_handed_on() {
         let (mut writer, reader) = tokio::io::duplex(1 << 20);
         let mut reader = ReadAhead::new(reader, 64 * 1024);
         for round in 0..10u8 {
-            writer.write_all(&[round; 100]).await.expect("write");
-            let mut piece = [0u8; 4096];
-            let n = reader.read(&mut piece).await.expect("read");
-            assert_eq!(&piece[..n], &[round; 100][..]);
+            // Reads as tungstenite makes them: room for 4 KiB each time.
+            let wire = frame(&[round; 100]);
+            let (first, second) = wire.split_at(wire.len() / 2);
+            let mut buf = [0u8; 4096];
+            writer.write_all(first).await.expect("write");
+            let n = reader.read(&mut buf).await.expect("read");
+            assert_eq!(&buf[..n], first);
+            assert!(!reader.at_message_boundary(), "half a frame handed on");
+            writer.write_all(second).await.expect("write");
+            let n = reader.read(&mut buf).await.expect("read");
+            assert_eq!(&buf[..n], second);
+            assert!(reader.at_message_boundary());
             assert_eq!(reader.allocated(), 0);
         }
-    }
-
-    #[tokio::test]
-    async fn large_reads_bypass_the_buffer() {
-        let (mut writer, reader) = tokio::io::duplex(1 << 20);
-        let mut reader = ReadAhead::new(reader, 1024);
-        writer.write_all(&[9u8; 5000]).await.expect("write");
-        let mut big = vec![0u8; 4096];
-        let n = reader.read(&mut big).await.expect("read");
-        assert_eq!(n, 4096);
-        assert_eq!(reader.allocated(), 0);
     }
 }

@@ -10,6 +10,8 @@ use futures_util::{SinkExt as _, StreamExt as _};
 use std::time::Duration;
 use support::*;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
 
 fn close_pair(reason: &str, code: u16) -> (u16, String) {
     (code, reason.to_owned())
@@ -365,4 +367,84 @@ async fn shutdown_closes_every_endpoint_with_going_away() {
         assert_eq!(expect_close(ws).await, close_pair("shutdown", 1001));
     }
     let _ = client.next().await;
+}
+
+#[tokio::test]
+async fn a_quiet_channel_gives_back_its_buffers_and_still_forwards() {
+    let relay =
+        TestRelay::start_with(|c| c.limits.compact_after = Duration::from_millis(100)).await;
+    let mut server = raw_attach(&relay, "ch", Role::Server).await;
+    let mut client = raw_attach(&relay, "ch", Role::Client).await;
+    // A burst each way grows tungstenite's buffers on both connections.
+    let burst = fsec_like_record(0, &vec![7u8; 64 * 1024]);
+    client
+        .send(Message::binary(burst.clone()))
+        .await
+        .expect("send");
+    assert_eq!(next_binary(&mut server).await, burst);
+    server
+        .send(Message::binary(burst.clone()))
+        .await
+        .expect("send");
+    assert_eq!(next_binary(&mut client).await, burst);
+    // Quiet: both connections are rebuilt with small buffers.
+    wait_until("both connections compacted", || {
+        metric(&relay, "corridor_relay_compactions_total", "") >= 2.0
+    })
+    .await;
+    // A message split into fragments, with a quiet pause in the middle: the
+    // client's connection holds half a message, so only the server's is
+    // rebuilt; the message then arrives whole.
+    let first_half = vec![1u8; 1000];
+    let second_half = vec![2u8; 1000];
+    // A whole message first, so the quiet that follows counts as after traffic.
+    client
+        .send(Message::binary(b"wake".to_vec()))
+        .await
+        .expect("send");
+    assert_eq!(next_binary(&mut server).await, b"wake");
+    client
+        .send(Message::Frame(Frame::message(
+            first_half.clone(),
+            OpCode::Data(Data::Binary),
+            false,
+        )))
+        .await
+        .expect("first fragment");
+    wait_until("the server side compacted again", || {
+        metric(&relay, "corridor_relay_compactions_total", "") >= 3.0
+    })
+    .await;
+    client
+        .send(Message::Frame(Frame::message(
+            second_half.clone(),
+            OpCode::Data(Data::Continue),
+            true,
+        )))
+        .await
+        .expect("last fragment");
+    assert_eq!(
+        next_binary(&mut server).await,
+        [first_half, second_half].concat()
+    );
+    assert_eq!(
+        metric(&relay, "corridor_relay_compactions_total", ""),
+        3.0,
+        "the connection holding half a message was left alone"
+    );
+    // Nothing was lost or reordered, and the channel carries on both ways.
+    for round in 0..3u8 {
+        let message = vec![round; 100_000];
+        client
+            .send(Message::binary(message.clone()))
+            .await
+            .expect("send");
+        assert_eq!(next_binary(&mut server).await, message);
+        server
+            .send(Message::binary(message.clone()))
+            .await
+            .expect("send");
+        assert_eq!(next_binary(&mut client).await, message);
+    }
+    assert_eq!(relay.handle.channel_count(), 1);
 }
