@@ -3,7 +3,7 @@
 //! This crate owns the wire formats and the rules of the protocol: issuer keys,
 //! FST2 attach tokens, channel-init grants, the relay attach message, the close
 //! codes and reasons a relay answers with, the fsec1 E2EE handshake and record
-//! layer, StreamHello and the RPC envelope. It does no networking and reads
+//! layer, StreamHello, the RPC envelope, and where WebSocket frames end. It does no networking and reads
 //! no clock: every function takes the bytes and the current time as arguments and
 //! returns a value or a typed error, so each piece is unit-tested and fuzzed alone.
 //! The async crates (`corridor-relay`, the CLI) drive it.
@@ -20,5 +20,6 @@ pub mod keys;
 pub mod role;
 pub mod rpc;
 pub mod token;
+pub mod ws_boundary;
 
 pub use role::Role;

@@ -26,7 +26,6 @@ mod attach;
 mod budget;
 mod channel;
 mod config;
-mod frame_boundary;
 mod http;
 mod limits;
 mod metrics;

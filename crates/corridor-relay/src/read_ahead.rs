@@ -14,8 +14,8 @@
 //! Every byte handed on passes a [`FrameBoundary`], so the relay can tell
 //! whether what tungstenite was given ends at a message boundary.
 
-use crate::frame_boundary::FrameBoundary;
 use bytes::{Buf as _, BytesMut};
+use corridor_core::ws_boundary::FrameBoundary;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};

@@ -1,15 +1,28 @@
 //! Where the WebSocket frames in a byte stream end, without buffering them.
 //!
-//! tungstenite parses every complete frame it holds before it reads again.
-//! So once it has asked for more and got nothing, and the bytes it was given
-//! end at a message boundary, it holds no bytes of a frame or message: only
-//! then may a connection's tungstenite state be rebuilt (see
-//! `channel::compact`) to drop the buffers a burst left behind. This reads
-//! headers only (RFC 6455, 5.2); validating them stays tungstenite's job.
+//! The relay passes every byte it hands its WebSocket library through a
+//! [`FrameBoundary`]: the library parses every complete frame it holds before
+//! it reads again, so once it has asked for more and got nothing, and the
+//! bytes it was given end at a message boundary, it holds no bytes of a frame
+//! or message, and its state can be rebuilt to free the buffers a burst left
+//! behind. This reads headers only (RFC 6455, 5.2); validating them stays the
+//! library's job.
+//!
+//! ```
+//! use corridor_core::ws_boundary::FrameBoundary;
+//!
+//! // A masked binary frame with a 3-byte payload, fed in two pieces.
+//! let frame = [0x82, 0x83, 1, 2, 3, 4, b'a', b'b', b'c'];
+//! let mut boundary = FrameBoundary::default();
+//! boundary.consume(&frame[..5]);
+//! assert!(!boundary.at_message_boundary());
+//! boundary.consume(&frame[5..]);
+//! assert!(boundary.at_message_boundary());
+//! ```
 
 /// The frame-header position of one direction of a connection.
 #[derive(Debug, Clone)]
-pub(crate) struct FrameBoundary {
+pub struct FrameBoundary {
     header: [u8; MAX_HEADER],
     have: usize,
     need: usize,
@@ -43,7 +56,7 @@ impl FrameBoundary {
     }
 
     /// Notes bytes handed on, across any number of frames.
-    pub(crate) fn consume(&mut self, mut bytes: &[u8]) {
+    pub fn consume(&mut self, mut bytes: &[u8]) {
         while !bytes.is_empty() {
             if self.payload_left > 0 {
                 let n = bytes.len().min(self.limit());
@@ -92,7 +105,7 @@ impl FrameBoundary {
     }
 
     /// Between frames and not inside a fragmented message.
-    pub(crate) fn at_message_boundary(&self) -> bool {
+    pub fn at_message_boundary(&self) -> bool {
         self.have == 0 && self.payload_left == 0 && !self.mid_message
     }
 }
