@@ -34,6 +34,7 @@ pub const WAIT: Duration = Duration::from_secs(60);
 
 pub struct TestRelay {
     pub ws_url: String,
+    pub handle: corridor_relay::RelayHandle,
     key: IssuerKey,
     _dir: tempfile::TempDir,
 }
@@ -53,9 +54,11 @@ impl TestRelay {
         adjust(&mut config);
         let relay = Relay::bind(config).await.expect("relay binds");
         let ws_url = relay.ws_url();
+        let handle = relay.handle();
         tokio::spawn(relay.run());
         TestRelay {
             ws_url,
+            handle,
             key,
             _dir: dir,
         }
