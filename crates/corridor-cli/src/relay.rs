@@ -24,7 +24,7 @@ use std::time::Duration;
 /// accepts connections without Origin and from localhost pages. Mint tokens
 /// for it with `corridor token grant --tunnel-url <ws_url>`.
 ///
-/// Every flag can also be set by the environment variable flowersec-tunnel reads.
+/// The flags flowersec-tunnel has can also be set by its FSEC_TUNNEL_* variables.
 #[derive(Args, Debug)]
 #[command(version)]
 pub(crate) struct RelayArgs {
