@@ -26,6 +26,7 @@ mod attach;
 mod budget;
 mod channel;
 mod config;
+mod delegate_write;
 mod http;
 mod limits;
 mod metrics;

@@ -70,16 +70,21 @@ async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> 
         .unwrap_or_else(|_| panic!("{what} within {WAIT:?}"))
 }
 
-#[tokio::test]
-async fn a_session_the_endpoint_ends_comes_back_and_serves_calls() {
+/// A listening endpoint and a link kept up to it.
+async fn endpoint_and_link() -> (Reconnecting, mpsc::Receiver<Arc<Session>>, Arc<AtomicU64>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let (info, credential) = direct_pair(
         listener.local_addr().expect("addr"),
         Suite::X25519HkdfSha256Aes256Gcm,
     );
-    let mut served = serve(listener, credential);
+    let served = serve(listener, credential);
     let attempts = Arc::new(AtomicU64::new(0));
-    let link = keep_up(info, attempts.clone());
+    (keep_up(info, attempts.clone()), served, attempts)
+}
+
+#[tokio::test]
+async fn a_session_the_endpoint_ends_comes_back_and_serves_calls() {
+    let (link, mut served, attempts) = endpoint_and_link().await;
 
     let first = within("first session", link.session()).await.expect("up");
     echo_call(&first).await;
@@ -140,14 +145,7 @@ async fn connect_failures_are_retried_until_the_endpoint_listens() {
 
 #[tokio::test]
 async fn stop_closes_the_session_and_ends_the_link() {
-    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let (info, credential) = direct_pair(
-        listener.local_addr().expect("addr"),
-        Suite::X25519HkdfSha256Aes256Gcm,
-    );
-    let mut served = serve(listener, credential);
-    let attempts = Arc::new(AtomicU64::new(0));
-    let link = keep_up(info, attempts.clone());
+    let (link, mut served, attempts) = endpoint_and_link().await;
     let session = within("session", link.session()).await.expect("up");
     let on_endpoint = within("endpoint side", served.recv())
         .await
