@@ -480,14 +480,19 @@ async fn attach_pair(
         .send(Message::binary(fsec_like_record()))
         .await
         .expect("client frame");
+    next_binary(&mut server, &channel).await;
+    (server, client, started.elapsed())
+}
+
+/// The next data message on `ws`, skipping pings and pongs.
+async fn next_binary(ws: &mut Ws, what: &str) -> Vec<u8> {
     loop {
-        match server.next().await {
-            Some(Ok(Message::Binary(_))) => break,
+        match ws.next().await {
+            Some(Ok(Message::Binary(bytes))) => return bytes.to_vec(),
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            other => panic!("pair {channel}: {other:?}"),
+            other => panic!("{what}: {other:?}"),
         }
     }
-    (server, client, started.elapsed())
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
@@ -554,16 +559,7 @@ async fn one_message(from: &mut Ws, to: &mut Ws, bytes: usize) {
     from.send(Message::binary(vec![0x42u8; bytes]))
         .await
         .expect("burst send");
-    loop {
-        match to.next().await {
-            Some(Ok(Message::Binary(got))) => {
-                assert_eq!(got.len(), bytes);
-                return;
-            }
-            Some(Ok(Message::Ping(_) | Message::Pong(_))) => continue,
-            other => panic!("burst: {other:?}"),
-        }
-    }
+    assert_eq!(next_binary(to, "burst").await.len(), bytes);
 }
 
 /// Pairs `channels` channels and holds them idle; with `burst_kib`, each first

@@ -60,7 +60,7 @@ impl Deadlines {
         }
     }
 
-    /// The earliest deadline still in force.
+    /// The earliest deadline still in force, compaction included.
     fn next(&self, activity: &Activity, blocked_since: Option<Instant>) -> Instant {
         let mut next = activity.last_active + self.idle_timeout;
         if !activity.saw_record {
@@ -71,7 +71,18 @@ impl Deadlines {
                 next = next.min(since + self.write_timeout);
             }
         }
+        if let Some(due) = self.compaction_due(activity) {
+            next = next.min(due);
+        }
         next
+    }
+
+    /// When the connections may give back their buffers: `compact_after`
+    /// past the last message, if any has moved since the last compaction
+    /// (a lane reports the first one with `LaneEvent::Woke`).
+    fn compaction_due(&self, activity: &Activity) -> Option<Instant> {
+        (!self.compact_after.is_zero() && !activity.quiet)
+            .then(|| activity.last_active + self.compact_after)
     }
 
     /// Which deadline has passed at `now`, if any (init first, as flowersec).
@@ -220,17 +231,7 @@ async fn forward(
         (Some(x), Some(y)) => Some(x.min(y)),
         (x, y) => x.or(y),
     };
-    // A lane reports the first message after quiet (LaneEvent::Woke), so the
-    // timer can be set for the compaction that may follow.
-    let compact_due = |activity: &Activity| {
-        (!deadlines.compact_after.is_zero() && !activity.quiet)
-            .then(|| activity.last_active + deadlines.compact_after)
-    };
-    let next_wake = |activity: &Activity, blocked: Option<Instant>| {
-        let next = deadlines.next(activity, blocked);
-        compact_due(activity).map_or(next, |due| next.min(due))
-    };
-    let sleep = tokio::time::sleep_until(TokioInstant::from_std(next_wake(activity, None)));
+    let sleep = tokio::time::sleep_until(TokioInstant::from_std(deadlines.next(activity, None)));
     tokio::pin!(sleep);
     enum Step {
         End(Teardown),
@@ -263,7 +264,10 @@ async fn forward(
                 if let Some(teardown) = deadlines.expired(now, activity, blocked_since) {
                     break teardown;
                 }
-                if compact_due(activity).is_some_and(|due| now >= due) {
+                if deadlines
+                    .compaction_due(activity)
+                    .is_some_and(|due| now >= due)
+                {
                     activity.quiet = true;
                     // A connection is read by one lane and written by the other.
                     if to_peer.src_drained() && to_lead.is_flushed() {
@@ -276,7 +280,7 @@ async fn forward(
             }
             Step::Rearm => {}
         }
-        let next = next_wake(activity, blocked_since);
+        let next = deadlines.next(activity, blocked_since);
         sleep.as_mut().reset(TokioInstant::from_std(next));
     };
     let queued = to_peer.queued_bytes() + to_lead.queued_bytes();
