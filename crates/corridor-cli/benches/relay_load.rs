@@ -34,6 +34,35 @@ const AUD: &str = "bench-aud";
 const ISS: &str = "bench-iss";
 const CHUNK: usize = 64 * 1024;
 
+/// User + system CPU time from a `/proc/.../stat` file: a process's, or a
+/// thread's (`/proc/thread-self/stat`).
+fn cpu_time(stat_path: &str) -> Duration {
+    let stat = std::fs::read_to_string(stat_path).expect("stat");
+    // Fields after the command name: utime and stime are the 12th and 13th.
+    let after_name = stat.rsplit_once(')').expect("stat format").1;
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    let ticks: u64 =
+        fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
+    // USER_HZ is 100 on Linux.
+    Duration::from_millis(ticks * 10)
+}
+
+/// The machine's idle and total CPU time so far, in ticks (`/proc/stat`).
+fn machine_ticks() -> (u64, u64) {
+    let stat = std::fs::read_to_string("/proc/stat").expect("/proc/stat");
+    let fields: Vec<u64> = stat
+        .lines()
+        .next()
+        .expect("cpu line")
+        .split_whitespace()
+        .skip(1)
+        .map(|field| field.parse().expect("ticks"))
+        .collect();
+    // user nice system idle iowait irq softirq steal (guest time is in user).
+    let total = fields.iter().take(8).sum();
+    (fields[3] + fields[4], total)
+}
+
 struct RelayProcess {
     child: Child,
     ws_url: String,
@@ -136,15 +165,7 @@ impl RelayProcess {
 
     /// CPU time the relay process has used (user + system).
     fn cpu_time(&self) -> Duration {
-        let stat =
-            std::fs::read_to_string(format!("/proc/{}/stat", self.child.id())).expect("relay stat");
-        // Fields after the command name: utime and stime are the 12th and 13th.
-        let after_name = stat.rsplit_once(')').expect("stat format").1;
-        let fields: Vec<&str> = after_name.split_whitespace().collect();
-        let ticks: u64 =
-            fields[11].parse::<u64>().expect("utime") + fields[12].parse::<u64>().expect("stime");
-        // USER_HZ is 100 on Linux.
-        Duration::from_millis(ticks * 10)
+        cpu_time(&format!("/proc/{}/stat", self.child.id()))
     }
 
     /// One unlabelled sample from the relay's /metrics (0 if absent).
@@ -260,10 +281,11 @@ const HOP_BUFFER: usize = 256 * 1024;
 
 /// A blind TCP hop in a thread of its own (`copy_bidirectional`, cut-through
 /// at the byte level, no framing): what a hop costs with the least work.
-fn tcp_hop(target: SocketAddr) -> SocketAddr {
+/// The thread ends with the connection and returns the CPU time it used.
+fn tcp_hop(target: SocketAddr) -> (SocketAddr, std::thread::JoinHandle<Duration>) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind hop");
     let addr = listener.local_addr().expect("hop addr");
-    std::thread::spawn(move || {
+    let hop = std::thread::spawn(move || {
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
@@ -283,18 +305,21 @@ fn tcp_hop(target: SocketAddr) -> SocketAddr {
             )
             .await;
         });
+        cpu_time("/proc/thread-self/stat")
     });
-    addr
+    (addr, hop)
 }
 
-/// Two flowersec endpoints connected directly, or through a [`tcp_hop`].
-async fn flowersec_direct(bytes: usize, through_hop: bool) -> Duration {
+/// Two flowersec endpoints connected directly, or through a [`tcp_hop`]:
+/// the transfer time, and the CPU time the hop used (zero without one).
+async fn flowersec_direct(bytes: usize, through_hop: bool) -> (Duration, Duration) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let server_addr = listener.local_addr().expect("addr");
-    let addr = if through_hop {
-        tcp_hop(server_addr)
+    let (addr, hop) = if through_hop {
+        let (addr, hop) = tcp_hop(server_addr);
+        (addr, Some(hop))
     } else {
-        server_addr
+        (server_addr, None)
     };
     let psk = [5u8; 32];
     let init_exp = now() + 110;
@@ -330,7 +355,14 @@ async fn flowersec_direct(bytes: usize, through_hop: bool) -> Duration {
     let stream = client.open_stream("bench").await.expect("open");
     let elapsed = push(stream, bytes).await;
     server.await.expect("server");
-    elapsed
+    drop(client);
+    let hop_cpu = match hop {
+        Some(hop) => tokio::task::spawn_blocking(move || hop.join().expect("hop thread"))
+            .await
+            .expect("join hop"),
+        None => Duration::ZERO,
+    };
+    (elapsed, hop_cpu)
 }
 
 fn connect_options() -> ConnectOptions {
@@ -379,10 +411,17 @@ async fn throughput(relay: &RelayProcess, mib: usize) {
     let mut relay_ratios = Vec::new();
     let mut hop_ratios = Vec::new();
     let mut relay_cpu = Duration::ZERO;
+    let mut hop_cpu = Duration::ZERO;
+    let (mut direct_idle, mut direct_total) = (0, 0);
     for round in 0..THROUGHPUT_ROUNDS {
         let raw = raw_tcp(bytes).await;
-        let direct = flowersec_direct(bytes, false).await;
-        let hop = flowersec_direct(bytes, true).await;
+        let (idle_before, total_before) = machine_ticks();
+        let (direct, _) = flowersec_direct(bytes, false).await;
+        let (idle_after, total_after) = machine_ticks();
+        direct_idle += idle_after - idle_before;
+        direct_total += total_after - total_before;
+        let (hop, cpu) = flowersec_direct(bytes, true).await;
+        hop_cpu += cpu;
         let cpu_before = relay.cpu_time();
         let relayed = flowersec_via_relay(relay, &format!("tp-{round}"), bytes).await;
         relay_cpu += relay.cpu_time() - cpu_before;
@@ -414,10 +453,20 @@ async fn throughput(relay: &RelayProcess, mib: usize) {
         "  ratio TCP hop/direct, median      {hop_median:9.3}  (rounds {})",
         spread(&hop_ratios)
     );
+    let gib_moved = THROUGHPUT_ROUNDS as f64 * bytes as f64 / (1024.0 * 1024.0 * 1024.0);
     println!(
         "  relay CPU per GiB forwarded       {:9.3} s",
-        relay_cpu.as_secs_f64()
-            / (THROUGHPUT_ROUNDS as f64 * bytes as f64 / (1024.0 * 1024.0 * 1024.0))
+        relay_cpu.as_secs_f64() / gib_moved
+    );
+    println!(
+        "  TCP hop CPU per GiB forwarded     {:9.3} s",
+        hop_cpu.as_secs_f64() / gib_moved
+    );
+    // Idle time while the endpoints talk directly: a peer that leaves the
+    // cores idle is bound by latency, not CPU, and any hop adds latency.
+    println!(
+        "  machine idle during direct        {:9.1} %",
+        100.0 * direct_idle as f64 / direct_total.max(1) as f64
     );
 }
 
