@@ -5,6 +5,7 @@ mod bench;
 mod call;
 mod demo;
 mod dev_state;
+mod go_flags;
 mod keygen;
 mod relay;
 mod serve;

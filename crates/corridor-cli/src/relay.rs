@@ -2,6 +2,7 @@
 //! the development default, the ready line, and signals.
 
 use crate::dev_state;
+use crate::go_flags::{parse_bool, parse_duration};
 use clap::Args;
 use corridor_relay::{
     AdvertiseHost, Limits, OriginPolicy, Relay, RelayConfig, RelayHandle, TlsFiles,
@@ -51,7 +52,16 @@ pub(crate) struct RelayArgs {
     #[arg(long, env = "FSEC_TUNNEL_ALLOW_ORIGIN", value_delimiter = ',')]
     allow_origin: Vec<String>,
     /// Accept clients that send no Origin header (non-browser endpoints).
-    #[arg(long, env = "FSEC_TUNNEL_ALLOW_NO_ORIGIN")]
+    #[arg(
+        long,
+        env = "FSEC_TUNNEL_ALLOW_NO_ORIGIN",
+        value_name = "BOOL",
+        num_args = 0..=1,
+        require_equals = true,
+        default_missing_value = "true",
+        default_value = "false",
+        value_parser = parse_bool
+    )]
     allow_no_origin: bool,
     /// PEM certificate chain; with --tls-key-file, serve wss:// and https://.
     #[arg(long, env = "FSEC_TUNNEL_TLS_CERT_FILE")]
@@ -80,10 +90,10 @@ pub(crate) struct RelayArgs {
 #[derive(Args, Debug)]
 #[command(next_help_heading = "Limits")]
 struct LimitArgs {
-    /// Maximum WebSocket connections (attached or attaching).
+    /// Maximum WebSocket connections, attached or attaching (0: the default).
     #[arg(long, env = "FSEC_TUNNEL_MAX_CONNS", default_value_t = Limits::default().max_conns)]
     max_conns: usize,
-    /// Maximum channels (paired or waiting).
+    /// Maximum channels, paired or waiting (0: the default).
     #[arg(long, env = "FSEC_TUNNEL_MAX_CHANNELS", default_value_t = Limits::default().max_channels)]
     max_channels: usize,
     /// Maximum attach message size in bytes.
@@ -96,9 +106,10 @@ struct LimitArgs {
     #[arg(long, default_value_t = Limits::default().max_pending_bytes)]
     max_pending_bytes: usize,
     /// Bytes queued across the relay before channels are closed (0: no budget).
-    #[arg(long, alias = "max-total-pending-bytes", env = "FSEC_TUNNEL_MAX_TOTAL_PENDING_BYTES", default_value_t = Limits::default().max_total_queued_bytes)]
+    #[arg(long, alias = "max-total-pending-bytes", env = "FSEC_TUNNEL_MAX_TOTAL_QUEUED_BYTES", default_value_t = Limits::default().max_total_queued_bytes)]
     max_total_queued_bytes: usize,
-    /// Bytes queued towards one endpoint before its sender is no longer read.
+    /// Bytes queued towards one endpoint before its sender is no longer read
+    /// (0: the default).
     #[arg(long, env = "FSEC_TUNNEL_MAX_WRITE_QUEUE_BYTES", default_value_t = Limits::default().max_write_queue_bytes)]
     max_write_queue_bytes: usize,
     /// Single-use token ids remembered at once (default: 4 per connection).
@@ -132,6 +143,9 @@ struct LimitArgs {
     /// Per-connection WebSocket read buffer in bytes.
     #[arg(long, default_value_t = Limits::default().ws_read_buffer_bytes)]
     ws_read_buffer_bytes: usize,
+    /// Time a connection has to send its HTTP request line and headers.
+    #[arg(long, value_parser = parse_duration, default_value = "5s")]
+    http_header_timeout: Duration,
     /// Connections still in their TLS or HTTP phase; more are closed at once.
     #[arg(long, default_value_t = Limits::default().max_handshaking_conns)]
     max_handshaking_conns: usize,
@@ -139,17 +153,24 @@ struct LimitArgs {
 
 impl LimitArgs {
     fn into_limits(self) -> Limits {
+        let defaults = Limits::default();
+        // flowersec-tunnel reads 0 as "the default" for these three.
+        let or_default = |value: usize, default: usize| if value == 0 { default } else { value };
+        let max_conns = or_default(self.max_conns, defaults.max_conns);
         Limits {
-            max_conns: self.max_conns,
-            max_channels: self.max_channels,
+            max_conns,
+            max_channels: or_default(self.max_channels, defaults.max_channels),
             max_attach_bytes: self.max_attach_bytes,
             max_record_bytes: self.max_record_bytes,
             max_pending_bytes: self.max_pending_bytes,
             max_total_queued_bytes: self.max_total_queued_bytes,
-            max_write_queue_bytes: self.max_write_queue_bytes,
+            max_write_queue_bytes: or_default(
+                self.max_write_queue_bytes,
+                defaults.max_write_queue_bytes,
+            ),
             max_replay_entries: self
                 .max_replay_entries
-                .unwrap_or(self.max_conns.saturating_mul(4)),
+                .unwrap_or(max_conns.saturating_mul(4)),
             attach_timeout: self.attach_timeout,
             clock_skew: self.clock_skew,
             max_token_lifetime: self.max_token_lifetime,
@@ -159,46 +180,10 @@ impl LimitArgs {
             replace_window: self.replace_window,
             ws_read_buffer_bytes: self.ws_read_buffer_bytes,
             compact_after: self.compact_after,
+            http_header_timeout: self.http_header_timeout,
             max_handshaking_conns: self.max_handshaking_conns,
-            ..Limits::default()
         }
     }
-}
-
-/// Parses `1h2m3s`, `500ms`, `10s` or a plain number of seconds.
-fn parse_duration(text: &str) -> Result<Duration, String> {
-    let text = text.trim();
-    if let Ok(seconds) = text.parse::<u64>() {
-        return Ok(Duration::from_secs(seconds));
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = text;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let value: u64 = rest[..digits]
-            .parse()
-            .map_err(|_| format!("invalid duration {text:?} (examples: 10s, 2m, 500ms)"))?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let unit = match &rest[..unit_len] {
-            "h" => Duration::from_secs(3600),
-            "m" => Duration::from_secs(60),
-            "s" => Duration::from_secs(1),
-            "ms" => Duration::from_millis(1),
-            _ => {
-                return Err(format!(
-                    "invalid duration {text:?} (examples: 10s, 2m, 500ms)"
-                ));
-            }
-        };
-        total += unit * value as u32;
-        rest = &rest[unit_len..];
-    }
-    Ok(total)
 }
 
 pub(crate) fn run(args: RelayArgs) -> anyhow::Result<ExitCode> {
@@ -213,6 +198,8 @@ pub(crate) fn run(args: RelayArgs) -> anyhow::Result<ExitCode> {
         builder.worker_threads(threads.max(1));
     }
     let runtime = builder.enable_all().build()?;
+    // Flags, variables and "0 means the default" all end here: say what won.
+    tracing::info!(limits = ?config.limits, "effective limits");
     runtime.block_on(async move {
         let relay = match Relay::bind(config).await {
             Ok(relay) => relay,

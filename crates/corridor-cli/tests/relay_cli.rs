@@ -154,6 +154,9 @@ fn bad_configuration_exits_2_naming_the_flag() {
             &["relay", "--max-write-queue-bytes", "1000"],
             "--max-write-queue-bytes",
         ),
+        (&["relay", "--write-timeout=-1s"], "--write-timeout"),
+        (&["relay", "--write-timeout", "1.2.3s"], "--write-timeout"),
+        (&["relay", "--allow-no-origin=maybe"], "--allow-no-origin"),
     ];
     for (args, named) in cases {
         let out = corridor(args, state.path());
@@ -283,4 +286,74 @@ async fn signals_reload_keys_switch_metrics_and_shut_down() {
     relay.signal("TERM");
     let status = relay.child.wait().expect("wait");
     assert_eq!(status.code(), Some(0), "SIGTERM exits 0");
+}
+
+/// A deployment of flowersec-tunnel configured only by its environment
+/// moves over unchanged: Go's booleans and durations, and 0 as "the default".
+#[tokio::test]
+async fn flowersec_tunnel_environment_configures_the_relay() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let issuer_dir = state.path().join("issuer");
+    let issuer = issuer_dir.to_str().expect("utf8");
+    let out = corridor(
+        &["keygen", "--kid", "k1", "--out-dir", issuer],
+        state.path(),
+    );
+    assert!(out.status.success());
+    let keys_file = issuer_dir.join("issuer_keys.json");
+    let relay = Service::spawn_with_env(
+        &["relay"],
+        &[
+            ("FSEC_TUNNEL_LISTEN", "127.0.0.1:0"),
+            ("FSEC_TUNNEL_WS_PATH", "/tunnel"),
+            (
+                "FSEC_TUNNEL_ISSUER_KEYS_FILE",
+                keys_file.to_str().expect("utf8"),
+            ),
+            ("FSEC_TUNNEL_AUD", "env-aud"),
+            ("FSEC_TUNNEL_ISS", "env-iss"),
+            ("FSEC_TUNNEL_ALLOW_NO_ORIGIN", "1"),
+            ("FSEC_TUNNEL_MAX_CONNS", "0"),
+            ("FSEC_TUNNEL_MAX_CHANNELS", "0"),
+            ("FSEC_TUNNEL_MAX_WRITE_QUEUE_BYTES", "0"),
+            ("FSEC_TUNNEL_MAX_TOTAL_QUEUED_BYTES", "33554432"),
+            ("FSEC_TUNNEL_WRITE_TIMEOUT", "1.5s"),
+            ("FSEC_TUNNEL_MAX_TOKEN_LIFETIME", "1m30s"),
+            ("FSEC_TUNNEL_MAX_INIT_HORIZON", "100000ms"),
+            ("FSEC_TUNNEL_MAX_REPLAY_ENTRIES", "777"),
+        ],
+        state.path(),
+    );
+    relay.wait_log(
+        "max_conns: 12000, max_channels: 6000, max_attach_bytes: 8192, \
+         max_record_bytes: 1048576, max_pending_bytes: 262144, \
+         max_total_queued_bytes: 33554432, max_write_queue_bytes: 1048576, \
+         max_replay_entries: 777, attach_timeout: 10s, clock_skew: 30s, \
+         max_token_lifetime: 90s, max_init_horizon: 100s, write_timeout: 1.5s",
+    );
+    let ws_url = relay.url("ws_url");
+    assert!(ws_url.ends_with("/tunnel"), "{ws_url}");
+    let key = issuer_dir.join("issuer_key.json");
+    let out = corridor(
+        &[
+            "token",
+            "grant",
+            "--key",
+            key.to_str().expect("utf8"),
+            "--aud",
+            "env-aud",
+            "--iss",
+            "env-iss",
+            "--tunnel-url",
+            &ws_url,
+        ],
+        state.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // No Origin header: accepted only because the variable said "1".
+    pair_crosses(&serde_json::from_slice(&out.stdout).expect("grant JSON")).await;
 }

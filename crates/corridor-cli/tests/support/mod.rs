@@ -29,8 +29,14 @@ impl Service {
 
     /// Runs `corridor ARGS` and waits for the first stdout line, as JSON.
     pub fn spawn(args: &[&str], state_dir: &Path) -> Service {
+        Self::spawn_with_env(args, &[], state_dir)
+    }
+
+    /// [`Service::spawn`] with extra environment variables.
+    pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)], state_dir: &Path) -> Service {
         let mut child = Command::new(BIN)
             .args(args)
+            .envs(env.iter().copied())
             .env("CORRIDOR_STATE_DIR", state_dir)
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
