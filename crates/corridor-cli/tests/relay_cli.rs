@@ -11,10 +11,18 @@ use tokio_tungstenite::tungstenite::Message;
 
 mod support;
 
-use support::{Service, corridor, http_status};
+use support::{Service, corridor, http_body, http_status};
+
+type Ws =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Attaches both grants of a pair and checks a message crosses the relay.
 async fn pair_crosses(grants: &Value) {
+    crosses(&mut pair(grants).await).await;
+}
+
+/// Attaches both grants of a pair: the server's socket, then the client's.
+async fn pair(grants: &Value) -> [Ws; 2] {
     let mut sockets = Vec::new();
     for role in ["server", "client"] {
         let grant = &grants[role];
@@ -34,11 +42,16 @@ async fn pair_crosses(grants: &Value) {
             .expect("attach");
         sockets.push(ws);
     }
-    sockets[1]
+    sockets.try_into().unwrap_or_else(|_| unreachable!())
+}
+
+/// Checks a message from the client reaches the server.
+async fn crosses([server, client]: &mut [Ws; 2]) {
+    client
         .send(Message::binary(b"hello".to_vec()))
         .await
         .expect("send");
-    let got = tokio::time::timeout(Duration::from_secs(10), sockets[0].next())
+    let got = tokio::time::timeout(Duration::from_secs(10), server.next())
         .await
         .expect("message within 10 s");
     match got {
@@ -206,6 +219,18 @@ async fn signals_reload_keys_switch_metrics_and_shut_down() {
     relay.signal("USR1");
     relay.wait_log("metrics enabled");
     assert_eq!(http_status(&metrics_url), 200);
+    let body = http_body(&metrics_url);
+    for name in [
+        "flowersec_tunnel_connections",
+        "flowersec_tunnel_channels",
+        "flowersec_tunnel_queued_bytes",
+        "flowersec_tunnel_pair_latency_seconds",
+    ] {
+        assert!(
+            body.contains(&format!("# TYPE {name} ")),
+            "{name} in {body}"
+        );
+    }
     relay.signal("USR2");
     relay.wait_log("metrics disabled");
     assert_eq!(http_status(&metrics_url), 404);
@@ -271,9 +296,13 @@ async fn signals_reload_keys_switch_metrics_and_shut_down() {
         serde_json::from_str::<Value>(&std::fs::read_to_string(&keys_file).unwrap()).unwrap()["keys"][0],
         serde_json::from_str::<Value>(&std::fs::read_to_string(new_dir.join("issuer_keys.json")).unwrap()).unwrap()["keys"][0],
     ]});
+    // A channel paired before the reload keeps forwarding after it.
+    let mut held = pair(&mint(&issuer_dir)).await;
+    crosses(&mut held).await;
     std::fs::write(&keys_file, merged.to_string()).expect("write merged keys");
     relay.signal("HUP");
     relay.wait_log("reloaded issuer keys");
+    crosses(&mut held).await;
     pair_crosses(&mint(&new_dir)).await;
     pair_crosses(&mint(&issuer_dir)).await;
 
@@ -356,4 +385,24 @@ async fn flowersec_tunnel_environment_configures_the_relay() {
     );
     // No Origin header: accepted only because the variable said "1".
     pair_crosses(&serde_json::from_slice(&out.stdout).expect("grant JSON")).await;
+}
+
+#[test]
+fn a_separate_metrics_listener_starts_enabled_and_follows_the_signals() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let relay = Service::start(&["--metrics-listen", "127.0.0.1:0"], state.path());
+    let metrics_url = relay.url("metrics_url");
+    assert_ne!(
+        metrics_url.split('/').nth(2),
+        relay.url("healthz_url").split('/').nth(2),
+        "its own address"
+    );
+    assert_eq!(http_status(&metrics_url), 200, "enabled from the start");
+    assert!(http_body(&metrics_url).contains("# TYPE flowersec_tunnel_connections gauge"));
+    relay.signal("USR2");
+    relay.wait_log("metrics disabled");
+    assert_eq!(http_status(&metrics_url), 404);
+    relay.signal("USR1");
+    relay.wait_log("metrics enabled");
+    assert_eq!(http_status(&metrics_url), 200);
 }

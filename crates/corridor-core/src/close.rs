@@ -77,15 +77,25 @@ impl Rejection {
         }
     }
 
-    /// The close reason, and the metric label.
+    /// The reason text of the close frame the endpoint receives.
+    pub const fn close_reason(self) -> &'static str {
+        match self {
+            // flowersec's WebSocket library closes an over-limit read itself,
+            // with 1009 and no text, before the tunnel's own close.
+            Rejection::AttachTooLarge => "",
+            other => other.reason(),
+        }
+    }
+
+    /// The metric label (and, but for [`Rejection::close_reason`]'s
+    /// exception, the close reason).
     pub const fn reason(self) -> &'static str {
         match self {
             // flowersec v1 reports the channel cap with the connection cap's reason.
             Rejection::TooManyConnections | Rejection::TooManyChannels => "too_many_connections",
             Rejection::Timeout => "timeout",
             Rejection::Canceled => "canceled",
-            // flowersec v1 counts an oversized attach as `expected_attach` (and
-            // closes with 1009); corridor keeps the label and names the code.
+            // flowersec v1 counts an oversized attach as `expected_attach`.
             Rejection::ExpectedAttach | Rejection::AttachTooLarge => "expected_attach",
             Rejection::InvalidAttach => "invalid_attach",
             Rejection::InvalidToken => "invalid_token",

@@ -67,7 +67,7 @@ pub(crate) async fn serve_endpoint(shared: Arc<Shared>, mut ws: Ws) {
 async fn reject(shared: &Shared, mut ws: Ws, rejection: Rejection) {
     tracing::debug!(reason = rejection.reason(), "attach refused");
     shared.metrics.attach_failed(rejection);
-    close_with(&mut ws, rejection.code(), rejection.reason()).await;
+    close_with(&mut ws, rejection.code(), rejection.close_reason()).await;
 }
 
 /// Sends a close frame (bounded by [`CLOSE_GRACE`]); the socket closes when `ws` drops.

@@ -13,13 +13,23 @@ use tokio_tungstenite::tungstenite::Message;
 
 /// Sends `first` as the first message and asserts the close it earns.
 async fn assert_refused(relay: &TestRelay, first: Message, code: u16, reason: &str) {
+    assert_refused_counted_as(relay, first, (code, reason), reason).await;
+}
+
+/// [`assert_refused`] where the metric label differs from the close reason.
+async fn assert_refused_counted_as(
+    relay: &TestRelay,
+    first: Message,
+    (code, reason): (u16, &str),
+    label: &str,
+) {
     let mut ws = raw_connect(relay).await;
     ws.send(first).await.expect("send first message");
     assert_eq!(expect_close(&mut ws).await, (code, reason.to_owned()));
-    let label = format!("reason=\"{reason}\"");
+    let label = format!("reason=\"{label}\"");
     assert!(
         metric(relay, "flowersec_tunnel_attach_total", &label) >= 1.0,
-        "attach_total counts {reason}"
+        "attach_total counts {label}"
     );
     assert_relay_serves(relay).await;
 }
@@ -52,7 +62,9 @@ async fn non_json_attach_is_refused_with_invalid_attach() {
 async fn oversized_attach_is_refused_with_message_too_big() {
     let relay = TestRelay::start().await;
     let huge = format!("{{\"v\":1,\"pad\":\"{}\"}}", "x".repeat(9000));
-    assert_refused(&relay, Message::text(huge), 1009, "expected_attach").await;
+    // As flowersec: its WebSocket library closes with 1009 and no text; the
+    // tunnel counts it as expected_attach.
+    assert_refused_counted_as(&relay, Message::text(huge), (1009, ""), "expected_attach").await;
 }
 
 #[tokio::test]
@@ -253,4 +265,112 @@ async fn idle_sockets_before_the_upgrade_are_capped_and_counted() {
         tokio::task::yield_now().await;
     }
     assert_relay_serves(&relay).await;
+}
+
+#[tokio::test]
+async fn checks_run_in_flowersec_order_and_a_refused_attach_leaves_its_token_unused() {
+    let relay = TestRelay::start().await;
+    // Bad signature and wrong channel: the token is checked first.
+    let mut forged = relay.token("ch-a", Role::Client);
+    let last = forged.pop().expect("token not empty");
+    forged.push(if last == 'A' { 'B' } else { 'A' });
+    let text = attach_json("ch-b", Role::Server, &forged);
+    assert_refused(&relay, Message::text(text), 1008, "invalid_token").await;
+    // Wrong channel and wrong role: the channel is checked before the role.
+    let token = relay.token("ch-a", Role::Client);
+    let text = attach_json("ch-b", Role::Server, &token);
+    assert_refused(&relay, Message::text(text), 1008, "channel_mismatch").await;
+    let text = attach_json("ch-a", Role::Server, &token);
+    assert_refused(&relay, Message::text(text), 1008, "role_mismatch").await;
+    // Neither refusal spent the token: the single-use check comes after them.
+    let mut server = raw_attach(&relay, "ch-a", Role::Server).await;
+    let mut client = raw_connect(&relay).await;
+    client
+        .send(Message::text(attach_json("ch-a", Role::Client, &token)))
+        .await
+        .expect("attach");
+    client
+        .send(Message::binary(b"still valid".to_vec()))
+        .await
+        .expect("send");
+    assert_eq!(next_binary(&mut server).await, b"still valid");
+}
+
+#[tokio::test]
+async fn channel_cap_refuses_with_too_many_connections() {
+    let relay = TestRelay::start_with(|config| config.limits.max_channels = 1).await;
+    let mut server = raw_attach(&relay, "only", Role::Server).await;
+    // A waiting channel counts: another channel is refused, as flowersec
+    // does, with the connection cap's reason.
+    let mut other = raw_connect(&relay).await;
+    other
+        .send(Message::text(attach_json(
+            "another",
+            Role::Server,
+            &relay.token("another", Role::Server),
+        )))
+        .await
+        .expect("attach");
+    assert_eq!(
+        expect_close(&mut other).await,
+        (1013, "too_many_connections".to_owned())
+    );
+    // The peer of the existing channel is not a new channel.
+    let mut client = raw_attach(&relay, "only", Role::Client).await;
+    client
+        .send(Message::binary(b"fits".to_vec()))
+        .await
+        .expect("send");
+    assert_eq!(next_binary(&mut server).await, b"fits");
+}
+
+#[tokio::test]
+async fn init_exp_beyond_the_horizon_is_refused_on_its_own() {
+    let relay = TestRelay::start_with(|config| {
+        config.limits.max_init_horizon = Duration::from_secs(20);
+    })
+    .await;
+    // A short-lived token (within --max-token-lifetime) whose init_exp lies
+    // past now + skew (30 s) + horizon (20 s).
+    let now = now();
+    let mut far = relay.claims("ch", Role::Client);
+    (far.iat, far.exp, far.init_exp) = (now, now + 40, now + 55);
+    let mut ws = raw_connect(&relay).await;
+    ws.send(text_attach(&relay, far)).await.expect("attach");
+    assert_eq!(
+        expect_close(&mut ws).await,
+        (1008, "invalid_token".to_owned())
+    );
+    let mut near = relay.claims("ch", Role::Client);
+    (near.iat, near.exp, near.init_exp) = (now, now + 40, now + 45);
+    let mut ws = raw_connect(&relay).await;
+    ws.send(text_attach(&relay, near)).await.expect("attach");
+    ws.send(Message::binary(b"waiting".to_vec()))
+        .await
+        .expect("send");
+    wait_until("the near token attached", || {
+        relay.handle.channel_count() == 1
+    })
+    .await;
+}
+
+#[tokio::test]
+async fn a_full_replay_cache_refuses_new_tokens() {
+    let relay = TestRelay::start_with(|config| config.limits.max_replay_entries = 2).await;
+    let _a = raw_attach(&relay, "a", Role::Server).await;
+    let _b = raw_attach(&relay, "b", Role::Server).await;
+    wait_until("two channels", || relay.handle.channel_count() == 2).await;
+    // Both entries are live until their tokens expire: a third token cannot
+    // be remembered, so it cannot be accepted as single-use.
+    let third = Message::text(attach_json(
+        "c",
+        Role::Server,
+        &relay.token("c", Role::Server),
+    ));
+    let mut ws = raw_connect(&relay).await;
+    ws.send(third).await.expect("attach");
+    assert_eq!(
+        expect_close(&mut ws).await,
+        (1008, "token_replay".to_owned())
+    );
 }

@@ -448,3 +448,49 @@ async fn a_quiet_channel_gives_back_its_buffers_and_still_forwards() {
     }
     assert_eq!(relay.handle.channel_count(), 1);
 }
+
+#[tokio::test]
+async fn waiting_endpoints_that_outgrow_the_global_budget_close_with_resource_exhausted() {
+    // Each lone endpoint may buffer 64 KiB, but the relay as a whole only
+    // 96 KiB: the second waiting endpoint that pushes past it is closed,
+    // and the first keeps its channel.
+    let relay = TestRelay::start_with(|c| {
+        c.limits.max_pending_bytes = 64 * 1024;
+        c.limits.max_total_queued_bytes = 96 * 1024;
+    })
+    .await;
+    let mut first = raw_attach(&relay, "first", Role::Client).await;
+    first
+        .send(Message::binary(vec![1; 60 * 1024]))
+        .await
+        .expect("send");
+    wait_until("first frame buffered", || {
+        metric(&relay, "flowersec_tunnel_queued_bytes", "") == (60 * 1024) as f64
+    })
+    .await;
+    let mut second = raw_attach(&relay, "second", Role::Client).await;
+    second
+        .send(Message::binary(vec![2; 20 * 1024]))
+        .await
+        .expect("send");
+    second
+        .send(Message::binary(vec![2; 20 * 1024]))
+        .await
+        .expect("send");
+    assert_eq!(
+        expect_close(&mut second).await,
+        close_pair("resource_exhausted", 1013)
+    );
+    assert_eq!(
+        metric(&relay, "flowersec_tunnel_resource_exhausted_total", ""),
+        1.0
+    );
+    // What the closed endpoint held is given back; the first still pairs
+    // and receives what it was waiting with.
+    assert_eq!(
+        metric(&relay, "flowersec_tunnel_queued_bytes", ""),
+        (60 * 1024) as f64
+    );
+    let mut server = raw_attach(&relay, "first", Role::Server).await;
+    assert_eq!(next_binary(&mut server).await, vec![1; 60 * 1024]);
+}

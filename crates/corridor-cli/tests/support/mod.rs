@@ -102,7 +102,8 @@ impl Drop for Service {
     }
 }
 
-pub fn http_status(url: &str) -> u16 {
+/// The whole response to a plain HTTP/1.1 GET of `url`.
+fn http_get(url: &str) -> String {
     let rest = url.strip_prefix("http://").expect("http url");
     let (host, path) = rest.split_once('/').expect("path");
     let mut stream = std::net::TcpStream::connect(host).expect("connect");
@@ -114,10 +115,22 @@ pub fn http_status(url: &str) -> u16 {
     .expect("write");
     let mut text = String::new();
     stream.read_to_string(&mut text).expect("read");
-    text.split(' ')
+    text
+}
+
+pub fn http_status(url: &str) -> u16 {
+    http_get(url)
+        .split(' ')
         .nth(1)
         .and_then(|s| s.parse().ok())
         .unwrap_or(0)
+}
+
+pub fn http_body(url: &str) -> String {
+    let text = http_get(url);
+    text.split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default()
 }
 
 pub fn corridor(args: &[&str], state_dir: &Path) -> std::process::Output {
