@@ -186,7 +186,32 @@ impl LimitArgs {
     }
 }
 
+/// flowersec-tunnel 0.27.0's multi-tenant and policy settings, which corridor
+/// does not implement. Their flags are unknown to clap (exit 2); their
+/// variables would be ignored silently, so a deployment that relies on an
+/// authorizer or tenant bounds could run without them: refuse instead.
+const UNSUPPORTED_FLOWERSEC_VARIABLES: [&str; 9] = [
+    "FSEC_TUNNEL_TENANTS_FILE",
+    "FSEC_TUNNEL_MAX_TENANT_QUEUED_BYTES",
+    "FSEC_TUNNEL_STATS_LISTEN",
+    "FSEC_TUNNEL_ATTACH_AUTHORIZER_URL",
+    "FSEC_TUNNEL_OBSERVE_AUTHORIZER_URL",
+    "FSEC_TUNNEL_AUTHORIZER_HEADER",
+    "FSEC_TUNNEL_POLICY_REQUEST_TIMEOUT",
+    "FSEC_TUNNEL_POLICY_OBSERVE_INTERVAL",
+    "FSEC_TUNNEL_POLICY_BATCH_SIZE",
+];
+
 pub(crate) fn run(args: RelayArgs) -> anyhow::Result<ExitCode> {
+    let unsupported = UNSUPPORTED_FLOWERSEC_VARIABLES
+        .iter()
+        .find(|name| std::env::var_os(name).is_some_and(|value| !value.is_empty()));
+    if let Some(name) = unsupported {
+        return Ok(crate::config_error(format!(
+            "{name} is set, but corridor relay has no multi-tenant or policy support; \
+             unset it, or keep flowersec-tunnel for that deployment"
+        )));
+    }
     let pretty = args.pretty;
     let threads = args.threads;
     let config = match build_config(args) {

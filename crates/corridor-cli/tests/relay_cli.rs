@@ -406,3 +406,23 @@ fn a_separate_metrics_listener_starts_enabled_and_follows_the_signals() {
     relay.wait_log("metrics enabled");
     assert_eq!(http_status(&metrics_url), 200);
 }
+
+#[test]
+fn flowersec_policy_variables_corridor_lacks_stop_the_relay() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let out = std::process::Command::new(support::BIN)
+        .args(["relay", "--listen", "127.0.0.1:0"])
+        .env("CORRIDOR_STATE_DIR", state.path())
+        .env(
+            "FSEC_TUNNEL_ATTACH_AUTHORIZER_URL",
+            "http://127.0.0.1:9/authorize",
+        )
+        .output()
+        .expect("run corridor");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("FSEC_TUNNEL_ATTACH_AUTHORIZER_URL"),
+        "{stderr}"
+    );
+}
