@@ -34,6 +34,13 @@ async fn assert_refused_counted_as(
     assert_relay_serves(relay).await;
 }
 
+/// The token with the last character of its signature changed.
+fn with_bad_signature(mut token: String) -> String {
+    let last = token.pop().expect("token not empty");
+    token.push(if last == 'A' { 'B' } else { 'A' });
+    token
+}
+
 fn text_attach(relay: &TestRelay, claims: token::Claims) -> Message {
     let channel = claims.channel_id.clone();
     let role = claims.role;
@@ -88,9 +95,7 @@ async fn unknown_version_is_refused_with_invalid_attach() {
 #[tokio::test]
 async fn bad_signature_is_refused_with_invalid_token() {
     let relay = TestRelay::start().await;
-    let mut token = relay.token("ch", Role::Client);
-    let last = token.pop().expect("token not empty");
-    token.push(if last == 'A' { 'B' } else { 'A' });
+    let token = with_bad_signature(relay.token("ch", Role::Client));
     let text = attach_json("ch", Role::Client, &token);
     assert_refused(&relay, Message::text(text), 1008, "invalid_token").await;
 }
@@ -271,9 +276,7 @@ async fn idle_sockets_before_the_upgrade_are_capped_and_counted() {
 async fn checks_run_in_flowersec_order_and_a_refused_attach_leaves_its_token_unused() {
     let relay = TestRelay::start().await;
     // Bad signature and wrong channel: the token is checked first.
-    let mut forged = relay.token("ch-a", Role::Client);
-    let last = forged.pop().expect("token not empty");
-    forged.push(if last == 'A' { 'B' } else { 'A' });
+    let forged = with_bad_signature(relay.token("ch-a", Role::Client));
     let text = attach_json("ch-b", Role::Server, &forged);
     assert_refused(&relay, Message::text(text), 1008, "invalid_token").await;
     // Wrong channel and wrong role: the channel is checked before the role.
