@@ -1,5 +1,6 @@
-//! With a certificate and key the relay serves wss:// and https://, and a
-//! channel pairs over TLS exactly as over plain WebSocket.
+//! With a certificate and key the relay serves wss:// and https:// (the
+//! separate metrics listener too, as flowersec-tunnel does), and a channel
+//! pairs over TLS exactly as over plain WebSocket.
 
 mod support;
 
@@ -10,12 +11,36 @@ use support::*;
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::Message;
 
-async fn wss_attach(
-    relay: &TestRelay,
+/// A self-signed certificate for `localhost`, written where the relay reads it.
+struct SelfSigned {
+    roots: rustls::RootCertStore,
+    files: corridor_relay::TlsFiles,
+    _dir: tempfile::TempDir,
+}
+
+fn self_signed() -> SelfSigned {
+    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("cert");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let files = corridor_relay::TlsFiles {
+        cert: dir.path().join("cert.pem"),
+        key: dir.path().join("key.pem"),
+    };
+    std::fs::write(&files.cert, cert.cert.pem()).expect("write cert");
+    std::fs::write(&files.key, cert.signing_key.serialize_pem()).expect("write key");
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(cert.cert.der().clone()).expect("root");
+    SelfSigned {
+        roots,
+        files,
+        _dir: dir,
+    }
+}
+
+/// A TLS connection to `addr` that trusts only `roots`.
+async fn tls_connect(
+    addr: std::net::SocketAddr,
     roots: &rustls::RootCertStore,
-    channel: &str,
-    role: Role,
-) -> tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>> {
+) -> tokio_rustls::client::TlsStream<TcpStream> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()
@@ -23,9 +48,45 @@ async fn wss_attach(
         .with_root_certificates(roots.clone())
         .with_no_client_auth();
     let connector = tokio_rustls::TlsConnector::from(Arc::new(config));
-    let tcp = TcpStream::connect(relay.addr).await.expect("connect");
+    let tcp = TcpStream::connect(addr).await.expect("connect");
     let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
-    let tls = connector.connect(name, tcp).await.expect("tls handshake");
+    connector.connect(name, tcp).await.expect("tls handshake")
+}
+
+/// An HTTP/1.1 GET over TLS: the status and body.
+async fn https_get(
+    addr: std::net::SocketAddr,
+    roots: &rustls::RootCertStore,
+    path: &str,
+) -> (u16, String) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let mut tls = tls_connect(addr, roots).await;
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    tls.write_all(request.as_bytes()).await.expect("write");
+    let mut response = Vec::new();
+    // A peer that closes without close_notify is still a complete HTTP/1.1
+    // response here (Connection: close).
+    let _ = tls.read_to_end(&mut response).await;
+    let text = String::from_utf8_lossy(&response).to_string();
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default();
+    (status, body)
+}
+
+async fn wss_attach(
+    relay: &TestRelay,
+    roots: &rustls::RootCertStore,
+    channel: &str,
+    role: Role,
+) -> tokio_tungstenite::WebSocketStream<tokio_rustls::client::TlsStream<TcpStream>> {
+    let tls = tls_connect(relay.addr, roots).await;
     assert!(relay.ws_url.starts_with("wss://"));
     let (mut ws, _) = tokio_tungstenite::client_async(relay.ws_url.as_str(), tls)
         .await
@@ -39,24 +100,10 @@ async fn wss_attach(
 
 #[tokio::test]
 async fn channel_pairs_over_tls() {
-    let cert = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("cert");
-    let dir = tempfile::tempdir().expect("tempdir");
-    let cert_file = dir.path().join("cert.pem");
-    let key_file = dir.path().join("key.pem");
-    std::fs::write(&cert_file, cert.cert.pem()).expect("write cert");
-    std::fs::write(&key_file, cert.signing_key.serialize_pem()).expect("write key");
-    let relay = TestRelay::start_with(|config| {
-        config.tls = Some(corridor_relay::TlsFiles {
-            cert: cert_file.clone(),
-            key: key_file.clone(),
-        });
-    })
-    .await;
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(cert.cert.der().clone()).expect("root");
-
-    let mut server = wss_attach(&relay, &roots, "tls-ch", Role::Server).await;
-    let mut client = wss_attach(&relay, &roots, "tls-ch", Role::Client).await;
+    let tls = self_signed();
+    let relay = TestRelay::start_with(|config| config.tls = Some(tls.files.clone())).await;
+    let mut server = wss_attach(&relay, &tls.roots, "tls-ch", Role::Server).await;
+    let mut client = wss_attach(&relay, &tls.roots, "tls-ch", Role::Client).await;
     client
         .send(Message::binary(b"over tls".to_vec()))
         .await
@@ -74,6 +121,28 @@ async fn channel_pairs_over_tls() {
     .await
     .expect("message within 10 s");
     assert_eq!(got, b"over tls");
+}
+
+#[tokio::test]
+async fn healthz_and_the_separate_metrics_listener_are_served_over_tls() {
+    let tls = self_signed();
+    let relay = TestRelay::start_with(|config| {
+        config.tls = Some(tls.files.clone());
+        config.metrics_listen = Some("127.0.0.1:0".parse().expect("addr"));
+        config.metrics_enabled = true;
+    })
+    .await;
+    assert_eq!(
+        https_get(relay.addr, &tls.roots, "/healthz").await,
+        (200, "ok".to_owned())
+    );
+    let metrics_addr = relay.metrics_addr.expect("metrics listener");
+    let (status, body) = https_get(metrics_addr, &tls.roots, "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("# TYPE flowersec_tunnel_connections gauge"),
+        "{body}"
+    );
 }
 
 #[tokio::test]

@@ -27,6 +27,8 @@ pub type RawWs = WebSocketStream<MaybeTlsStream<TcpStream>>;
 pub struct TestRelay {
     pub handle: RelayHandle,
     pub addr: SocketAddr,
+    /// The separate metrics listener, with `metrics_listen` configured.
+    pub metrics_addr: Option<SocketAddr>,
     pub ws_url: String,
     pub key: IssuerKey,
     pub keys_file: PathBuf,
@@ -53,11 +55,13 @@ impl TestRelay {
         let relay = Relay::bind(config).await.expect("relay binds");
         let handle = relay.handle();
         let addr = relay.local_addr();
+        let metrics_addr = relay.metrics_addr();
         let ws_url = relay.ws_url();
         tokio::spawn(relay.run());
         TestRelay {
             handle,
             addr,
+            metrics_addr,
             ws_url,
             key,
             keys_file,
