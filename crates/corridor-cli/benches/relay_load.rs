@@ -215,9 +215,12 @@ fn mib_per_s(bytes: usize, elapsed: Duration) -> f64 {
 }
 
 /// Raw loopback TCP: the same bytes, one way, then a one-byte ack.
-async fn raw_tcp(bytes: usize) -> Duration {
+/// `bytes` over loopback TCP, directly or through a [`tcp_hop`]: the
+/// transfer time, and the CPU time the hop used (zero without one).
+async fn raw_tcp(bytes: usize, through_hop: bool) -> (Duration, Duration) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let addr = listener.local_addr().expect("addr");
+    let server_addr = listener.local_addr().expect("addr");
+    let (addr, hop) = maybe_hop(server_addr, through_hop);
     let server = tokio::spawn(async move {
         let (mut stream, _) = listener.accept().await.expect("accept");
         let mut buf = vec![0u8; CHUNK];
@@ -240,7 +243,59 @@ async fn raw_tcp(bytes: usize) -> Duration {
     stream.read_exact(&mut ack).await.expect("ack");
     let elapsed = started.elapsed();
     server.await.expect("server");
+    drop(stream);
+    (elapsed, hop_cpu(hop).await)
+}
+
+/// One channel's forwarding capacity, with endpoints that cost almost
+/// nothing: plain 64 KiB WebSocket messages (no crypto) from client to
+/// server through the relay, the last one acknowledged.
+async fn plain_ws_via_relay(relay: &RelayProcess, channel: &str, bytes: usize) -> Duration {
+    let tokens = relay.token_pair(channel, 60);
+    let (mut server, mut client, _) = attach_pair(relay, channel.to_owned(), tokens).await;
+    let reader = tokio::spawn(async move {
+        let mut got = 0;
+        while got < bytes {
+            got += next_binary(&mut server, "capacity").await.len();
+        }
+        server.send(Message::binary(vec![1])).await.expect("ack");
+        server
+    });
+    let message = Message::binary(vec![7u8; CHUNK]);
+    let started = Instant::now();
+    let mut sent = 0;
+    while sent < bytes {
+        client.feed(message.clone()).await.expect("send");
+        sent += CHUNK;
+    }
+    client.flush().await.expect("flush");
+    next_binary(&mut client, "ack").await;
+    let elapsed = started.elapsed();
+    drop(reader.await.expect("reader"));
     elapsed
+}
+
+/// `target` itself, or a [`tcp_hop`] in front of it.
+fn maybe_hop(
+    target: SocketAddr,
+    through_hop: bool,
+) -> (SocketAddr, Option<std::thread::JoinHandle<Duration>>) {
+    if through_hop {
+        let (addr, hop) = tcp_hop(target);
+        (addr, Some(hop))
+    } else {
+        (target, None)
+    }
+}
+
+/// The CPU time a hop used, once its connection has ended (zero without one).
+async fn hop_cpu(hop: Option<std::thread::JoinHandle<Duration>>) -> Duration {
+    match hop {
+        Some(hop) => tokio::task::spawn_blocking(move || hop.join().expect("hop thread"))
+            .await
+            .expect("join hop"),
+        None => Duration::ZERO,
+    }
 }
 
 /// Pushes `bytes` through a flowersec stream and waits for the peer's ack.
@@ -315,12 +370,7 @@ fn tcp_hop(target: SocketAddr) -> (SocketAddr, std::thread::JoinHandle<Duration>
 async fn flowersec_direct(bytes: usize, through_hop: bool) -> (Duration, Duration) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let server_addr = listener.local_addr().expect("addr");
-    let (addr, hop) = if through_hop {
-        let (addr, hop) = tcp_hop(server_addr);
-        (addr, Some(hop))
-    } else {
-        (server_addr, None)
-    };
+    let (addr, hop) = maybe_hop(server_addr, through_hop);
     let psk = [5u8; 32];
     let init_exp = now() + 110;
     let server = tokio::spawn(async move {
@@ -356,13 +406,7 @@ async fn flowersec_direct(bytes: usize, through_hop: bool) -> (Duration, Duratio
     let elapsed = push(stream, bytes).await;
     server.await.expect("server");
     drop(client);
-    let hop_cpu = match hop {
-        Some(hop) => tokio::task::spawn_blocking(move || hop.join().expect("hop thread"))
-            .await
-            .expect("join hop"),
-        None => Duration::ZERO,
-    };
-    (elapsed, hop_cpu)
+    (elapsed, hop_cpu(hop).await)
 }
 
 fn connect_options() -> ConnectOptions {
@@ -408,13 +452,24 @@ const THROUGHPUT_ROUNDS: usize = 5;
 async fn throughput(relay: &RelayProcess, mib: usize) {
     let bytes = mib * 1024 * 1024;
     let mut best = [Duration::MAX; 4];
+    // Raw TCP through the hop, and plain WebSocket messages through the relay.
+    let mut capacity_best = [Duration::MAX; 2];
+    let (mut capacity_hop_cpu, mut capacity_relay_cpu) = (Duration::ZERO, Duration::ZERO);
     let mut relay_ratios = Vec::new();
     let mut hop_ratios = Vec::new();
     let mut relay_cpu = Duration::ZERO;
     let mut hop_cpu = Duration::ZERO;
     let (mut direct_idle, mut direct_total) = (0, 0);
     for round in 0..THROUGHPUT_ROUNDS {
-        let raw = raw_tcp(bytes).await;
+        let (raw, _) = raw_tcp(bytes, false).await;
+        let (raw_hop, cpu) = raw_tcp(bytes, true).await;
+        capacity_hop_cpu += cpu;
+        let cpu_before = relay.cpu_time();
+        let plain_relayed = plain_ws_via_relay(relay, &format!("cap-{round}"), bytes).await;
+        capacity_relay_cpu += relay.cpu_time() - cpu_before;
+        for (best, this) in capacity_best.iter_mut().zip([raw_hop, plain_relayed]) {
+            *best = (*best).min(this);
+        }
         let (idle_before, total_before) = machine_ticks();
         let (direct, _) = flowersec_direct(bytes, false).await;
         let (idle_after, total_after) = machine_ticks();
@@ -467,6 +522,21 @@ async fn throughput(relay: &RelayProcess, mib: usize) {
     println!(
         "  machine idle during direct        {:9.1} %",
         100.0 * direct_idle as f64 / direct_total.max(1) as f64
+    );
+    let [raw_hop, plain_relayed] = capacity_best.map(|d| mib_per_s(bytes, d));
+    println!("capacity of one channel (endpoints without crypto; best of each):");
+    println!(
+        "  raw TCP through the blind hop     {raw_hop:9.1} MiB/s  ({:.3} of raw TCP)",
+        raw_hop / raw
+    );
+    println!(
+        "  WebSocket messages via relay      {plain_relayed:9.1} MiB/s  ({:.3} of raw TCP)",
+        plain_relayed / raw
+    );
+    println!(
+        "  CPU per GiB: blind hop / relay    {:9.3} s / {:.3} s",
+        capacity_hop_cpu.as_secs_f64() / gib_moved,
+        capacity_relay_cpu.as_secs_f64() / gib_moved
     );
 }
 

@@ -1,10 +1,13 @@
 //! Blind forwarding between the two endpoints of a paired channel.
 //!
-//! One task drives both directions by polling: a message read from one side
-//! is handed to the other side's socket and flushed. While a destination is
-//! busy its lane reads ahead into a queue of at most `max_write_queue_bytes`
-//! (and only while the global budget has room for another record); then it
-//! stops reading the source, so a slow reader slows its sender.
+//! One task drives both directions by polling: the messages one side has
+//! ready (up to [`WRITE_BATCH_BYTES`]) are read, handed to the other side's
+//! socket, and flushed together, so a busy channel costs one `send` (and one
+//! wakeup of its reader) per batch rather than per message, as a byte-stream
+//! hop with large buffers does. While a destination is busy its lane reads
+//! ahead into a queue of at most `max_write_queue_bytes` (and only while the
+//! global budget has room for another record); then it stops reading the
+//! source, so a slow reader slows its sender.
 //! Nothing is decrypted; a frame is only looked at to notice the first FSEC
 //! record (which lifts the `init_exp` deadline).
 
@@ -19,6 +22,10 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
+
+/// The most a lane reads before writing out what it gathered. It is also the
+/// WebSocket write buffer's size, so a batch leaves in one `send`.
+pub(crate) const WRITE_BATCH_BYTES: usize = 256 * 1024;
 
 /// What both lanes of a channel update.
 #[derive(Debug)]
@@ -97,9 +104,10 @@ impl Lane {
         self.backlog_bytes + self.unflushed_bytes
     }
 
-    /// Hands the backlog to `dst`, flushing after each frame so that what
-    /// counts as queued is exactly what the relay still holds. Ready(Ok)
-    /// once everything is out; Pending while `dst` refuses more.
+    /// Hands the backlog to `dst` and flushes it. Bytes count as queued
+    /// until their flush completes, so what counts as queued is exactly what
+    /// the relay still holds. Ready(Ok) once everything is out; Pending while
+    /// `dst` refuses more.
     fn poll_drain(
         &mut self,
         cx: &mut Context<'_>,
@@ -107,24 +115,7 @@ impl Lane {
         activity: &mut Activity,
         limits: LaneLimits<'_>,
     ) -> Poll<Result<(), Teardown>> {
-        loop {
-            if self.unflushed_bytes > 0 {
-                match Pin::new(&mut *dst).poll_flush(cx) {
-                    Poll::Ready(Ok(())) => {
-                        limits.metrics.release_queued(self.unflushed_bytes);
-                        limits
-                            .metrics
-                            .forwarded(self.direction, self.unflushed_bytes);
-                        self.unflushed_bytes = 0;
-                        self.blocked_since = None;
-                    }
-                    Poll::Ready(Err(error)) => return Poll::Ready(Err(write_failed(&error))),
-                    Poll::Pending => return Poll::Pending,
-                }
-            }
-            let Some(frame) = self.backlog.front() else {
-                return Poll::Ready(Ok(()));
-            };
+        while let Some(frame) = self.backlog.front() {
             let len = frame.len();
             match Pin::new(&mut *dst).poll_ready(cx) {
                 Poll::Ready(Ok(())) => {}
@@ -132,7 +123,7 @@ impl Lane {
                 Poll::Pending => return Poll::Pending,
             }
             let Some(frame) = self.backlog.pop_front() else {
-                return Poll::Ready(Ok(()));
+                break;
             };
             if !activity.saw_record && looks_like_record(&frame, limits.max_record_bytes) {
                 activity.saw_record = true;
@@ -144,6 +135,33 @@ impl Lane {
                 return Poll::Ready(Err(write_failed(&error)));
             }
         }
+        if self.unflushed_bytes > 0 {
+            match Pin::new(&mut *dst).poll_flush(cx) {
+                Poll::Ready(Ok(())) => {
+                    limits.metrics.release_queued(self.unflushed_bytes);
+                    limits
+                        .metrics
+                        .forwarded(self.direction, self.unflushed_bytes);
+                    self.unflushed_bytes = 0;
+                    self.blocked_since = None;
+                }
+                Poll::Ready(Err(error)) => return Poll::Ready(Err(write_failed(&error))),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+
+    /// Whether the lane may read more before its destination takes what it
+    /// holds: always while the destination keeps up; while it is busy, up to
+    /// the lane's bound, and never so far that the global budget could not
+    /// take another record (which would close channels).
+    fn may_read_ahead(&self, limits: LaneLimits<'_>) -> bool {
+        self.blocked_since.is_none()
+            || (self.queued_bytes() < limits.max_write_queue_bytes
+                && limits
+                    .metrics
+                    .queue_has_room(limits.max_record_bytes, limits.max_total_queued_bytes))
     }
 
     /// Moves messages from `src` to `dst` until it must wait or the channel
@@ -166,34 +184,60 @@ impl Lane {
                         self.blocked_since = Some(Instant::now());
                         return Poll::Ready(LaneEvent::Stalled);
                     }
-                    // Reading ahead is optional: it stops at the lane's bound,
-                    // and before it could make the global budget close channels.
-                    if self.queued_bytes() >= limits.max_write_queue_bytes
-                        || !limits
-                            .metrics
-                            .queue_has_room(limits.max_record_bytes, limits.max_total_queued_bytes)
-                    {
+                    if !self.may_read_ahead(limits) {
                         return Poll::Pending;
                     }
                 }
             }
+            // Gather what the source has ready, then write it out together;
+            // a batch never takes the lane past its bound.
+            let mut gathered = false;
+            loop {
+                if gathered
+                    && (self.backlog_bytes >= WRITE_BATCH_BYTES
+                        || self.queued_bytes() >= limits.max_write_queue_bytes
+                        || !self.may_read_ahead(limits))
+                {
+                    break;
+                }
+                match self.poll_read(cx, src, activity, limits) {
+                    Poll::Ready(Ok(())) => gathered = true,
+                    Poll::Ready(Err(event)) => return Poll::Ready(event),
+                    Poll::Pending if gathered => break,
+                    Poll::Pending => return Poll::Pending,
+                }
+            }
+        }
+    }
+
+    /// Reads one message from `src` into the backlog. Err carries what the
+    /// lane reports instead (the end, or the first message after quiet,
+    /// which is in the backlog by then).
+    fn poll_read(
+        &mut self,
+        cx: &mut Context<'_>,
+        src: &mut Ws,
+        activity: &mut Activity,
+        limits: LaneLimits<'_>,
+    ) -> Poll<Result<(), LaneEvent>> {
+        loop {
             let frame = match Pin::new(&mut *src).poll_next(cx) {
                 Poll::Ready(Some(Ok(Message::Binary(frame)))) => frame,
                 Poll::Ready(Some(Ok(Message::Text(_)))) => {
-                    return Poll::Ready(LaneEvent::End(Teardown::NonBinaryFrame));
+                    return Poll::Ready(Err(LaneEvent::End(Teardown::NonBinaryFrame)));
                 }
                 // tungstenite answers pings itself; they are not activity.
                 Poll::Ready(Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)))) => {
                     continue;
                 }
                 Poll::Ready(Some(Ok(Message::Close(_))) | None) => {
-                    return Poll::Ready(LaneEvent::End(Teardown::PeerClosed));
+                    return Poll::Ready(Err(LaneEvent::End(Teardown::PeerClosed)));
                 }
                 Poll::Ready(Some(Err(WsError::Capacity(CapacityError::MessageTooLong {
                     ..
-                })))) => return Poll::Ready(LaneEvent::End(Teardown::RecordTooLarge)),
+                })))) => return Poll::Ready(Err(LaneEvent::End(Teardown::RecordTooLarge))),
                 Poll::Ready(Some(Err(_))) => {
-                    return Poll::Ready(LaneEvent::End(Teardown::PeerClosed));
+                    return Poll::Ready(Err(LaneEvent::End(Teardown::PeerClosed)));
                 }
                 Poll::Pending => {
                     self.src_drained = true;
@@ -206,14 +250,15 @@ impl Lane {
                 .metrics
                 .reserve_queued(frame.len(), limits.max_total_queued_bytes)
             {
-                return Poll::Ready(LaneEvent::End(Teardown::ResourceExhausted));
+                return Poll::Ready(Err(LaneEvent::End(Teardown::ResourceExhausted)));
             }
             self.backlog_bytes += frame.len();
             self.backlog.push_back(frame);
             if activity.quiet {
                 activity.quiet = false;
-                return Poll::Ready(LaneEvent::Woke);
+                return Poll::Ready(Err(LaneEvent::Woke));
             }
+            return Poll::Ready(Ok(()));
         }
     }
 }

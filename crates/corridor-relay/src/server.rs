@@ -70,9 +70,14 @@ impl Shared {
         let limits = &self.config.limits;
         WebSocketConfig::default()
             .read_buffer_size(limits.ws_read_buffer_bytes)
-            // The pump flushes after every frame, so nothing is gathered.
-            .write_buffer_size(0)
-            .max_write_buffer_size(2 * limits.max_record_bytes + 64)
+            // The pump hands over a batch of frames and then flushes it: the
+            // batch leaves in one write.
+            .write_buffer_size(crate::pump::WRITE_BATCH_BYTES)
+            // A batch, plus the record that crossed its size, plus one more
+            // (and control frames) while the socket is full.
+            .max_write_buffer_size(
+                crate::pump::WRITE_BATCH_BYTES + 2 * limits.max_record_bytes + 64,
+            )
             .max_message_size(Some(limits.max_record_bytes))
             .max_frame_size(Some(limits.max_record_bytes))
     }
