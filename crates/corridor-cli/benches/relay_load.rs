@@ -618,6 +618,73 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() - 1) as f64 * p).round() as usize]
 }
 
+/// Round trips of one small message: what a hop adds to each. Raw TCP
+/// directly and through the blind hop, and plain WebSocket messages through
+/// the relay (an echo at the server endpoint).
+async fn round_trips(relay: &RelayProcess, count: usize) {
+    async fn tcp_round_trips(count: usize, through_hop: bool) -> Vec<Duration> {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let (addr, _hop) = maybe_hop(listener.local_addr().expect("addr"), through_hop);
+        let echo = tokio::spawn(async move {
+            let (mut stream, _) = listener.accept().await.expect("accept");
+            stream.set_nodelay(true).expect("nodelay");
+            let mut byte = [0u8; 1];
+            while stream.read_exact(&mut byte).await.is_ok() {
+                stream.write_all(&byte).await.expect("echo");
+            }
+        });
+        let mut stream = TcpStream::connect(addr).await.expect("connect");
+        stream.set_nodelay(true).expect("nodelay");
+        let mut samples = Vec::with_capacity(count);
+        let mut byte = [7u8; 1];
+        for _ in 0..count {
+            let started = Instant::now();
+            stream.write_all(&byte).await.expect("write");
+            stream.read_exact(&mut byte).await.expect("read");
+            samples.push(started.elapsed());
+        }
+        drop(stream);
+        echo.await.expect("echo");
+        samples
+    }
+    let tokens = relay.token_pair("rtt", 60);
+    let (mut server, mut client, _) = attach_pair(relay, "rtt".into(), tokens).await;
+    let echo = tokio::spawn(async move {
+        while let Some(Ok(message)) = server.next().await {
+            if message.is_binary() && server.send(message).await.is_err() {
+                return;
+            }
+        }
+    });
+    let mut relayed = Vec::with_capacity(count);
+    for _ in 0..count {
+        let started = Instant::now();
+        client
+            .send(Message::binary(b"ping".to_vec()))
+            .await
+            .expect("send");
+        next_binary(&mut client, "echo").await;
+        relayed.push(started.elapsed());
+    }
+    drop(client);
+    echo.abort();
+    let mut direct = tcp_round_trips(count, false).await;
+    let mut hop = tcp_round_trips(count, true).await;
+    println!("round trip of one small message ({count} each; p50 / p99):");
+    for (name, samples) in [
+        ("raw TCP", &mut direct),
+        ("raw TCP through the blind hop", &mut hop),
+        ("WebSocket messages via relay", &mut relayed),
+    ] {
+        samples.sort();
+        println!(
+            "  {name:32} {:7.1} / {:7.1} us",
+            percentile(samples, 0.5).as_secs_f64() * 1e6,
+            percentile(samples, 0.99).as_secs_f64() * 1e6
+        );
+    }
+}
+
 async fn pairing(relay: &Arc<RelayProcess>, pairs: usize, concurrency: usize) {
     let tokens: Vec<(String, [String; 2])> = (0..pairs)
         .map(|i| {
@@ -764,6 +831,7 @@ fn main() {
         let relay = Arc::new(RelayProcess::start());
         if what == "all" || what == "throughput" {
             throughput(&relay, mib).await;
+            round_trips(&relay, 20_000).await;
         }
         if what == "all" || what == "pairing" {
             pairing(&relay, pairs, concurrency).await;
