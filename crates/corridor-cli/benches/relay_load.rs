@@ -3,7 +3,10 @@
 //!
 //! - throughput of one yamux byte stream between two flowersec-crate
 //!   endpoints through the relay, against the same endpoints connected
-//!   directly and against raw loopback TCP;
+//!   directly, through a blind TCP hop, and against raw loopback TCP;
+//! - one channel's capacity with endpoints that cost almost nothing, against
+//!   raw TCP through the blind hop, with each hop's CPU per GiB;
+//! - small-message round trips through raw TCP, the blind hop and the relay;
 //! - attach-to-first-frame latency (p50/p99) and pairings per second;
 //! - relay RSS per idle paired channel.
 //!
