@@ -136,6 +136,10 @@ struct LimitArgs {
     /// Window for --max-replaces-per-window.
     #[arg(long, value_parser = parse_duration, default_value = "10s")]
     replace_window: Duration,
+    /// Read-ahead buffers (up to 256 KiB each, held only while data flows) all
+    /// connections may hold at once; past it they read in small pieces.
+    #[arg(long, default_value_t = Limits::default().max_read_ahead_bytes)]
+    max_read_ahead_bytes: usize,
     /// Quiet time after traffic before a channel gives back its connections'
     /// buffers (0s: never).
     #[arg(long, value_parser = parse_duration, default_value = "500ms")]
@@ -179,6 +183,7 @@ impl LimitArgs {
             max_replaces_per_window: self.max_replaces_per_window,
             replace_window: self.replace_window,
             ws_read_buffer_bytes: self.ws_read_buffer_bytes,
+            max_read_ahead_bytes: self.max_read_ahead_bytes,
             compact_after: self.compact_after,
             http_header_timeout: self.http_header_timeout,
             max_handshaking_conns: self.max_handshaking_conns,

@@ -169,6 +169,7 @@ fn upgrade(shared: Arc<Shared>, mut req: Request<Incoming>) -> Response<Full<Byt
         let io = ReadAhead::new(
             AttachBudget::new(TokioIo::new(upgraded), attach_budget),
             READ_AHEAD_BYTES,
+            task_shared.read_ahead.clone(),
         );
         let ws = WebSocketStream::from_raw_socket(io, WsRole::Server, Some(ws_config)).await;
         crate::attach::serve_endpoint(task_shared, ws).await;

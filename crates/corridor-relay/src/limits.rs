@@ -54,6 +54,10 @@ pub struct Limits {
     /// Per-connection WebSocket read buffer (`--ws-read-buffer-bytes`): the largest
     /// single socket read. Small, because idle channels dominate relay memory.
     pub ws_read_buffer_bytes: usize,
+    /// Read-ahead buffers all connections may hold at once
+    /// (`--max-read-ahead-bytes`); past it, connections read in
+    /// `ws_read_buffer_bytes` pieces.
+    pub max_read_ahead_bytes: usize,
     /// Quiet time after traffic before a channel's connections give back the
     /// buffers a burst grew (`--compact-after`; 0 never): about 64 KiB per
     /// connection and direction after 64 KiB records.
@@ -86,6 +90,7 @@ impl Default for Limits {
             max_replaces_per_window: 5,
             replace_window: Duration::from_secs(10),
             ws_read_buffer_bytes: 4 * 1024,
+            max_read_ahead_bytes: 64 * 1024 * 1024,
             compact_after: Duration::from_millis(500),
             http_header_timeout: Duration::from_secs(5),
             max_handshaking_conns: 1024,

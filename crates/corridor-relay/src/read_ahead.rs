@@ -11,6 +11,10 @@
 //! until one fills it completely, so a trickle (an attach message, a
 //! keepalive) never allocates the large buffer at all.
 //!
+//! The buffers of all connections together stay within a [`ReadAheadBudget`]:
+//! a connection that finds it spent reads in small pieces, correctly but
+//! with more `recv`s, so many streaming connections cannot grow memory past it.
+//!
 //! Every byte handed on passes a [`FrameBoundary`], so the relay can tell
 //! whether what tungstenite was given ends at a message boundary.
 
@@ -18,8 +22,45 @@ use bytes::{Buf as _, BytesMut};
 use corridor_core::ws_boundary::FrameBoundary;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, ReadBuf};
+
+/// The bytes of read-ahead buffers all connections may hold at once
+/// (`--max-read-ahead-bytes`).
+#[derive(Clone, Debug)]
+pub(crate) struct ReadAheadBudget {
+    in_use: Arc<AtomicUsize>,
+    max: usize,
+}
+
+impl ReadAheadBudget {
+    pub(crate) fn new(max: usize) -> Self {
+        Self {
+            in_use: Arc::new(AtomicUsize::new(0)),
+            max,
+        }
+    }
+
+    fn try_take(&self, bytes: usize) -> bool {
+        self.in_use
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |in_use| {
+                in_use.checked_add(bytes).filter(|&total| total <= self.max)
+            })
+            .is_ok()
+    }
+
+    fn give_back(&self, bytes: usize) {
+        self.in_use.fetch_sub(bytes, Ordering::AcqRel);
+    }
+
+    /// Bytes taken now.
+    #[cfg(test)]
+    fn in_use(&self) -> usize {
+        self.in_use.load(Ordering::Acquire)
+    }
+}
 
 /// An I/O stream whose reads go through a transient read-ahead buffer.
 #[derive(Debug)]
@@ -27,20 +68,41 @@ pub struct ReadAhead<S> {
     inner: S,
     buffered: BytesMut,
     chunk: usize,
+    budget: ReadAheadBudget,
+    /// Whether `chunk` bytes of the budget are this connection's.
+    holds_budget: bool,
     /// The last direct read filled all it was given: data is flowing.
     streaming: bool,
     boundary: FrameBoundary,
 }
 
 impl<S> ReadAhead<S> {
-    /// Reads up to `chunk` bytes per call on `inner`.
-    pub fn new(inner: S, chunk: usize) -> Self {
+    /// Reads up to `chunk` bytes per call on `inner`, while `budget` has room.
+    pub(crate) fn new(inner: S, chunk: usize, budget: ReadAheadBudget) -> Self {
         Self {
             inner,
             buffered: BytesMut::new(),
             chunk,
+            budget,
+            holds_budget: false,
             streaming: false,
             boundary: FrameBoundary::default(),
+        }
+    }
+
+    /// Whether this connection may use a read-ahead buffer now.
+    fn hold_budget(&mut self) -> bool {
+        if !self.holds_budget {
+            self.holds_budget = self.budget.try_take(self.chunk);
+        }
+        self.holds_budget
+    }
+
+    /// Frees the read-ahead buffer and its share of the budget.
+    fn release(&mut self) {
+        self.buffered = BytesMut::new();
+        if std::mem::take(&mut self.holds_budget) {
+            self.budget.give_back(self.chunk);
         }
     }
 
@@ -70,7 +132,7 @@ impl<S: AsyncRead + Unpin> AsyncRead for ReadAhead<S> {
     ) -> Poll<io::Result<()>> {
         let this = &mut *self;
         if this.buffered.is_empty() {
-            if !this.streaming || out.remaining() >= this.chunk {
+            if !this.streaming || out.remaining() >= this.chunk || !this.hold_budget() {
                 let wanted = out.remaining();
                 let before = out.filled().len();
                 let result = Pin::new(&mut this.inner).poll_read(cx, out);
@@ -89,12 +151,12 @@ impl<S: AsyncRead + Unpin> AsyncRead for ReadAhead<S> {
             match tokio_util::io::poll_read_buf(Pin::new(&mut this.inner), cx, &mut this.buffered) {
                 Poll::Ready(Ok(_)) => {}
                 Poll::Ready(Err(error)) => {
-                    this.buffered = BytesMut::new();
+                    this.release();
                     return Poll::Ready(Err(error));
                 }
                 Poll::Pending => {
                     // Idle: give the memory back until data flows again.
-                    this.buffered = BytesMut::new();
+                    this.release();
                     this.streaming = false;
                     return Poll::Pending;
                 }
@@ -109,11 +171,17 @@ impl<S: AsyncRead + Unpin> AsyncRead for ReadAhead<S> {
     }
 }
 
+impl<S> Drop for ReadAhead<S> {
+    fn drop(&mut self) {
+        self.release();
+    }
+}
+
 crate::delegate_write::delegate_async_write!(ReadAhead);
 
 #[cfg(test)]
 mod tests {
-    use super::ReadAhead;
+    use super::{ReadAhead, ReadAheadBudget};
     use std::future::poll_fn;
     use std::pin::Pin;
     use std::task::{Context, Poll};
@@ -163,6 +231,7 @@ mod tests {
                 reads: 0,
             },
             64 * 1024,
+            ReadAheadBudget::new(1 << 20),
         );
         let first: Vec<u8> = (0..100_000u32).map(|i| (i % 251) as u8).collect();
         let mut wire = frame(&first);
@@ -192,7 +261,7 @@ mod tests {
     #[tokio::test]
     async fn a_trickle_never_allocates_and_boundaries_follow_what_was_handed_on() {
         let (mut writer, reader) = tokio::io::duplex(1 << 20);
-        let mut reader = ReadAhead::new(reader, 64 * 1024);
+        let mut reader = ReadAhead::new(reader, 64 * 1024, ReadAheadBudget::new(1 << 20));
         for round in 0..10u8 {
             // Reads as tungstenite makes them: room for 4 KiB each time.
             let wire = frame(&[round; 100]);
@@ -208,5 +277,41 @@ mod tests {
             assert!(reader.at_message_boundary());
             assert_eq!(reader.allocated(), 0);
         }
+    }
+
+    #[tokio::test]
+    async fn connections_share_the_budget_and_read_in_small_pieces_without_it() {
+        let budget = ReadAheadBudget::new(64 * 1024);
+        let wire = frame(&[5u8; 200_000]);
+        let (mut first_writer, first) = tokio::io::duplex(1 << 20);
+        let (mut second_writer, second) = tokio::io::duplex(1 << 20);
+        let counting = |inner| Counting { inner, reads: 0 };
+        let mut first = ReadAhead::new(counting(first), 64 * 1024, budget.clone());
+        let mut second = ReadAhead::new(counting(second), 64 * 1024, budget.clone());
+        first_writer.write_all(&wire).await.expect("write");
+        second_writer.write_all(&wire).await.expect("write");
+        let mut piece = [0u8; 4096];
+        // The first streams and takes the whole budget.
+        first.read_exact(&mut piece).await.expect("read");
+        first.read_exact(&mut piece).await.expect("read");
+        assert_eq!(budget.in_use(), 64 * 1024);
+        // The second gets the same bytes, in 4 KiB socket reads.
+        let mut got = vec![0u8; wire.len()];
+        for piece in got.chunks_mut(4096) {
+            second.read_exact(piece).await.expect("read");
+        }
+        assert_eq!(got, wire);
+        assert!(
+            second.get_mut().reads >= wire.len() / 4096,
+            "read ahead without budget"
+        );
+        assert_eq!(second.allocated(), 0);
+        // Once the first is idle its share comes back.
+        let mut rest = vec![0u8; wire.len() - 2 * 4096];
+        first.read_exact(&mut rest).await.expect("read");
+        assert!(pending_now(&mut first).await);
+        assert_eq!(budget.in_use(), 0);
+        drop(second);
+        assert_eq!(budget.in_use(), 0);
     }
 }

@@ -5,6 +5,7 @@ use crate::config::{ConfigError, RelayConfig, TlsFiles};
 use crate::http::{self, Listener};
 use crate::metrics::Metrics;
 use crate::pairing::Registry;
+use crate::read_ahead::ReadAheadBudget;
 use crate::replay::ReplayCache;
 use crate::verifier::{LoadKeysError, Verifier};
 use hyper::server::conn::http1;
@@ -51,6 +52,7 @@ pub(crate) struct Shared {
     pub(crate) replay: ReplayCache,
     pub(crate) registry: Registry,
     pub(crate) metrics: Arc<Metrics>,
+    pub(crate) read_ahead: ReadAheadBudget,
     pub(crate) shutdown: CancellationToken,
     pub(crate) tasks: TaskTracker,
     connections: AtomicUsize,
@@ -210,6 +212,7 @@ impl Relay {
             replay: ReplayCache::new(limits.max_replay_entries),
             registry: Registry::default(),
             metrics: Arc::new(Metrics::new(config.metrics_enabled)),
+            read_ahead: ReadAheadBudget::new(limits.max_read_ahead_bytes),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             connections: AtomicUsize::new(0),
