@@ -67,17 +67,7 @@ async fn https_get(
     // A peer that closes without close_notify is still a complete HTTP/1.1
     // response here (Connection: close).
     let _ = tls.read_to_end(&mut response).await;
-    let text = String::from_utf8_lossy(&response).to_string();
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default();
-    (status, body)
+    status_and_body(&response)
 }
 
 async fn wss_attach(

@@ -236,7 +236,12 @@ pub async fn http_get(addr: SocketAddr, path: &str) -> (u16, String) {
     stream.write_all(request.as_bytes()).await.expect("write");
     let mut response = Vec::new();
     stream.read_to_end(&mut response).await.expect("read");
-    let text = String::from_utf8_lossy(&response).to_string();
+    status_and_body(&response)
+}
+
+/// The status code and body of a whole HTTP/1.1 response.
+pub fn status_and_body(response: &[u8]) -> (u16, String) {
+    let text = String::from_utf8_lossy(response);
     let status = text
         .split(' ')
         .nth(1)
