@@ -24,9 +24,9 @@ use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
 /// An upgraded endpoint connection.
 pub(crate) type Ws = WebSocketStream<ReadAhead<AttachBudget<TokioIo<hyper::upgrade::Upgraded>>>>;
 
-/// The most one socket read takes in: one `recv` per batch of records (see
-/// `pump::WRITE_BATCH_BYTES`) instead of one per tungstenite read buffer
-/// (see [`ReadAhead`]). Allocated only while data flows.
+/// The most one socket read takes in: one `recv` for several 64 KiB records
+/// instead of one per tungstenite read buffer (see [`ReadAhead`]).
+/// Allocated only while data flows, within `--max-read-ahead-bytes`.
 const READ_AHEAD_BYTES: usize = 256 * 1024;
 
 /// Which routes a listener serves.

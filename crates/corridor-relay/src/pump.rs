@@ -1,13 +1,12 @@
 //! Blind forwarding between the two endpoints of a paired channel.
 //!
-//! One task drives both directions by polling: the messages one side has
-//! ready (up to [`WRITE_BATCH_BYTES`]) are read, handed to the other side's
-//! socket, and flushed together, so a busy channel costs one `send` (and one
-//! wakeup of its reader) per batch rather than per message, as a byte-stream
-//! hop with large buffers does. While a destination is busy its lane reads
-//! ahead into a queue of at most `max_write_queue_bytes` (and only while the
-//! global budget has room for another record); then it stops reading the
-//! source, so a slow reader slows its sender.
+//! One task drives both directions by polling: a message read from one side
+//! is handed to the other side's socket and flushed at once. While a
+//! destination is busy its lane reads ahead into a queue of at most
+//! `max_write_queue_bytes` (and only while the global budget has room for
+//! another record); then it stops reading the source, so a slow reader slows
+//! its sender. When the destination takes data again, the queue leaves in one
+//! flush (up to [`WRITE_BUFFER_BYTES`] per write).
 //! Nothing is decrypted; a frame is only looked at to notice the first FSEC
 //! record (which lifts the `init_exp` deadline).
 
@@ -23,9 +22,9 @@ use std::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
 
-/// The most a lane reads before writing out what it gathered. It is also the
-/// WebSocket write buffer's size, so a batch leaves in one `send`.
-pub(crate) const WRITE_BATCH_BYTES: usize = 256 * 1024;
+/// The WebSocket write buffer: a queue that built up behind a busy
+/// destination leaves in writes of up to this size.
+pub(crate) const WRITE_BUFFER_BYTES: usize = 256 * 1024;
 
 /// What both lanes of a channel update.
 #[derive(Debug)]
@@ -189,23 +188,15 @@ impl Lane {
                     }
                 }
             }
-            // Gather what the source has ready, then write it out together;
-            // a batch never takes the lane past its bound.
-            let mut gathered = false;
-            loop {
-                if gathered
-                    && (self.backlog_bytes >= WRITE_BATCH_BYTES
-                        || self.queued_bytes() >= limits.max_write_queue_bytes
-                        || !self.may_read_ahead(limits))
-                {
-                    break;
-                }
-                match self.poll_read(cx, src, activity, limits) {
-                    Poll::Ready(Ok(())) => gathered = true,
-                    Poll::Ready(Err(event)) => return Poll::Ready(event),
-                    Poll::Pending if gathered => break,
-                    Poll::Pending => return Poll::Pending,
-                }
+            // Each message goes out as soon as it is read: a peer bound by
+            // latency loses throughput to every message held back to gather
+            // more (measured: 0.72 of direct instead of 0.76). Messages
+            // still leave together when the destination was busy, as the
+            // backlog that built up goes out in one flush.
+            match self.poll_read(cx, src, activity, limits) {
+                Poll::Ready(Ok(())) => {}
+                Poll::Ready(Err(event)) => return Poll::Ready(event),
+                Poll::Pending => return Poll::Pending,
             }
         }
     }

@@ -72,13 +72,13 @@ impl Shared {
         let limits = &self.config.limits;
         WebSocketConfig::default()
             .read_buffer_size(limits.ws_read_buffer_bytes)
-            // The pump hands over a batch of frames and then flushes it: the
-            // batch leaves in one write.
-            .write_buffer_size(crate::pump::WRITE_BATCH_BYTES)
-            // A batch, plus the record that crossed its size, plus one more
-            // (and control frames) while the socket is full.
+            // The pump hands over what it holds, then flushes: a queue that
+            // built up behind a busy destination leaves in few writes.
+            .write_buffer_size(crate::pump::WRITE_BUFFER_BYTES)
+            // The buffer, plus the record that crossed its size, plus one
+            // more (and control frames) while the socket is full.
             .max_write_buffer_size(
-                crate::pump::WRITE_BATCH_BYTES + 2 * limits.max_record_bytes + 64,
+                crate::pump::WRITE_BUFFER_BYTES + 2 * limits.max_record_bytes + 64,
             )
             .max_message_size(Some(limits.max_record_bytes))
             .max_frame_size(Some(limits.max_record_bytes))
