@@ -20,7 +20,6 @@ const NANOS_PER_UNIT: [(&str, u128); 8] = [
 
 /// Parses a Go duration (`10s`, `1m30s`, `1.5s`, `250ms`, `100us`, `0`), or
 /// a plain number of seconds. Negative durations are refused.
-///
 pub(crate) fn parse_duration(text: &str) -> Result<Duration, String> {
     let text = text.trim();
     let bad = || format!("invalid duration {text:?} (examples: 10s, 1m30s, 1.5s, 250ms)");

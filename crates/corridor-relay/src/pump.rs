@@ -151,18 +151,6 @@ impl Lane {
         Poll::Ready(Ok(()))
     }
 
-    /// Whether the lane may read more before its destination takes what it
-    /// holds: always while the destination keeps up; while it is busy, up to
-    /// the lane's bound, and never so far that the global budget could not
-    /// take another record (which would close channels).
-    fn may_read_ahead(&self, limits: LaneLimits<'_>) -> bool {
-        self.blocked_since.is_none()
-            || (self.queued_bytes() < limits.max_write_queue_bytes
-                && limits
-                    .metrics
-                    .queue_has_room(limits.max_record_bytes, limits.max_total_queued_bytes))
-    }
-
     /// Moves messages from `src` to `dst` until it must wait or the channel
     /// must end. While `dst` refuses more and the queue is full, `src` is not read.
     pub(crate) fn poll(
@@ -183,52 +171,37 @@ impl Lane {
                         self.blocked_since = Some(Instant::now());
                         return Poll::Ready(LaneEvent::Stalled);
                     }
-                    if !self.may_read_ahead(limits) {
+                    // Reading ahead is optional: it stops at the lane's bound,
+                    // and before it could make the global budget close channels.
+                    if self.queued_bytes() >= limits.max_write_queue_bytes
+                        || !limits
+                            .metrics
+                            .queue_has_room(limits.max_record_bytes, limits.max_total_queued_bytes)
+                    {
                         return Poll::Pending;
                     }
                 }
             }
-            // Each message goes out as soon as it is read: a peer bound by
-            // latency loses throughput to every message held back to gather
-            // more (measured: 0.72 of direct instead of 0.76). Messages
-            // still leave together when the destination was busy, as the
-            // backlog that built up goes out in one flush.
-            match self.poll_read(cx, src, activity, limits) {
-                Poll::Ready(Ok(())) => {}
-                Poll::Ready(Err(event)) => return Poll::Ready(event),
-                Poll::Pending => return Poll::Pending,
-            }
-        }
-    }
-
-    /// Reads one message from `src` into the backlog. Err carries what the
-    /// lane reports instead (the end, or the first message after quiet,
-    /// which is in the backlog by then).
-    fn poll_read(
-        &mut self,
-        cx: &mut Context<'_>,
-        src: &mut Ws,
-        activity: &mut Activity,
-        limits: LaneLimits<'_>,
-    ) -> Poll<Result<(), LaneEvent>> {
-        loop {
+            // Each message goes out as soon as it is read (the drain above):
+            // a peer bound by latency loses throughput to every message held
+            // back to gather more (measured: 0.72 of direct instead of 0.76).
             let frame = match Pin::new(&mut *src).poll_next(cx) {
                 Poll::Ready(Some(Ok(Message::Binary(frame)))) => frame,
                 Poll::Ready(Some(Ok(Message::Text(_)))) => {
-                    return Poll::Ready(Err(LaneEvent::End(Teardown::NonBinaryFrame)));
+                    return Poll::Ready(LaneEvent::End(Teardown::NonBinaryFrame));
                 }
                 // tungstenite answers pings itself; they are not activity.
                 Poll::Ready(Some(Ok(Message::Ping(_) | Message::Pong(_) | Message::Frame(_)))) => {
                     continue;
                 }
                 Poll::Ready(Some(Ok(Message::Close(_))) | None) => {
-                    return Poll::Ready(Err(LaneEvent::End(Teardown::PeerClosed)));
+                    return Poll::Ready(LaneEvent::End(Teardown::PeerClosed));
                 }
                 Poll::Ready(Some(Err(WsError::Capacity(CapacityError::MessageTooLong {
                     ..
-                })))) => return Poll::Ready(Err(LaneEvent::End(Teardown::RecordTooLarge))),
+                })))) => return Poll::Ready(LaneEvent::End(Teardown::RecordTooLarge)),
                 Poll::Ready(Some(Err(_))) => {
-                    return Poll::Ready(Err(LaneEvent::End(Teardown::PeerClosed)));
+                    return Poll::Ready(LaneEvent::End(Teardown::PeerClosed));
                 }
                 Poll::Pending => {
                     self.src_drained = true;
@@ -241,15 +214,14 @@ impl Lane {
                 .metrics
                 .reserve_queued(frame.len(), limits.max_total_queued_bytes)
             {
-                return Poll::Ready(Err(LaneEvent::End(Teardown::ResourceExhausted)));
+                return Poll::Ready(LaneEvent::End(Teardown::ResourceExhausted));
             }
             self.backlog_bytes += frame.len();
             self.backlog.push_back(frame);
             if activity.quiet {
                 activity.quiet = false;
-                return Poll::Ready(Err(LaneEvent::Woke));
+                return Poll::Ready(LaneEvent::Woke);
             }
-            return Poll::Ready(Ok(()));
         }
     }
 }
