@@ -35,10 +35,16 @@ async fn run_server_endpoint(
     let session = flowersec::endpoint::connect_tunnel(grant, options)
         .await
         .expect("server endpoint attaches through corridor relay");
+    // The first call tells the server the client is listening: the client
+    // subscribes to notifications before it calls, and a notification sent
+    // before that would be dropped.
+    let called = Arc::new(tokio::sync::Notify::new());
     let router = Router::default();
+    let on_call = called.clone();
     router
-        .register(ECHO_RPC, |payload: Value| async move {
-            Ok(json!({ "echo": payload }))
+        .register(ECHO_RPC, move |payload: Value| {
+            on_call.notify_one();
+            async move { Ok(json!({ "echo": payload })) }
         })
         .await;
     let rpc = Arc::new(RpcServer::new(router));
@@ -49,19 +55,13 @@ async fn run_server_endpoint(
         match kind.as_str() {
             "rpc" => {
                 let rpc = rpc.clone();
+                let called = called.clone();
                 tokio::spawn(async move {
                     let serving = tokio::spawn(rpc.clone().serve(stream));
-                    // The server pushes a notification once the client's stream is up.
-                    for _ in 0..100 {
-                        if rpc
-                            .notify_typed(HELLO_NOTIFY, &json!({"hello": "client"}))
-                            .await
-                            .is_ok()
-                        {
-                            break;
-                        }
-                        tokio::task::yield_now().await;
-                    }
+                    called.notified().await;
+                    rpc.notify_typed(HELLO_NOTIFY, &json!({"hello": "client"}))
+                        .await
+                        .expect("notify the client");
                     let _ = serving.await;
                 });
             }
