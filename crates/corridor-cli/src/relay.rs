@@ -112,7 +112,12 @@ struct LimitArgs {
     /// (0: the default).
     #[arg(long, env = "FSEC_TUNNEL_MAX_WRITE_QUEUE_BYTES", default_value_t = Limits::default().max_write_queue_bytes)]
     max_write_queue_bytes: usize,
-    /// Single-use token ids remembered at once (default: 4 per connection).
+    /// Memory for single-use token ids; a full cache refuses attaches with
+    /// 1013 replay_cache_full until tokens expire.
+    #[arg(long, default_value_t = Limits::default().max_replay_bytes)]
+    max_replay_bytes: usize,
+    /// Single-use token ids remembered at once (default: only
+    /// --max-replay-bytes bounds them).
     #[arg(long, env = "FSEC_TUNNEL_MAX_REPLAY_ENTRIES")]
     max_replay_entries: Option<usize>,
     /// Time to send the attach message, e.g. 10s.
@@ -160,9 +165,8 @@ impl LimitArgs {
         let defaults = Limits::default();
         // flowersec-tunnel reads 0 as "the default" for these three.
         let or_default = |value: usize, default: usize| if value == 0 { default } else { value };
-        let max_conns = or_default(self.max_conns, defaults.max_conns);
         Limits {
-            max_conns,
+            max_conns: or_default(self.max_conns, defaults.max_conns),
             max_channels: or_default(self.max_channels, defaults.max_channels),
             max_attach_bytes: self.max_attach_bytes,
             max_record_bytes: self.max_record_bytes,
@@ -172,9 +176,8 @@ impl LimitArgs {
                 self.max_write_queue_bytes,
                 defaults.max_write_queue_bytes,
             ),
-            max_replay_entries: self
-                .max_replay_entries
-                .unwrap_or(max_conns.saturating_mul(4)),
+            max_replay_bytes: self.max_replay_bytes,
+            max_replay_entries: self.max_replay_entries,
             attach_timeout: self.attach_timeout,
             clock_skew: self.clock_skew,
             max_token_lifetime: self.max_token_lifetime,

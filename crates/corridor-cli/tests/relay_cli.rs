@@ -357,7 +357,8 @@ async fn flowersec_tunnel_environment_configures_the_relay() {
         "max_conns: 12000, max_channels: 6000, max_attach_bytes: 8192, \
          max_record_bytes: 1048576, max_pending_bytes: 262144, \
          max_total_queued_bytes: 33554432, max_write_queue_bytes: 1048576, \
-         max_replay_entries: 777, attach_timeout: 10s, clock_skew: 30s, \
+         max_replay_bytes: 67108864, max_replay_entries: Some(777), \
+         attach_timeout: 10s, clock_skew: 30s, \
          max_token_lifetime: 90s, max_init_horizon: 100s, write_timeout: 1.5s",
     );
     let ws_url = relay.url("ws_url");
@@ -425,4 +426,30 @@ fn flowersec_policy_variables_corridor_lacks_stop_the_relay() {
         stderr.contains("FSEC_TUNNEL_ATTACH_AUTHORIZER_URL"),
         "{stderr}"
     );
+}
+
+#[test]
+fn refusals_are_logged_with_their_reason_and_the_peer_address() {
+    use std::io::{Read as _, Write as _};
+    let state = tempfile::tempdir().expect("tempdir");
+    let relay = Service::start(&[], state.path());
+    let addr = relay.url("ws_url");
+    let host = addr
+        .trim_start_matches("ws://")
+        .trim_end_matches("/ws")
+        .to_owned();
+    // A page from an origin the development relay does not allow.
+    let mut stream = std::net::TcpStream::connect(&host).expect("connect");
+    let peer = stream.local_addr().expect("local addr");
+    write!(
+        stream,
+        "GET /ws HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+         Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\
+         Origin: https://evil.example\r\n\r\n"
+    )
+    .expect("request");
+    let mut head = [0u8; 12];
+    stream.read_exact(&mut head).expect("response");
+    assert_eq!(&head, b"HTTP/1.1 403");
+    relay.wait_log(&format!("peer={peer} reason=\"origin_not_allowed\""));
 }

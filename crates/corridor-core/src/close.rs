@@ -43,8 +43,13 @@ pub enum Rejection {
     ChannelMismatch,
     /// The token names another role than the attach message.
     RoleMismatch,
-    /// The token's `token_id` was used before, or the replay cache is full.
+    /// The token's `token_id` was used before.
     TokenReplay,
+    /// The single-use cache is full of live tokens: this one cannot be
+    /// remembered, so it is not accepted. flowersec's cache has no bound and
+    /// so no such reason; corridor says "try again later" rather than call a
+    /// fresh token a replay.
+    ReplayCacheFull,
     /// The relay already holds its maximum of channels.
     TooManyChannels,
     /// The channel exists with another `init_exp`.
@@ -62,7 +67,7 @@ impl Rejection {
     pub const fn code(self) -> u16 {
         match self {
             Rejection::TooManyConnections | Rejection::TooManyChannels => TRY_AGAIN_LATER,
-            Rejection::ReplaceRateLimited => TRY_AGAIN_LATER,
+            Rejection::ReplaceRateLimited | Rejection::ReplayCacheFull => TRY_AGAIN_LATER,
             Rejection::Timeout
             | Rejection::InvalidToken
             | Rejection::ChannelMismatch
@@ -102,6 +107,7 @@ impl Rejection {
             Rejection::ChannelMismatch => "channel_mismatch",
             Rejection::RoleMismatch => "role_mismatch",
             Rejection::TokenReplay => "token_replay",
+            Rejection::ReplayCacheFull => "replay_cache_full",
             Rejection::InitExpMismatch => "init_exp_mismatch",
             Rejection::IdleTimeoutMismatch => "idle_timeout_mismatch",
             Rejection::ReplaceRateLimited => "replace_rate_limited",

@@ -5,10 +5,13 @@
 use crate::budget::is_budget_spent;
 use crate::http::Ws;
 use crate::pairing::{Admission, Endpoint};
+use crate::refusals::Severity;
+use crate::replay::TokenUse;
 use crate::server::Shared;
 use corridor_core::attach::{Attach, AttachLimits};
 use corridor_core::close::Rejection;
 use futures_util::{SinkExt as _, StreamExt as _};
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
@@ -19,10 +22,15 @@ use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 /// How long a close frame may take to go out before the socket is dropped.
 pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
-/// Runs one upgraded connection to its end.
-pub(crate) async fn serve_endpoint(shared: Arc<Shared>, mut ws: Ws) {
+/// Runs one upgraded connection from `peer` to its end.
+pub(crate) async fn serve_endpoint(shared: Arc<Shared>, mut ws: Ws, peer: SocketAddr) {
     let Some(slot) = shared.try_open_connection() else {
         shared.metrics.attach_failed(Rejection::TooManyConnections);
+        shared.refusals.refused(
+            peer,
+            Rejection::TooManyConnections.reason(),
+            Severity::Capacity,
+        );
         close_with(
             &mut ws,
             Rejection::TooManyConnections.code(),
@@ -39,10 +47,13 @@ pub(crate) async fn serve_endpoint(shared: Arc<Shared>, mut ws: Ws) {
         },
         _ = shared.shutdown.cancelled() => Err(Rejection::Canceled),
     };
-    let admitted = first.and_then(|text| admit(&shared, text.as_bytes()));
+    let admitted = match first {
+        Ok(text) => admit(&shared, text.as_bytes()).await,
+        Err(rejection) => Err(rejection),
+    };
     let (attach, claims) = match admitted {
         Ok(pair) => pair,
-        Err(rejection) => return reject(&shared, ws, rejection).await,
+        Err(rejection) => return reject(&shared, ws, rejection, peer).await,
     };
     ws.get_mut().get_mut().lift();
     let endpoint = Endpoint {
@@ -60,13 +71,21 @@ pub(crate) async fn serve_endpoint(shared: Arc<Shared>, mut ws: Ws) {
                 .spawn(crate::channel::run(shared.clone(), lead));
         }
         Admission::Joined => shared.metrics.attach_ok(),
-        Admission::Refused(rejection, endpoint) => reject(&shared, *endpoint.ws, rejection).await,
+        Admission::Refused(rejection, endpoint) => {
+            reject(&shared, *endpoint.ws, rejection, peer).await;
+        }
     }
 }
 
-async fn reject(shared: &Shared, mut ws: Ws, rejection: Rejection) {
-    tracing::debug!(reason = rejection.reason(), "attach refused");
+async fn reject(shared: &Shared, mut ws: Ws, rejection: Rejection, peer: SocketAddr) {
+    let severity = match rejection.code() {
+        corridor_core::close::TRY_AGAIN_LATER => Severity::Capacity,
+        _ => Severity::Peer,
+    };
+    shared.refusals.refused(peer, rejection.reason(), severity);
     shared.metrics.attach_failed(rejection);
+    // After the peer's own close frame this only flushes: the answer to it
+    // went out already and the socket is done.
     close_with(&mut ws, rejection.code(), rejection.close_reason()).await;
 }
 
@@ -85,9 +104,15 @@ async fn read_attach(ws: &mut Ws) -> Result<Utf8Bytes, Rejection> {
         match ws.next().await {
             Some(Ok(Message::Text(text))) => return Ok(text),
             Some(Ok(Message::Ping(_) | Message::Pong(_))) => {
-                // Answer pings now: the pong is queued by tungstenite and goes
-                // out with the next write.
+                // Answer pings now, as flowersec's tunnel does: tungstenite
+                // queued the pong and sends it with the next write.
                 let _ = ws.flush().await;
+            }
+            Some(Ok(Message::Close(_))) => {
+                // tungstenite queued the answer (the peer's code echoed, as
+                // flowersec's tunnel answers); send it, then end.
+                let _ = tokio::time::timeout(CLOSE_GRACE, ws.flush()).await;
+                return Err(Rejection::ExpectedAttach);
             }
             Some(Ok(_)) | None => return Err(Rejection::ExpectedAttach),
             Some(Err(error)) if is_budget_spent(&error) => return Err(Rejection::AttachTooLarge),
@@ -100,7 +125,7 @@ async fn read_attach(ws: &mut Ws) -> Result<Utf8Bytes, Rejection> {
 }
 
 /// Parses the attach message and checks its token against it.
-fn admit(
+async fn admit(
     shared: &Shared,
     text: &[u8],
 ) -> Result<(Attach, corridor_core::token::Claims), Rejection> {
@@ -112,7 +137,7 @@ fn admit(
         tracing::debug!(%error, "invalid attach");
         Rejection::InvalidAttach
     })?;
-    let now = unix_now();
+    let now = crate::clock::unix_now();
     let claims = shared
         .verifier
         .verify(&attach.token, now)
@@ -133,16 +158,11 @@ fn admit(
         claims.token_id.trim()
     );
     let used_until = claims.exp.saturating_add(shared.verifier.clock_skew_secs());
-    if !shared.replay.try_use(&key, used_until, now) {
-        return Err(Rejection::TokenReplay);
+    let spent = shared.replay.try_use(&key, used_until, now).await;
+    shared.metrics.set_replay_usage(shared.replay.usage(now));
+    match spent {
+        TokenUse::Fresh => Ok((attach, claims)),
+        TokenUse::Replayed => Err(Rejection::TokenReplay),
+        TokenUse::Full => Err(Rejection::ReplayCacheFull),
     }
-    Ok((attach, claims))
-}
-
-/// The wall clock in Unix seconds.
-pub(crate) fn unix_now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
 }

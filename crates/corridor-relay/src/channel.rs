@@ -10,7 +10,8 @@
 //! same socket with fresh small buffers, at a point where tungstenite holds
 //! no bytes of a frame or message.
 
-use crate::attach::{close_with, unix_now};
+use crate::attach::close_with;
+use crate::clock::unix_now;
 use crate::http::Ws;
 use crate::metrics::Direction;
 use crate::pairing::{Endpoint, Lead};

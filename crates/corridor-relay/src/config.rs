@@ -88,8 +88,11 @@ impl RelayConfig {
         if limits.max_channels == 0 {
             return err("--max-channels must be > 0");
         }
-        if limits.max_replay_entries == 0 {
+        if limits.max_replay_entries == Some(0) {
             return err("--max-replay-entries must be > 0");
+        }
+        if limits.max_replay_bytes < 1024 {
+            return err("--max-replay-bytes must be >= 1024");
         }
         if limits.max_attach_bytes < 64 {
             return err("--max-attach-bytes must be >= 64");

@@ -8,6 +8,7 @@
 
 use crate::budget::AttachBudget;
 use crate::read_ahead::ReadAhead;
+use crate::refusals::Severity;
 use crate::server::Shared;
 use bytes::Bytes;
 use http_body_util::Full;
@@ -16,6 +17,7 @@ use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
@@ -41,11 +43,12 @@ pub(crate) enum Listener {
 pub(crate) async fn route(
     shared: Arc<Shared>,
     listener: Listener,
+    peer: SocketAddr,
     req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     let path = req.uri().path();
     let response = match listener {
-        Listener::Main if path == shared.config.ws_path => upgrade(shared, req),
+        Listener::Main if path == shared.config.ws_path => upgrade(shared, req, peer),
         Listener::Main if path == "/healthz" => text(StatusCode::OK, "ok"),
         Listener::Main if path == "/metrics" && shared.config.metrics_listen.is_none() => {
             metrics(&shared)
@@ -70,6 +73,9 @@ fn metrics(shared: &Shared) -> Response<Full<Bytes>> {
     if !shared.metrics.enabled() {
         return text(StatusCode::NOT_FOUND, "404 page not found\n");
     }
+    // Expired tokens leave the cache when it is next used; a scrape is a use.
+    let usage = shared.replay.usage(crate::clock::unix_now());
+    shared.metrics.set_replay_usage(usage);
     let mut response = Response::new(Full::new(Bytes::from(shared.metrics.encode())));
     response.headers_mut().insert(
         header::CONTENT_TYPE,
@@ -88,9 +94,15 @@ fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) 
 }
 
 /// A refusal before the upgrade, as gorilla/websocket writes it.
-fn refuse(shared: &Shared, status: StatusCode, reason: &'static str) -> Response<Full<Bytes>> {
+fn refuse(
+    shared: &Shared,
+    peer: SocketAddr,
+    status: StatusCode,
+    reason: &'static str,
+) -> Response<Full<Bytes>> {
     shared.metrics.attach_failed_reason("upgrade_error");
     shared.metrics.http_rejected(reason);
+    shared.refusals.refused(peer, reason, Severity::Peer);
     let body = match status {
         StatusCode::FORBIDDEN => "Forbidden\n",
         StatusCode::METHOD_NOT_ALLOWED => "Method Not Allowed\n",
@@ -105,11 +117,16 @@ fn refuse(shared: &Shared, status: StatusCode, reason: &'static str) -> Response
     response
 }
 
-fn upgrade(shared: Arc<Shared>, mut req: Request<Incoming>) -> Response<Full<Bytes>> {
+fn upgrade(
+    shared: Arc<Shared>,
+    mut req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<Full<Bytes>> {
     let headers = req.headers();
     if !header_has_token(headers, header::CONNECTION, "upgrade") {
         return refuse(
             &shared,
+            peer,
             StatusCode::BAD_REQUEST,
             "missing_connection_upgrade",
         );
@@ -117,28 +134,39 @@ fn upgrade(shared: Arc<Shared>, mut req: Request<Incoming>) -> Response<Full<Byt
     if !header_has_token(headers, header::UPGRADE, "websocket") {
         return refuse(
             &shared,
+            peer,
             StatusCode::BAD_REQUEST,
             "missing_upgrade_websocket",
         );
     }
     if req.method() != Method::GET {
-        return refuse(&shared, StatusCode::METHOD_NOT_ALLOWED, "method_not_get");
+        return refuse(
+            &shared,
+            peer,
+            StatusCode::METHOD_NOT_ALLOWED,
+            "method_not_get",
+        );
     }
     if !header_has_token(headers, header::SEC_WEBSOCKET_VERSION, "13") {
-        return refuse(&shared, StatusCode::BAD_REQUEST, "unsupported_version");
+        return refuse(
+            &shared,
+            peer,
+            StatusCode::BAD_REQUEST,
+            "unsupported_version",
+        );
     }
     let origin = headers
         .get(header::ORIGIN)
         .map(|value| value.to_str().unwrap_or("\u{fffd}"));
     if !shared.config.origins.allows(origin) {
-        return refuse(&shared, StatusCode::FORBIDDEN, "origin_not_allowed");
+        return refuse(&shared, peer, StatusCode::FORBIDDEN, "origin_not_allowed");
     }
     let key_ok = headers
         .get(header::SEC_WEBSOCKET_KEY)
         .and_then(|key| corridor_core::b64::decode_std(key.as_bytes()))
         .is_some_and(|raw| raw.len() == 16);
     if !key_ok {
-        return refuse(&shared, StatusCode::BAD_REQUEST, "bad_websocket_key");
+        return refuse(&shared, peer, StatusCode::BAD_REQUEST, "bad_websocket_key");
     }
     if shared.is_shutting_down() {
         let mut response = text(StatusCode::SERVICE_UNAVAILABLE, "tunnel server closed\n");
@@ -172,7 +200,7 @@ fn upgrade(shared: Arc<Shared>, mut req: Request<Incoming>) -> Response<Full<Byt
             task_shared.read_ahead.clone(),
         );
         let ws = WebSocketStream::from_raw_socket(io, WsRole::Server, Some(ws_config)).await;
-        crate::attach::serve_endpoint(task_shared, ws).await;
+        crate::attach::serve_endpoint(task_shared, ws, peer).await;
     });
     let mut response = Response::new(Full::new(Bytes::new()));
     *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;

@@ -32,9 +32,17 @@ pub struct Limits {
     /// reads ahead of a busy destination up to this much, then stops reading
     /// the sender, so a slow reader slows its sender. At least one record.
     pub max_write_queue_bytes: usize,
-    /// Replay cache entries (`--max-replay-entries`); four per connection as flowersec.
-    /// Full of live entries: attaches are refused with `token_replay`, never evicted.
-    pub max_replay_entries: usize,
+    /// Memory of the single-use token cache (`--max-replay-bytes`). A token stays
+    /// in it until it expires plus the clock skew, at most `max_token_lifetime` +
+    /// 2 x `clock_skew` (180 s by default); 64 MiB holds at least 3 million
+    /// tokens, 18,000 a second for that long. Full of live entries: attaches
+    /// are refused with 1013 `replay_cache_full`, never evicted. Metrics:
+    /// `corridor_relay_replay_entries`, `corridor_relay_replay_bytes`,
+    /// `flowersec_tunnel_attach_total{reason="replay_cache_full"}`.
+    pub max_replay_bytes: usize,
+    /// Live tokens in the cache (`--max-replay-entries`, flowersec's flag); no
+    /// cap but the bytes by default. Refused the same way as a full cache.
+    pub max_replay_entries: Option<usize>,
     /// Time an upgraded connection has to send its attach message (`--attach-timeout`).
     pub attach_timeout: Duration,
     /// Tolerated clock difference with the token issuer (`--clock-skew`).
@@ -81,7 +89,8 @@ impl Default for Limits {
             max_pending_bytes: 256 * 1024,
             max_total_queued_bytes: 256 * 1024 * 1024,
             max_write_queue_bytes: 1024 * 1024,
-            max_replay_entries: 48_000,
+            max_replay_bytes: 64 * 1024 * 1024,
+            max_replay_entries: None,
             attach_timeout: Duration::from_secs(10),
             clock_skew: Duration::from_secs(30),
             max_token_lifetime: Duration::from_secs(120),

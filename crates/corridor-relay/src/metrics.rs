@@ -69,6 +69,8 @@ pub struct Metrics {
     key_reloads: Family<ResultLabel, Counter>,
     http_rejected: Family<ReasonLabel, Counter>,
     compactions: Counter,
+    replay_entries: Gauge,
+    replay_bytes: Gauge,
 }
 
 impl Metrics {
@@ -98,6 +100,8 @@ impl Metrics {
             key_reloads: Family::default(),
             http_rejected: Family::default(),
             compactions: Counter::default(),
+            replay_entries: Gauge::default(),
+            replay_bytes: Gauge::default(),
         };
         registry.register(
             "flowersec_tunnel_connections",
@@ -163,6 +167,16 @@ impl Metrics {
             "corridor_relay_compactions",
             "Connections of quiet channels whose WebSocket buffers were given back",
             m.compactions.clone(),
+        );
+        registry.register(
+            "corridor_relay_replay_entries",
+            "Spent tokens the single-use cache holds until they expire",
+            m.replay_entries.clone(),
+        );
+        registry.register(
+            "corridor_relay_replay_bytes",
+            "Bytes the single-use cache's tables take (bounded by --max-replay-bytes)",
+            m.replay_bytes.clone(),
         );
         let forwarded_to_client = m
             .forwarded_bytes
@@ -300,6 +314,11 @@ impl Metrics {
 
     pub(crate) fn compacted(&self) {
         self.compactions.inc();
+    }
+
+    pub(crate) fn set_replay_usage(&self, usage: crate::ReplayUsage) {
+        self.replay_entries.set(usage.entries as i64);
+        self.replay_bytes.set(usage.bytes as i64);
     }
 
     pub(crate) fn http_rejected(&self, reason: &'static str) {

@@ -6,7 +6,8 @@ use crate::http::{self, Listener};
 use crate::metrics::Metrics;
 use crate::pairing::Registry;
 use crate::read_ahead::ReadAheadBudget;
-use crate::replay::ReplayCache;
+use crate::refusals::{RefusalLog, Severity};
+use crate::replay::{ReplayCache, ReplayStore};
 use crate::verifier::{LoadKeysError, Verifier};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -49,7 +50,8 @@ pub enum RelayError {
 pub(crate) struct Shared {
     pub(crate) config: RelayConfig,
     pub(crate) verifier: Verifier,
-    pub(crate) replay: ReplayCache,
+    pub(crate) replay: Box<dyn ReplayStore>,
+    pub(crate) refusals: RefusalLog,
     pub(crate) registry: Registry,
     pub(crate) metrics: Arc<Metrics>,
     pub(crate) read_ahead: ReadAheadBudget,
@@ -209,7 +211,11 @@ impl Relay {
         let listener = bind(config.listen).await?;
         let shared = Arc::new(Shared {
             verifier,
-            replay: ReplayCache::new(limits.max_replay_entries),
+            replay: Box::new(ReplayCache::new(
+                limits.max_replay_bytes,
+                limits.max_replay_entries,
+            )),
+            refusals: RefusalLog::default(),
             registry: Registry::default(),
             metrics: Arc::new(Metrics::new(config.metrics_enabled)),
             read_ahead: ReadAheadBudget::new(limits.max_read_ahead_bytes),
@@ -352,6 +358,9 @@ async fn accept_loop(
         };
         let Ok(handshaking) = shared.handshaking.clone().try_acquire_owned() else {
             shared.metrics.http_rejected("too_many_handshaking");
+            shared
+                .refusals
+                .refused(peer, "too_many_handshaking", Severity::Capacity);
             drop(stream);
             continue;
         };
@@ -376,11 +385,11 @@ async fn serve_tcp(
     peer: SocketAddr,
 ) {
     match tls {
-        None => serve_http(shared, stream, which).await,
+        None => serve_http(shared, stream, which, peer).await,
         Some(acceptor) => {
             let timeout = shared.config.limits.http_header_timeout;
             match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
-                Ok(Ok(stream)) => serve_http(shared, stream, which).await,
+                Ok(Ok(stream)) => serve_http(shared, stream, which, peer).await,
                 Ok(Err(error)) => tracing::debug!(%peer, %error, "tls handshake failed"),
                 Err(_) => tracing::debug!(%peer, "tls handshake timed out"),
             }
@@ -388,12 +397,12 @@ async fn serve_tcp(
     }
 }
 
-async fn serve_http<S>(shared: Arc<Shared>, stream: S, which: Listener)
+async fn serve_http<S>(shared: Arc<Shared>, stream: S, which: Listener, peer: SocketAddr)
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let service_shared = shared.clone();
-    let service = service_fn(move |req| http::route(service_shared.clone(), which, req));
+    let service = service_fn(move |req| http::route(service_shared.clone(), which, peer, req));
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(shared.config.limits.http_header_timeout)

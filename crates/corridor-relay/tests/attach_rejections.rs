@@ -6,10 +6,12 @@ mod support;
 
 use corridor_core::Role;
 use corridor_core::token;
-use futures_util::SinkExt as _;
+use futures_util::{SinkExt as _, StreamExt as _};
 use std::time::Duration;
 use support::*;
 use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 
 /// Sends `first` as the first message and asserts the close it earns.
 async fn assert_refused(relay: &TestRelay, first: Message, code: u16, reason: &str) {
@@ -359,7 +361,7 @@ async fn init_exp_beyond_the_horizon_is_refused_on_its_own() {
 
 #[tokio::test]
 async fn a_full_replay_cache_refuses_new_tokens() {
-    let relay = TestRelay::start_with(|config| config.limits.max_replay_entries = 2).await;
+    let relay = TestRelay::start_with(|config| config.limits.max_replay_entries = Some(2)).await;
     let _a = raw_attach(&relay, "a", Role::Server).await;
     let _b = raw_attach(&relay, "b", Role::Server).await;
     wait_until("two channels", || relay.handle.channel_count() == 2).await;
@@ -374,6 +376,69 @@ async fn a_full_replay_cache_refuses_new_tokens() {
     ws.send(third).await.expect("attach");
     assert_eq!(
         expect_close(&mut ws).await,
-        (1008, "token_replay".to_owned())
+        (1013, "replay_cache_full".to_owned())
     );
+    assert_eq!(
+        metric(
+            &relay,
+            "flowersec_tunnel_attach_total",
+            "reason=\"replay_cache_full\""
+        ),
+        1.0
+    );
+}
+
+#[tokio::test]
+async fn a_close_frame_in_place_of_the_attach_is_answered_with_a_close_frame() {
+    let relay = TestRelay::start().await;
+    let mut ws = raw_connect(&relay).await;
+    let bye = CloseFrame {
+        code: CloseCode::Away,
+        reason: "changed my mind".into(),
+    };
+    ws.send(Message::Close(Some(bye)))
+        .await
+        .expect("send close");
+    // RFC 6455 5.5.1: the peer's code comes back, as flowersec's tunnel
+    // answers, rather than a dropped connection (1006).
+    assert_eq!(
+        expect_close(&mut ws).await,
+        (1001, "changed my mind".to_owned())
+    );
+    assert!(
+        metric(
+            &relay,
+            "flowersec_tunnel_attach_total",
+            "reason=\"expected_attach\""
+        ) >= 1.0
+    );
+    assert_relay_serves(&relay).await;
+}
+
+#[tokio::test]
+async fn pings_before_the_attach_are_answered_and_the_attach_still_counts() {
+    let relay = TestRelay::start().await;
+    let mut server = raw_connect(&relay).await;
+    server
+        .send(Message::Ping(b"are you there".to_vec().into()))
+        .await
+        .expect("ping");
+    let pong = tokio::time::timeout(Duration::from_secs(10), server.next())
+        .await
+        .expect("pong within 10 s");
+    match pong {
+        Some(Ok(Message::Pong(payload))) => assert_eq!(&payload[..], b"are you there"),
+        other => panic!("expected a pong, got {other:?}"),
+    }
+    let token = relay.token("pinged", Role::Server);
+    server
+        .send(Message::text(attach_json("pinged", Role::Server, &token)))
+        .await
+        .expect("attach");
+    let mut client = raw_attach(&relay, "pinged", Role::Client).await;
+    client
+        .send(Message::binary(b"after a ping".to_vec()))
+        .await
+        .expect("send");
+    assert_eq!(next_binary(&mut server).await, b"after a ping");
 }

@@ -8,11 +8,14 @@
 //!   raw TCP through the blind hop, with each hop's CPU per GiB;
 //! - small-message round trips through raw TCP, the blind hop and the relay;
 //! - attach-to-first-frame latency (p50/p99) and pairings per second;
-//! - relay RSS per idle paired channel.
+//! - relay RSS per idle paired channel;
+//! - churn: channels opened, used once each way and closed at a fixed rate
+//!   for minutes, with fresh tokens (refusals, RSS and open files over time).
 //!
 //! The relay runs as its own process (the real `corridor` binary), so its
 //! memory is its own. Run with
-//! `cargo bench -p corridor-cli --bench relay_load -- [all|throughput|pairing|idle] [--channels N] [--mib N]`.
+//! `cargo bench -p corridor-cli --bench relay_load -- [all|throughput|pairing|idle|churn] [--channels N] [--mib N]`
+//! (churn: `[--rate N] [--seconds N] [--warmup N]`; `--rate 0` as fast as the generator can).
 //! Not a test: it prints figures and asserts nothing.
 
 use corridor_core::Role;
@@ -32,6 +35,8 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
+
+mod churn;
 
 const AUD: &str = "bench-aud";
 const ISS: &str = "bench-iss";
@@ -98,7 +103,6 @@ impl RelayProcess {
             .arg("--issuer-keys-file")
             .arg(&keys_file)
             .args(["--max-conns", "40000", "--max-channels", "20000"])
-            .args(["--max-replay-entries", "400000"])
             .args(["--metrics-listen", "127.0.0.1:0"])
             // Extra relay flags for experiments, e.g. "--ws-read-buffer-bytes 4096".
             .args(
@@ -146,6 +150,16 @@ impl RelayProcess {
     /// A server and a client token for `channel`, minted together as a
     /// control plane mints them: both must carry the same `init_exp`.
     fn token_pair(&self, channel: &str, idle_timeout_seconds: i32) -> [String; 2] {
+        self.token_pair_valid_for(channel, idle_timeout_seconds, 110)
+    }
+
+    /// [`RelayProcess::token_pair`] with tokens valid for `lifetime_secs`.
+    fn token_pair_valid_for(
+        &self,
+        channel: &str,
+        idle_timeout_seconds: i32,
+        lifetime_secs: i64,
+    ) -> [String; 2] {
         let now = now();
         [Role::Server, Role::Client].map(|role| {
             let mut id = [0u8; 18];
@@ -157,10 +171,10 @@ impl RelayProcess {
                 channel_id: channel.into(),
                 role,
                 token_id: corridor_core::b64::encode(id),
-                init_exp: now + 110,
+                init_exp: now + lifetime_secs,
                 idle_timeout_seconds,
                 iat: now,
-                exp: now + 110,
+                exp: now + lifetime_secs,
             };
             token::sign(self.key.signing_key(), claims).expect("sign")
         })
@@ -171,8 +185,9 @@ impl RelayProcess {
         cpu_time(&format!("/proc/{}/stat", self.child.id()))
     }
 
-    /// One unlabelled sample from the relay's /metrics (0 if absent).
-    fn metric(&self, name: &str) -> f64 {
+    /// One sample from the relay's /metrics (0 if absent): `series` is the
+    /// name with its labels as the exposition writes them.
+    fn metric(&self, series: &str) -> f64 {
         use std::io::{Read as _, Write as _};
         let mut http = std::net::TcpStream::connect(&self.metrics_addr).expect("metrics connect");
         http.write_all(b"GET /metrics HTTP/1.0\r\nHost: relay\r\n\r\n")
@@ -180,9 +195,16 @@ impl RelayProcess {
         let mut text = String::new();
         http.read_to_string(&mut text).expect("metrics response");
         text.lines()
-            .find_map(|line| line.strip_prefix(name)?.strip_prefix(' '))
+            .find_map(|line| line.strip_prefix(series)?.strip_prefix(' '))
             .and_then(|value| value.trim().parse().ok())
             .unwrap_or(0.0)
+    }
+
+    /// Open file descriptors of the relay process.
+    fn open_fds(&self) -> usize {
+        std::fs::read_dir(format!("/proc/{}/fd", self.child.id()))
+            .expect("relay fds")
+            .count()
     }
 
     fn rss_kib(&self) -> u64 {
@@ -546,20 +568,32 @@ async fn throughput(relay: &RelayProcess, mib: usize) {
 /// A WebSocket to the relay whose close does not leave TIME_WAIT behind
 /// (the load would otherwise run out of loopback ports).
 async fn ws_connect(relay: &RelayProcess) -> tokio_tungstenite::WebSocketStream<TcpStream> {
+    try_ws_connect(relay).await.expect("websocket")
+}
+
+/// [`ws_connect`], failing with a description rather than a panic.
+async fn try_ws_connect(relay: &RelayProcess) -> Result<Ws, String> {
     let addr: std::net::SocketAddr = relay
         .ws_url
         .trim_start_matches("ws://")
         .trim_end_matches("/ws")
         .parse()
         .expect("addr");
-    let socket = TcpSocket::new_v4().expect("socket");
-    socket.set_zero_linger().expect("linger");
-    socket.set_nodelay(true).expect("nodelay");
-    let stream = socket.connect(addr).await.expect("connect");
+    let socket = TcpSocket::new_v4().map_err(|e| format!("socket: {e}"))?;
+    socket
+        .set_zero_linger()
+        .map_err(|e| format!("linger: {e}"))?;
+    socket
+        .set_nodelay(true)
+        .map_err(|e| format!("nodelay: {e}"))?;
+    let stream = socket
+        .connect(addr)
+        .await
+        .map_err(|e| format!("connect: {e}"))?;
     let (ws, _) = tokio_tungstenite::client_async(relay.ws_url.as_str(), stream)
         .await
-        .expect("websocket");
-    ws
+        .map_err(|e| format!("upgrade: {e}"))?;
+    Ok(ws)
 }
 
 fn attach_text(channel: &str, role: Role, token: &str) -> Message {
@@ -817,7 +851,7 @@ fn main() {
     };
     let what = args
         .iter()
-        .find(|a| ["all", "throughput", "pairing", "idle"].contains(&a.as_str()))
+        .find(|a| ["all", "throughput", "pairing", "idle", "churn"].contains(&a.as_str()))
         .cloned()
         .unwrap_or_else(|| "all".into());
     let mib = flag("--mib", 256);
@@ -843,6 +877,16 @@ fn main() {
             // A fresh relay: memory from earlier phases is not the idle cost.
             let relay = Arc::new(RelayProcess::start());
             idle(&relay, channels, burst_kib).await;
+        }
+        if what == "churn" {
+            // Minutes long: only on request. A fresh relay with default limits.
+            let relay = Arc::new(RelayProcess::start());
+            let plan = churn::Plan {
+                rate: flag("--rate", 5_000),
+                seconds: flag("--seconds", 200) as u64,
+                warmup: flag("--warmup", 95) as u64,
+            };
+            churn::run(relay, plan).await;
         }
     });
 }
