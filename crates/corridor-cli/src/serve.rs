@@ -161,7 +161,7 @@ async fn serve_direct(
             (credential.clone(), options.clone(), forwards.clone());
         tokio::spawn(async move {
             let _ = tcp.set_nodelay(true);
-            match Endpoint::accept_direct(Box::new(tcp), &credential, &options).await {
+            match Endpoint::accept_direct(tcp, &credential, &options).await {
                 Ok(session) => {
                     tracing::info!(%peer, "client connected");
                     builtin::serve_streams(&session, forwards).await;

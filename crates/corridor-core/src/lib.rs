@@ -2,11 +2,13 @@
 //!
 //! This crate owns the wire formats and the rules of the protocol: issuer keys,
 //! FST2 attach tokens, channel-init grants, the relay attach message, the close
-//! codes and reasons a relay answers with, the fsec1 E2EE handshake and record
-//! layer, StreamHello, the RPC envelope, and where WebSocket frames end. It does no networking and reads
-//! no clock: every function takes the bytes and the current time as arguments and
-//! returns a value or a typed error, so each piece is unit-tested and fuzzed alone.
-//! The async crates (`corridor-relay`, the CLI) drive it.
+//! codes and reasons a relay answers with, the E2EE suites behind one interface
+//! ([`suite`]: [`fsec1`] and [`noise`]), how peers choose one ([`negotiate`]),
+//! node identities, StreamHello, the RPC envelope, and where WebSocket frames
+//! end. It does no networking and reads no clock: every function takes the
+//! bytes and the current time as arguments and returns a value or a typed
+//! error, so each piece is unit-tested and fuzzed alone. The async crates
+//! (`corridor`, `corridor-relay`) drive it.
 
 #![forbid(unsafe_code)]
 
@@ -16,9 +18,13 @@ pub mod close;
 pub mod fsec1;
 pub mod grant;
 pub mod hello;
+pub mod identity;
 pub mod keys;
+pub mod negotiate;
+pub mod noise;
 pub mod role;
 pub mod rpc;
+pub mod suite;
 pub mod token;
 pub mod ws_boundary;
 

@@ -214,9 +214,7 @@ async fn corridor_endpoint() -> (SocketAddr, DirectInfo) {
             let (credential, options) = (credential.clone(), options.clone());
             tokio::spawn(async move {
                 let _ = tcp.set_nodelay(true);
-                let Ok(session) =
-                    Endpoint::accept_direct(Box::new(tcp), &credential, &options).await
-                else {
+                let Ok(session) = Endpoint::accept_direct(tcp, &credential, &options).await else {
                     return;
                 };
                 while let Ok(mut stream) = session.accept_stream().await {

@@ -1,15 +1,17 @@
-//! The client side of a session: dial through a relay or directly, handshake
-//! as the fsec1 client, open the RPC stream.
+//! The client side of a session: dial through a relay, a direct WebSocket or
+//! a byte stream, choose the suite, run the handshake, open the RPC stream.
 
-use crate::carrier::Records;
+use crate::carrier::framed::FramedRecords;
 use crate::carrier::ws::WsRecords;
+use crate::carrier::{Connection, Records};
+use crate::credential::ClientCredential;
 use crate::endpoint::DirectCredential;
 use crate::error::Error;
+use crate::peer::ConnectionInfo;
 use crate::secure::handshake;
 use crate::session::{Session, SessionOptions};
-use crate::tunnel;
+use crate::{negotiate, tunnel};
 use corridor_core::Role;
-use corridor_core::fsec1::client::ClientConfig;
 use corridor_core::grant::{self, ChannelInitGrant, DirectInfo};
 
 /// Connects client sessions.
@@ -31,12 +33,18 @@ impl Client {
         grant: &ChannelInitGrant,
         options: &SessionOptions,
     ) -> Result<Session, Error> {
-        let (records, psk) = tunnel::attach(grant, Role::Client, options).await?;
-        let config = ClientConfig::new(*psk, grant.default_suite, grant.channel_id.clone());
-        Self::finish(Box::new(records), config, options).await
+        let (records, info, psk) = tunnel::attach(grant, Role::Client, options).await?;
+        let credential = ClientCredential::Fsec1(DirectCredential {
+            psk,
+            suite: grant.default_suite,
+            channel_id: Some(grant.channel_id.clone()),
+            init_exp_unix_s: grant.channel_init_expire_at_unix_s,
+        });
+        Self::finish(Box::new(records), info, &credential, options).await
     }
 
-    /// Connects straight to an endpoint listening for WebSocket connections.
+    /// Connects straight to an endpoint listening for WebSocket connections,
+    /// with flowersec's direct connect info (fsec1).
     pub async fn connect_direct(
         info: &DirectInfo,
         options: &SessionOptions,
@@ -44,36 +52,78 @@ impl Client {
         let psk = grant::decode_psk(&info.e2ee_psk_b64u).ok_or(Error::InvalidGrant(
             "e2ee_psk_b64u is not 32 bytes of base64url",
         ))?;
-        let records = WsRecords::connect(&info.ws_url, &options.ws).await?;
-        let config = ClientConfig::new(*psk, info.default_suite, info.channel_id.clone());
-        Self::finish(Box::new(records), config, options).await
+        let credential = ClientCredential::Fsec1(DirectCredential {
+            psk,
+            suite: info.default_suite,
+            channel_id: Some(info.channel_id.clone()),
+            init_exp_unix_s: info.channel_init_expire_at_unix_s,
+        });
+        Self::connect_ws(&info.ws_url, credential, options).await
     }
 
-    /// Runs the client side over a carrier that is already connected, such as
-    /// [`FramedRecords`](crate::carrier::framed::FramedRecords) on a TCP or
-    /// Unix socket. The credential's `channel_id` is required; its `init_exp`
-    /// binds only the endpoint.
-    pub async fn connect_over(
-        records: Records,
-        credential: &DirectCredential,
+    /// Connects to a WebSocket endpoint at `url` with any credential; the
+    /// suite is offered in `Sec-WebSocket-Protocol` (nothing for fsec1, as
+    /// flowersec's clients do).
+    ///
+    /// ```no_run
+    /// # async fn run(server_key: corridor::core::identity::PublicKey) -> Result<(), corridor::Error> {
+    /// use corridor::credential::NoiseCredential;
+    /// use corridor::core::identity::StaticSecret;
+    /// use corridor::{Client, SessionOptions};
+    /// let me = StaticSecret::generate(&mut rand_core::OsRng);
+    /// let credential = NoiseCredential::ik(me, server_key, "svc");
+    /// let session = Client::connect_ws("ws://127.0.0.1:9000/", credential, &SessionOptions::default()).await?;
+    /// assert_eq!(session.peer().identity.static_key(), Some(&server_key));
+    /// # Ok(()) }
+    /// ```
+    pub async fn connect_ws(
+        url: &str,
+        credential: impl Into<ClientCredential>,
         options: &SessionOptions,
     ) -> Result<Session, Error> {
-        let channel_id = credential
-            .channel_id
-            .clone()
-            .ok_or(Error::InvalidGrant("a client needs the channel_id"))?;
-        let config = ClientConfig::new(*credential.psk, credential.suite, channel_id);
-        Self::finish(records, config, options).await
+        let credential = credential.into();
+        let (records, suite, info) =
+            WsRecords::connect_suites(url, &[credential.suite()], &options.ws).await?;
+        debug_assert_eq!(suite, credential.suite());
+        Self::finish(Box::new(records), info, &credential, options).await
+    }
+
+    /// Runs the client over a connected byte stream (TCP, a Unix socket):
+    /// length-prefixed records, a preface naming the suite, the handshake.
+    pub async fn connect_framed(
+        connection: impl Into<Connection>,
+        credential: impl Into<ClientCredential>,
+        options: &SessionOptions,
+    ) -> Result<Session, Error> {
+        let Connection { io, info } = connection.into();
+        let credential = credential.into();
+        let mut records: Records = Box::new(FramedRecords::new(io, options.ws.max_message_bytes));
+        negotiate::offer(
+            &mut records,
+            &[credential.suite()],
+            options.handshake_timeout,
+        )
+        .await?;
+        Self::finish(records, info, &credential, options).await
     }
 
     async fn finish(
         records: Records,
-        mut config: ClientConfig,
+        info: ConnectionInfo,
+        credential: &ClientCredential,
         options: &SessionOptions,
     ) -> Result<Session, Error> {
-        config.max_record_bytes = options.ws.max_message_bytes;
-        let secure =
-            handshake::client(records, config, options.secure, options.handshake_timeout).await?;
-        Session::start(secure, Role::Client, options).await
+        let (handshake, authorizer) =
+            handshake::client_handshake(credential, options.ws.max_message_bytes)?;
+        let (secure, peer) = handshake::secure(
+            records,
+            handshake,
+            authorizer.as_ref(),
+            info,
+            options.secure,
+            options.handshake_timeout,
+        )
+        .await?;
+        Session::start(secure, peer, Role::Client, options).await
     }
 }

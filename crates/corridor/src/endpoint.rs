@@ -1,19 +1,24 @@
-//! The endpoint (server) side of a session: attach to a relay or accept a
-//! direct connection, handshake as the fsec1 server, serve the RPC stream.
+//! The endpoint (server) side of a session: attach to a relay, or accept a
+//! direct WebSocket or a byte stream, choose the suite the client offers,
+//! run the handshake, serve the RPC stream.
 
+use crate::carrier::framed::FramedRecords;
 use crate::carrier::ws::WsRecords;
-use crate::carrier::{ByteIo, Records};
+use crate::carrier::{Connection, Records};
+use crate::credential::EndpointCredential;
 use crate::error::Error;
+use crate::peer::ConnectionInfo;
 use crate::secure::handshake;
 use crate::session::{Session, SessionOptions};
-use crate::tunnel;
+use crate::{negotiate, tunnel};
 use corridor_core::Role;
 use corridor_core::fsec1::Suite;
-use corridor_core::fsec1::server::ServerConfig;
 use corridor_core::grant::ChannelInitGrant;
+use corridor_core::suite::SuiteName;
 use zeroize::Zeroizing;
 
-/// What a direct endpoint checks a client's handshake against.
+/// What an fsec1 endpoint checks a client's handshake against (and what an
+/// fsec1 client brings: the same PSK, suite and channel).
 #[derive(Clone)]
 pub struct DirectCredential {
     /// The 32-byte PSK the client was given.
@@ -47,76 +52,98 @@ impl Endpoint {
         grant: &ChannelInitGrant,
         options: &SessionOptions,
     ) -> Result<Session, Error> {
-        let (records, psk) = tunnel::attach(grant, Role::Server, options).await?;
-        let mut config = ServerConfig::new(
-            *psk,
-            grant.default_suite,
-            grant.channel_init_expire_at_unix_s,
-        );
-        config.channel_id = Some(grant.channel_id.clone());
-        Self::finish(Box::new(records), config, options).await
+        let (records, info, psk) = tunnel::attach(grant, Role::Server, options).await?;
+        let credential = EndpointCredential::fsec1(DirectCredential {
+            psk,
+            suite: grant.default_suite,
+            channel_id: Some(grant.channel_id.clone()),
+            init_exp_unix_s: grant.channel_init_expire_at_unix_s,
+        });
+        Self::finish(
+            Box::new(records),
+            info,
+            SuiteName::Fsec1,
+            &credential,
+            options,
+        )
+        .await
     }
 
-    /// Answers a WebSocket upgrade on an accepted connection and runs the
-    /// handshake against `credential`.
+    /// Answers a WebSocket upgrade on an accepted connection, with the suite
+    /// the client offers (fsec1 when it names none), and runs the handshake.
     ///
     /// ```no_run
     /// # async fn run(credential: corridor::DirectCredential) -> Result<(), corridor::Error> {
     /// use corridor::{Endpoint, SessionOptions};
     /// let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     /// let (tcp, _) = listener.accept().await?;
-    /// tcp.set_nodelay(true)?;
-    /// let session = Endpoint::accept_direct(Box::new(tcp), &credential, &SessionOptions::default()).await?;
+    /// let session = Endpoint::accept_direct(tcp, &credential, &SessionOptions::default()).await?;
+    /// println!("{:?} connected from {:?}", session.peer().identity, session.peer().connection.remote);
     /// while let Ok(stream) = session.accept_stream().await {
     ///     println!("peer opened a {} stream", stream.kind());
     /// }
     /// # Ok(()) }
     /// ```
     pub async fn accept_direct(
-        io: Box<dyn ByteIo>,
-        credential: &DirectCredential,
+        connection: impl Into<Connection>,
+        credential: impl Into<EndpointCredential>,
         options: &SessionOptions,
     ) -> Result<Session, Error> {
-        let records = tokio::time::timeout(
+        let credential = credential.into();
+        let (records, suite, info) = tokio::time::timeout(
             options.handshake_timeout,
-            WsRecords::accept(io, options.ws.max_message_bytes),
+            WsRecords::accept_suites(
+                connection.into(),
+                &credential.suites(),
+                options.ws.max_message_bytes,
+            ),
         )
         .await
         .map_err(|_| Error::Timeout("upgrade"))??;
-        Self::accept_over(Box::new(records), credential, options).await
+        Self::finish(Box::new(records), info, suite, &credential, options).await
     }
 
-    /// Runs the endpoint side over a carrier that is already connected, such
-    /// as [`FramedRecords`](crate::carrier::framed::FramedRecords) on an
-    /// accepted TCP or Unix socket.
-    pub async fn accept_over(
-        records: Records,
-        credential: &DirectCredential,
+    /// Runs the endpoint over an accepted byte stream (TCP, a Unix socket):
+    /// length-prefixed records, the client's preface, the handshake.
+    pub async fn accept_framed(
+        connection: impl Into<Connection>,
+        credential: impl Into<EndpointCredential>,
         options: &SessionOptions,
     ) -> Result<Session, Error> {
-        let mut config = ServerConfig::new(
-            *credential.psk,
-            credential.suite,
-            credential.init_exp_unix_s,
-        );
-        config.channel_id = credential.channel_id.clone();
-        Self::finish(records, config, options).await
+        let Connection { io, info } = connection.into();
+        let credential = credential.into();
+        let mut records: Records = Box::new(FramedRecords::new(io, options.ws.max_message_bytes));
+        let suite = negotiate::answer(
+            &mut records,
+            &credential.suites(),
+            options.handshake_timeout,
+        )
+        .await?;
+        Self::finish(records, info, suite, &credential, options).await
     }
 
     async fn finish(
         records: Records,
-        mut config: ServerConfig,
+        info: ConnectionInfo,
+        suite: SuiteName,
+        credential: &EndpointCredential,
         options: &SessionOptions,
     ) -> Result<Session, Error> {
-        config.max_record_bytes = options.ws.max_message_bytes;
-        let secure = handshake::server(
-            records,
-            config,
+        let handshake = handshake::endpoint_handshake(
+            suite,
+            credential,
             &options.handshake_cache,
+            options.ws.max_message_bytes,
+        )?;
+        let (secure, peer) = handshake::secure(
+            records,
+            handshake,
+            credential.authorizer.as_ref(),
+            info,
             options.secure,
             options.handshake_timeout,
         )
         .await?;
-        Session::start(secure, Role::Server, options).await
+        Session::start(secure, peer, Role::Server, options).await
     }
 }

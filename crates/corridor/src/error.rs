@@ -1,10 +1,12 @@
 //! The errors of connecting and running a session, each with a stable name.
 
-use corridor_core::fsec1::Fsec1Error;
 use corridor_core::hello::HelloError;
+use corridor_core::negotiate::PrefaceError;
+use corridor_core::suite::SecureError;
 
 /// Why a connection, handshake or stream operation failed.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// The URL is not a ws:// or wss:// URL.
     #[error("invalid URL {0:?}")]
@@ -37,9 +39,20 @@ pub enum Error {
     /// The named stage did not finish in time.
     #[error("{0} timed out")]
     Timeout(&'static str),
-    /// The fsec1 handshake failed.
+    /// The E2EE handshake failed (any suite), or a peer was refused.
     #[error("E2EE handshake: {0}")]
-    Handshake(#[from] Fsec1Error),
+    Handshake(#[from] SecureError),
+    /// The peers share no suite.
+    #[error("no common suite: offered {offered:?}, accepted {accepted:?}")]
+    NoCommonSuite {
+        /// What the client offered.
+        offered: Vec<String>,
+        /// What the endpoint accepts.
+        accepted: Vec<String>,
+    },
+    /// The byte-stream preface was not a corridor preface or did not parse.
+    #[error("preface: {0}")]
+    Preface(#[from] PrefaceError),
     /// A stream's hello was refused.
     #[error("stream hello: {0}")]
     Hello(#[from] HelloError),
@@ -66,6 +79,8 @@ impl Error {
             Error::Closed(_) => "closed",
             Error::Timeout(_) => "timeout",
             Error::Handshake(error) => error.reason(),
+            Error::NoCommonSuite { .. } => "no_common_suite",
+            Error::Preface(error) => error.reason(),
             Error::Hello(error) => error.reason(),
             Error::SessionClosed => "session_closed",
             Error::Carrier(name) => name,
@@ -97,7 +112,7 @@ impl CarrierError {
 }
 
 /// Lifts an I/O error from the carrier into an [`Error`], keeping a close
-/// frame's code and reason and an fsec1 failure's name.
+/// frame's code and reason and a record failure's name.
 pub(crate) fn from_io(error: std::io::Error, stage: &'static str) -> Error {
     let error = match error.downcast::<PeerClosed>() {
         Ok(closed) => {
@@ -108,8 +123,8 @@ pub(crate) fn from_io(error: std::io::Error, stage: &'static str) -> Error {
         }
         Err(error) => error,
     };
-    let error = match error.downcast::<Fsec1Error>() {
-        Ok(fsec) => return Error::Handshake(fsec),
+    let error = match error.downcast::<SecureError>() {
+        Ok(secure) => return Error::Handshake(secure),
         Err(error) => error,
     };
     let error = match error.downcast::<CarrierError>() {

@@ -5,11 +5,14 @@
 //! The stack, bottom up, one module each:
 //! - [`carrier`]: how records travel (WebSocket, one record per binary message;
 //!   or u32-length-prefixed records on a TCP or Unix socket).
-//! - [`secure`]: the fsec1 handshake and record layer of `corridor-core`,
-//!   driven over a carrier, as a byte stream.
+//! - [`secure`]: any suite's handshake and record layer of `corridor-core`
+//!   (fsec1 with a channel PSK, noise with static keys), driven over a
+//!   carrier, as a byte stream. The suite is chosen in the WebSocket upgrade
+//!   or a byte stream's first record; [`credential`] says what each side brings.
 //! - [`mux`]: yamux streams over the secure stream, each opened with a StreamHello.
 //! - [`rpc`]: typed calls and notifications both ways on the `rpc` stream.
-//! - [`Client`] and [`Endpoint`]: the two ways into a [`Session`].
+//! - [`Client`] and [`Endpoint`]: the two ways into a [`Session`], which
+//!   knows its [`Peer`].
 //! - [`reconnect`]: a session kept up across ends, with backoff and a fresh
 //!   grant per attempt.
 //!
@@ -41,7 +44,7 @@
 //! options.router.handle(1, |n: u64| async move { Ok::<_, Failure>(n * 2) });
 //! tokio::spawn(async move {
 //!     let (tcp, _) = listener.accept().await?;
-//!     let session = Endpoint::accept_direct(Box::new(tcp), &credential, &options).await?;
+//!     let session = Endpoint::accept_direct(tcp, &credential, &options).await?;
 //!     let stream = session.accept_stream().await?;
 //!     corridor::builtin::echo(stream).await?;
 //!     session.closed().await;
@@ -67,10 +70,13 @@
 pub mod builtin;
 pub mod carrier;
 mod client;
+pub mod credential;
 mod endpoint;
 mod error;
 pub mod hello;
 pub mod mux;
+mod negotiate;
+pub mod peer;
 pub mod reconnect;
 pub mod rpc;
 pub mod secure;
@@ -82,8 +88,11 @@ pub use corridor_core as core;
 pub use corridor_core::fsec1::Suite;
 pub use corridor_core::grant::{ChannelInitGrant, DirectInfo};
 
+pub use carrier::Connection;
 pub use client::Client;
+pub use credential::{ClientCredential, EndpointCredential, NoiseCredential};
 pub use endpoint::{DirectCredential, Endpoint};
 pub use error::{CarrierError, Error, PeerClosed};
 pub use mux::{MuxOptions, Stream};
+pub use peer::{ConnectionInfo, Peer};
 pub use session::{Session, SessionOptions};

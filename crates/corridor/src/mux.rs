@@ -220,7 +220,7 @@ async fn drive(
     }
 }
 
-/// Names why the connection failed: the fsec1 failure of a record, the
+/// Names why the connection failed: the suite's failure of a record, the
 /// keepalive timeout, a yamux protocol error, or the carrier's I/O error.
 fn reason(error: yamux::ConnectionError) -> String {
     match error {
@@ -232,11 +232,11 @@ fn reason(error: yamux::ConnectionError) -> String {
 }
 
 fn io_reason(error: &std::io::Error) -> String {
-    let fsec = error
+    let secure = error
         .get_ref()
-        .and_then(|inner| inner.downcast_ref::<corridor_core::fsec1::Fsec1Error>());
-    if let Some(fsec) = fsec {
-        return fsec.reason().to_owned();
+        .and_then(|inner| inner.downcast_ref::<corridor_core::suite::SecureError>());
+    if let Some(secure) = secure {
+        return secure.reason().to_owned();
     }
     if let Some(refused) = error
         .get_ref()

@@ -4,6 +4,7 @@ use crate::carrier::ws::WsOptions;
 use crate::error::Error;
 use crate::hello;
 use crate::mux::{Mux, MuxOptions, Stream};
+use crate::peer::Peer;
 use crate::rpc::{Router, Rpc, RpcOptions};
 use crate::secure::{RekeyHandle, SecureOptions, SecureStream};
 use corridor_core::Role;
@@ -68,6 +69,7 @@ impl Default for SessionOptions {
 #[derive(Debug)]
 pub struct Session {
     role: Role,
+    peer: Peer,
     mux: Mux,
     accepted: Mutex<mpsc::Receiver<Stream>>,
     rpc: Rpc,
@@ -75,9 +77,10 @@ pub struct Session {
 }
 
 impl Session {
-    /// Runs streams and RPC over an established secure channel.
+    /// Runs streams and RPC over an established secure channel with `peer`.
     pub async fn start(
         secure: SecureStream,
+        peer: Peer,
         role: Role,
         options: &SessionOptions,
     ) -> Result<Session, Error> {
@@ -93,6 +96,7 @@ impl Session {
         ));
         let session = Session {
             role,
+            peer,
             mux,
             accepted: Mutex::new(accepted),
             rpc,
@@ -109,6 +113,12 @@ impl Session {
     /// This side's role.
     pub fn role(&self) -> Role {
         self.role
+    }
+
+    /// Who is on the other end: the identity the handshake proved, and what
+    /// the connection shows (addresses, Unix credentials, TLS details).
+    pub fn peer(&self) -> &Peer {
+        &self.peer
     }
 
     /// Opens a stream that carries `kind`.

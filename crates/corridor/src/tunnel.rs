@@ -2,20 +2,22 @@
 
 use crate::carrier::ws::WsRecords;
 use crate::error::Error;
+use crate::peer::ConnectionInfo;
 use crate::session::SessionOptions;
 use corridor_core::attach::Attach;
 use corridor_core::grant::{self, ChannelInitGrant};
+use corridor_core::suite::SuiteName;
 use corridor_core::{Role, b64};
 use rand_core::RngCore;
 use zeroize::Zeroizing;
 
 /// Dials the relay named in `grant` and attaches as the grant's role.
-/// Returns the carrier and the PSK.
+/// Returns the carrier, the connection's facts and the PSK.
 pub(crate) async fn attach(
     grant: &ChannelInitGrant,
     role: Role,
     options: &SessionOptions,
-) -> Result<(WsRecords, Zeroizing<[u8; 32]>), Error> {
+) -> Result<(WsRecords, ConnectionInfo, Zeroizing<[u8; 32]>), Error> {
     if grant.role != role {
         return Err(Error::InvalidGrant("the grant is for the other role"));
     }
@@ -37,7 +39,8 @@ pub(crate) async fn attach(
         endpoint_instance_id: b64::encode(instance),
         caps: None,
     };
-    let mut records = WsRecords::connect(&grant.tunnel_url, &options.ws).await?;
+    let (mut records, _, info) =
+        WsRecords::connect_suites(&grant.tunnel_url, &[SuiteName::Fsec1], &options.ws).await?;
     records.send_text(attach.to_json()).await?;
-    Ok((records, psk))
+    Ok((records, info, psk))
 }

@@ -144,7 +144,7 @@ async fn raw_ws(
     let (_, credential) = direct_pair(addr, X25519);
     let endpoint = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.expect("accept");
-        Endpoint::accept_direct(Box::new(tcp), &credential, &options).await
+        Endpoint::accept_direct(tcp, &credential, &options).await
     });
     let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/"))
         .await

@@ -4,8 +4,7 @@
 
 mod support;
 
-use corridor::carrier::framed::FramedRecords;
-use corridor::{Client, DirectCredential, Endpoint};
+use corridor::{Client, Connection, DirectCredential, Endpoint};
 use corridor_core::fsec1::Suite;
 use support::*;
 use tokio::io::AsyncWriteExt;
@@ -21,24 +20,18 @@ fn credential(suite: Suite) -> DirectCredential {
     }
 }
 
-async fn scenario(
-    client_io: Box<dyn corridor::carrier::ByteIo>,
-    endpoint_io: Box<dyn corridor::carrier::ByteIo>,
-    suite: Suite,
-) {
+async fn scenario(client_io: Connection, endpoint_io: Connection, suite: Suite) {
     let (options, mut server_notes) = endpoint_options();
     let credential = credential(suite);
     let served = credential.clone();
     let endpoint = tokio::spawn(async move {
-        let records = Box::new(FramedRecords::new(endpoint_io, MAX_RECORD));
-        let session = Endpoint::accept_over(records, &served, &options)
+        let session = Endpoint::accept_framed(endpoint_io, &served, &options)
             .await
             .expect("endpoint handshake");
         serve_corridor_endpoint(&session, true).await;
     });
     let (client_options, from_server) = client_options();
-    let records = Box::new(FramedRecords::new(client_io, MAX_RECORD));
-    let session = Client::connect_over(records, &credential, &client_options)
+    let session = Client::connect_framed(client_io, &credential, &client_options)
         .await
         .expect("client handshake");
     run_corridor_client(&session, from_server, Some(&mut server_notes)).await;
@@ -49,7 +42,7 @@ async fn scenario(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_session_runs_over_a_unix_socket_pair() {
     let (a, b) = tokio::net::UnixStream::pair().expect("socket pair");
-    scenario(Box::new(a), Box::new(b), Suite::X25519HkdfSha256Aes256Gcm).await;
+    scenario(a.into(), b.into(), Suite::X25519HkdfSha256Aes256Gcm).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -63,21 +56,15 @@ async fn a_session_runs_over_loopback_tcp_with_p256() {
     let (server, _) = listener.accept().await.expect("accept");
     client.set_nodelay(true).expect("nodelay");
     server.set_nodelay(true).expect("nodelay");
-    scenario(
-        Box::new(client),
-        Box::new(server),
-        Suite::P256HkdfSha256Aes256Gcm,
-    )
-    .await;
+    scenario(client.into(), server.into(), Suite::P256HkdfSha256Aes256Gcm).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_length_over_the_record_limit_is_refused() {
     let (mut raw, endpoint_io) = tokio::net::UnixStream::pair().expect("socket pair");
     let endpoint = tokio::spawn(async move {
-        let records = Box::new(FramedRecords::new(Box::new(endpoint_io), MAX_RECORD));
-        Endpoint::accept_over(
-            records,
+        Endpoint::accept_framed(
+            endpoint_io,
             &credential(Suite::X25519HkdfSha256Aes256Gcm),
             &Default::default(),
         )

@@ -243,7 +243,7 @@ async fn flowersec_client_to_corridor_endpoint_direct() {
     let endpoint = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.expect("accept");
         tcp.set_nodelay(true).expect("nodelay");
-        let session = Endpoint::accept_direct(Box::new(tcp), &credential, &options)
+        let session = Endpoint::accept_direct(tcp, &credential, &options)
             .await
             .expect("corridor endpoint handshake");
         serve_corridor_endpoint(&session, false).await;

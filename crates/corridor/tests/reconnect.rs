@@ -33,7 +33,7 @@ fn serve(
     let (options, _notes) = endpoint_options();
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
-            let session = Endpoint::accept_direct(Box::new(tcp), &credential, &options)
+            let session = Endpoint::accept_direct(tcp, &credential, &options)
                 .await
                 .expect("endpoint handshake");
             if sessions_tx.send(Arc::new(session)).await.is_err() {

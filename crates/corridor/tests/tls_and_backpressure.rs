@@ -154,7 +154,6 @@ fn freezable_pipe(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closing_a_session_whose_peer_stopped_reading_ends_at_the_close_timeout() {
-    use corridor::carrier::framed::FramedRecords;
     let (client_io, pipe_a) = tokio::net::UnixStream::pair().expect("pair");
     let (pipe_b, endpoint_io) = tokio::net::UnixStream::pair().expect("pair");
     let freeze = Arc::new(tokio::sync::Notify::new());
@@ -167,18 +166,16 @@ async fn closing_a_session_whose_peer_stopped_reading_ends_at_the_close_timeout(
     };
     let served = credential.clone();
     let _endpoint = tokio::spawn(async move {
-        let records = Box::new(FramedRecords::new(Box::new(endpoint_io), 1 << 20));
         let (options, _) = endpoint_options();
-        let session = Endpoint::accept_over(records, &served, &options)
+        let session = Endpoint::accept_framed(endpoint_io, &served, &options)
             .await
             .expect("endpoint handshake");
         session.closed().await;
     });
     let mut options = SessionOptions::default();
     options.mux.close_timeout = Duration::from_millis(300);
-    let records = Box::new(FramedRecords::new(Box::new(client_io), 1 << 20));
     let session = Arc::new(
-        Client::connect_over(records, &credential, &options)
+        Client::connect_framed(client_io, &credential, &options)
             .await
             .expect("client handshake"),
     );

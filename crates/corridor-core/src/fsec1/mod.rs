@@ -14,6 +14,7 @@
 //! - [`client`] and [`server`]: the two handshake state machines.
 
 pub mod client;
+mod driven;
 pub mod ephemeral;
 pub mod frame;
 pub mod messages;
@@ -24,6 +25,7 @@ pub mod server;
 mod error;
 mod suite;
 
+pub use driven::{Fsec1Client, Fsec1Records, Fsec1Server};
 pub use error::Fsec1Error;
 pub use suite::Suite;
 

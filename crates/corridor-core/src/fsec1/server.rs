@@ -275,6 +275,11 @@ impl ServerHandshake {
         Ok((handshake, resp))
     }
 
+    /// The channel id the client named (checked against the server's, if it has one).
+    pub fn channel_id(&self) -> &str {
+        &self.init.channel_id
+    }
+
     /// Takes the next handshake message: an identical init again, or the ack,
     /// checked against the server's clock `now_unix_s`.
     pub fn on_message(mut self, frame: &[u8], now_unix_s: u64) -> Result<ServerStep, Fsec1Error> {

@@ -3,9 +3,12 @@
 //! record. A text message where a record belongs is an error; a close frame
 //! ends the stream and its code and reason reach the caller as [`PeerClosed`].
 
-use super::ByteIo;
+use super::{ByteIo, Connection};
 use crate::error::{CarrierError, Error, PeerClosed};
+use crate::peer::ConnectionInfo;
 use bytes::Bytes;
+use corridor_core::negotiate;
+use corridor_core::suite::SuiteName;
 use futures_util::{Sink, Stream};
 use std::pin::Pin;
 use std::sync::Arc;
@@ -14,8 +17,13 @@ use std::time::Duration;
 use tokio::net::TcpStream;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
+use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode, header};
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::{self, Message};
+
+/// The response header naming the suites a server accepts, on a refused upgrade.
+const SUITES_HEADER: &str = "x-corridor-suites";
 
 /// How to dial a WebSocket.
 #[derive(Clone, Debug)]
@@ -82,26 +90,114 @@ impl WsRecords {
             .map_err(|error| Error::WebSocket(error.to_string()))
     }
 
-    /// Answers a WebSocket upgrade on an accepted byte stream.
+    /// Answers a WebSocket upgrade on an accepted byte stream, for fsec1 alone.
     pub async fn accept(io: Box<dyn ByteIo>, max_message_bytes: usize) -> Result<WsRecords, Error> {
-        let ws =
-            tokio_tungstenite::accept_async_with_config(io, Some(ws_config(max_message_bytes)))
-                .await
-                .map_err(|error| Error::WebSocket(error.to_string()))?;
-        Ok(WsRecords::new(ws))
+        let connection = Connection::new(io, ConnectionInfo::default());
+        let (records, _, _) =
+            Self::accept_suites(connection, &[SuiteName::Fsec1], max_message_bytes).await?;
+        Ok(records)
     }
 
-    /// Dials `url` (ws:// or wss://) and upgrades.
+    /// Answers a WebSocket upgrade, choosing the first suite the client's
+    /// `Sec-WebSocket-Protocol` offers (fsec1 without one) that is among
+    /// `accepted`. A client offering none of them gets 400 with the accepted
+    /// names in `x-corridor-suites`. Returns the carrier, the suite, and the
+    /// connection's facts with the client's `Origin`.
+    pub async fn accept_suites(
+        connection: Connection,
+        accepted: &[SuiteName],
+        max_message_bytes: usize,
+    ) -> Result<(WsRecords, SuiteName, ConnectionInfo), Error> {
+        let Connection { io, mut info } = connection;
+        let mut chosen = None;
+        let mut offered = None;
+        let mut origin = None;
+        // The error type is tungstenite's own, in its callback's signature.
+        #[allow(clippy::result_large_err)]
+        let callback = |request: &Request, mut response: Response| {
+            let headers = request.headers();
+            origin = headers
+                .get(header::ORIGIN)
+                .and_then(|value| value.to_str().ok())
+                .map(str::to_owned);
+            let protocols = headers
+                .get(header::SEC_WEBSOCKET_PROTOCOL)
+                .map(|value| value.to_str().unwrap_or(""));
+            let suites = negotiate::parse_header(protocols);
+            chosen = suites
+                .iter()
+                .copied()
+                .find(|suite| accepted.contains(suite));
+            offered = Some(suites);
+            match chosen {
+                Some(suite) => {
+                    if protocols.is_some() {
+                        response.headers_mut().insert(
+                            header::SEC_WEBSOCKET_PROTOCOL,
+                            HeaderValue::from_static(suite.wire_name()),
+                        );
+                    }
+                    Ok(response)
+                }
+                None => Err(no_common_suite_response(accepted)),
+            }
+        };
+        let accepted_ws = tokio_tungstenite::accept_hdr_async_with_config(
+            io,
+            callback,
+            Some(ws_config(max_message_bytes)),
+        )
+        .await;
+        let ws = accepted_ws.map_err(|error| match (&offered, chosen) {
+            // The request arrived and offered nothing this endpoint accepts.
+            (Some(offered), None) => Error::NoCommonSuite {
+                offered: crate::secure::handshake::names(offered),
+                accepted: crate::secure::handshake::names(accepted),
+            },
+            _ => Error::WebSocket(error.to_string()),
+        })?;
+        let suite = chosen.ok_or_else(|| Error::WebSocket("no suite chosen".into()))?;
+        info.origin = origin;
+        Ok((WsRecords::new(ws), suite, info))
+    }
+
+    /// Dials `url` (ws:// or wss://) and upgrades, for fsec1 alone.
     pub async fn connect(url: &str, options: &WsOptions) -> Result<WsRecords, Error> {
-        tokio::time::timeout(options.connect_timeout, Self::connect_inner(url, options))
-            .await
-            .map_err(|_| Error::Timeout("connect"))?
+        let (records, _, _) = Self::connect_suites(url, &[SuiteName::Fsec1], options).await?;
+        Ok(records)
     }
 
-    async fn connect_inner(url: &str, options: &WsOptions) -> Result<WsRecords, Error> {
+    /// Dials `url` and upgrades, offering `suites` (most preferred first) in
+    /// `Sec-WebSocket-Protocol`; returns the carrier, the suite the endpoint
+    /// chose, and the connection's facts.
+    pub async fn connect_suites(
+        url: &str,
+        suites: &[SuiteName],
+        options: &WsOptions,
+    ) -> Result<(WsRecords, SuiteName, ConnectionInfo), Error> {
+        tokio::time::timeout(
+            options.connect_timeout,
+            Self::connect_inner(url, suites, options),
+        )
+        .await
+        .map_err(|_| Error::Timeout("connect"))?
+    }
+
+    async fn connect_inner(
+        url: &str,
+        suites: &[SuiteName],
+        options: &WsOptions,
+    ) -> Result<(WsRecords, SuiteName, ConnectionInfo), Error> {
         let mut request = url
             .into_client_request()
             .map_err(|_| Error::InvalidUrl(url.to_owned()))?;
+        if let Some(value) = negotiate::header_value(suites) {
+            let value = HeaderValue::from_str(&value)
+                .map_err(|_| Error::InvalidUrl(format!("suites {value}")))?;
+            request
+                .headers_mut()
+                .insert(header::SEC_WEBSOCKET_PROTOCOL, value);
+        }
         if let Some(origin) = &options.origin {
             let value = origin
                 .parse()
@@ -131,6 +227,7 @@ impl WsRecords {
             .map_err(connect_error)?;
         // Records are written whole; Nagle would hold the small ones back.
         tcp.set_nodelay(true).map_err(connect_error)?;
+        let info = ConnectionInfo::tcp(&tcp);
         let io: Box<dyn ByteIo> = if secure {
             let config = options.tls.clone().unwrap_or_else(default_tls);
             let name = rustls_pki_types::ServerName::try_from(host.clone())
@@ -143,14 +240,63 @@ impl WsRecords {
         } else {
             Box::new(tcp)
         };
-        let (ws, _) = tokio_tungstenite::client_async_with_config(
+        let offered = crate::secure::handshake::names(suites);
+        let (ws, response) = tokio_tungstenite::client_async_with_config(
             request,
             io,
             Some(ws_config(options.max_message_bytes)),
         )
         .await
-        .map_err(|error| Error::WebSocket(error.to_string()))?;
-        Ok(WsRecords::new(ws))
+        .map_err(|error| upgrade_error(error, &offered))?;
+        let suite = match response.headers().get(header::SEC_WEBSOCKET_PROTOCOL) {
+            Some(value) => value
+                .to_str()
+                .ok()
+                .and_then(SuiteName::from_wire_name)
+                .filter(|suite| suites.contains(suite))
+                .ok_or_else(|| Error::WebSocket("the endpoint chose a suite not offered".into()))?,
+            None => SuiteName::Fsec1,
+        };
+        Ok((WsRecords::new(ws), suite, info))
+    }
+}
+
+/// The 400 an endpoint answers when no offered suite is accepted.
+fn no_common_suite_response(accepted: &[SuiteName]) -> ErrorResponse {
+    let names = crate::secure::handshake::names(accepted).join(", ");
+    let mut response = ErrorResponse::new(Some(format!("no common suite; accepted: {names}\n")));
+    *response.status_mut() = StatusCode::BAD_REQUEST;
+    if let Ok(value) = HeaderValue::from_str(&names) {
+        response.headers_mut().insert(SUITES_HEADER, value);
+    }
+    response
+}
+
+/// A failed upgrade: the endpoint's refusal of every offered suite is
+/// [`Error::NoCommonSuite`], as is an endpoint that ignored the offer.
+fn upgrade_error(error: tungstenite::Error, offered: &[String]) -> Error {
+    use tungstenite::error::{ProtocolError, SubProtocolError};
+    match error {
+        tungstenite::Error::Http(response) if response.headers().contains_key(SUITES_HEADER) => {
+            let accepted = response.headers()[SUITES_HEADER]
+                .to_str()
+                .unwrap_or("")
+                .split(',')
+                .map(|name| name.trim().to_owned())
+                .filter(|name| !name.is_empty())
+                .collect();
+            Error::NoCommonSuite {
+                offered: offered.to_vec(),
+                accepted,
+            }
+        }
+        tungstenite::Error::Protocol(ProtocolError::SecWebSocketSubProtocolError(
+            SubProtocolError::NoSubProtocol,
+        )) => Error::NoCommonSuite {
+            offered: offered.to_vec(),
+            accepted: vec![SuiteName::Fsec1.wire_name().to_owned()],
+        },
+        other => Error::WebSocket(other.to_string()),
     }
 }
 

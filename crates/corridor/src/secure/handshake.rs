@@ -1,21 +1,26 @@
-//! Runs the fsec1 handshake of `corridor-core` over a record carrier, within
-//! a deadline, and returns the established [`SecureStream`].
+//! Runs any suite's handshake over a record carrier, within a deadline: its
+//! messages out and in, the application's judgement where the suite asks
+//! for one, and the established [`SecureStream`] at the end.
 
 use super::{SecureOptions, SecureStream};
 use crate::carrier::Records;
+use crate::credential::{Authorizer, ClientCredential, EndpointCredential};
 use crate::error::{Error, from_io};
+use crate::peer::{ConnectionInfo, Peer};
 use bytes::Bytes;
-use corridor_core::fsec1::client::{ClientConfig, ClientHandshake};
-use corridor_core::fsec1::messages;
-use corridor_core::fsec1::server::{HandshakeCache, ServerConfig, ServerHandshake, ServerStep};
+use corridor_core::fsec1::client::ClientConfig;
+use corridor_core::fsec1::server::{HandshakeCache, ServerConfig};
+use corridor_core::fsec1::{Fsec1Client, Fsec1Server};
+use corridor_core::noise::{NoiseInitiator, NoiseResponder};
+use corridor_core::suite::{Context, Established, FEATURE_REKEY, Handshake, Step, SuiteName};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// The feature bits corridor advertises: it opens rekey records.
-pub const LOCAL_FEATURES: u32 = messages::FEATURE_REKEY;
+pub const LOCAL_FEATURES: u32 = FEATURE_REKEY;
 
-/// The wall clock in Unix seconds, for the ack's timestamp.
+/// The wall clock in Unix seconds, for fsec1's ack timestamp.
 pub(crate) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -37,71 +42,124 @@ async fn receive(io: &mut Records) -> Result<Vec<u8>, Error> {
     }
 }
 
-/// The client side: init, response, ack, finished.
-pub async fn client(
-    mut io: Records,
-    mut config: ClientConfig,
-    options: SecureOptions,
+/// Drives `handshake` to its end over `io`, asking `authorizer` wherever the
+/// suite wants a judgement, all within `timeout`.
+pub async fn run(
+    io: &mut Records,
+    mut handshake: Box<dyn Handshake>,
+    authorizer: &dyn Authorizer,
+    connection: &ConnectionInfo,
     timeout: Duration,
-) -> Result<SecureStream, Error> {
-    config.features |= LOCAL_FEATURES;
-    let run = async {
-        let (handshake, init) = ClientHandshake::start(config, &mut rand_core::OsRng)?;
-        send(&mut io, init).await?;
-        let resp = receive(&mut io).await?;
-        let (handshake, ack) = handshake.on_response(&resp, unix_now())?;
-        send(&mut io, ack).await?;
-        let mut finished = receive(&mut io).await?;
-        Ok::<_, Error>(handshake.on_finished(&mut finished)?)
-    };
-    let keys = tokio::time::timeout(timeout, run)
-        .await
-        .map_err(|_| Error::Timeout("handshake"))??;
-    Ok(SecureStream::new(io, keys, options))
-}
-
-/// The server side: init, response (again for an identical retried init),
-/// ack, finished.
-pub async fn server(
-    mut io: Records,
-    mut config: ServerConfig,
-    cache: &Arc<HandshakeCache>,
-    options: SecureOptions,
-    timeout: Duration,
-) -> Result<SecureStream, Error> {
-    config.features |= LOCAL_FEATURES;
-    let run = async {
-        let init = receive(&mut io).await?;
-        let (mut handshake, resp) = ServerHandshake::on_init(
-            config,
-            cache,
-            &init,
-            std::time::Instant::now(),
-            &mut rand_core::OsRng,
-        )?;
-        send(&mut io, resp).await?;
+) -> Result<Established, Error> {
+    let exchange = async {
         loop {
-            let message = receive(&mut io).await?;
-            match handshake.on_message(&message, unix_now())? {
-                ServerStep::Resend {
-                    handshake: again,
-                    resp,
-                } => {
-                    handshake = again;
-                    send(&mut io, resp).await?;
+            match handshake.step()? {
+                Step::Send(message) => send(io, message).await?,
+                Step::Receive => {
+                    let mut message = receive(io).await?;
+                    let mut rng = rand_core::OsRng;
+                    let mut cx = Context {
+                        now_unix_s: unix_now(),
+                        now: Instant::now(),
+                        rng: &mut rng,
+                    };
+                    handshake.on_message(&mut message, &mut cx)?;
                 }
-                ServerStep::Done {
-                    established,
-                    finished,
-                } => {
-                    send(&mut io, finished).await?;
-                    return Ok::<_, Error>(established);
+                Step::Decide(claim) => {
+                    let verdict = authorizer.authorize(&claim, connection).await;
+                    handshake.decide(verdict)?;
                 }
+                Step::Done => return Ok::<_, Error>(handshake.finish()?),
             }
         }
     };
-    let keys = tokio::time::timeout(timeout, run)
+    tokio::time::timeout(timeout, exchange)
         .await
-        .map_err(|_| Error::Timeout("handshake"))??;
-    Ok(SecureStream::new(io, keys, options))
+        .map_err(|_| Error::Timeout("handshake"))?
+}
+
+/// A client's handshake and the judge of the endpoint it meets.
+pub(crate) type ClientStart = (Box<dyn Handshake>, Arc<dyn Authorizer>);
+
+/// The client's handshake for `credential`.
+pub(crate) fn client_handshake(
+    credential: &ClientCredential,
+    max_record_bytes: usize,
+) -> Result<ClientStart, Error> {
+    match credential {
+        ClientCredential::Fsec1(fsec1) => {
+            let channel_id = fsec1
+                .channel_id
+                .clone()
+                .ok_or(Error::InvalidGrant("a client needs the channel_id"))?;
+            let mut config = ClientConfig::new(*fsec1.psk, fsec1.suite, channel_id);
+            config.features |= LOCAL_FEATURES;
+            config.max_record_bytes = max_record_bytes;
+            let handshake = Fsec1Client::start(config, &mut rand_core::OsRng)?;
+            Ok((Box::new(handshake), Arc::new(crate::credential::AcceptAll)))
+        }
+        ClientCredential::Noise(noise) => {
+            let handshake = NoiseInitiator::start(noise.initiator_config(LOCAL_FEATURES))?;
+            Ok((Box::new(handshake), noise.authorizer.clone()))
+        }
+    }
+}
+
+/// The endpoint's handshake for the suite negotiation chose.
+pub(crate) fn endpoint_handshake(
+    suite: SuiteName,
+    credential: &EndpointCredential,
+    cache: &Arc<HandshakeCache>,
+    max_record_bytes: usize,
+) -> Result<Box<dyn Handshake>, Error> {
+    let unavailable = || Error::NoCommonSuite {
+        offered: vec![suite.wire_name().to_owned()],
+        accepted: names(&credential.suites()),
+    };
+    match suite {
+        SuiteName::Fsec1 => {
+            let fsec1 = credential.fsec1.as_ref().ok_or_else(unavailable)?;
+            let mut config = ServerConfig::new(*fsec1.psk, fsec1.suite, fsec1.init_exp_unix_s);
+            config.channel_id = fsec1.channel_id.clone();
+            config.features |= LOCAL_FEATURES;
+            config.max_record_bytes = max_record_bytes;
+            Ok(Box::new(Fsec1Server::new(config, cache.clone())))
+        }
+        SuiteName::Noise => {
+            let mut config = credential.noise.clone().ok_or_else(unavailable)?;
+            config.features |= LOCAL_FEATURES;
+            Ok(Box::new(NoiseResponder::new(config)))
+        }
+    }
+}
+
+/// Suite names as strings, for errors.
+pub(crate) fn names(suites: &[SuiteName]) -> Vec<String> {
+    suites.iter().map(|s| s.wire_name().to_owned()).collect()
+}
+
+/// Runs the handshake and wraps the carrier as a [`SecureStream`]; returns
+/// it with the peer the handshake proved.
+pub(crate) async fn secure(
+    mut io: Records,
+    handshake: Box<dyn Handshake>,
+    authorizer: &dyn Authorizer,
+    connection: ConnectionInfo,
+    options: SecureOptions,
+    timeout: Duration,
+) -> Result<(SecureStream, Peer), Error> {
+    let Established {
+        records,
+        peer,
+        features,
+        suite,
+        peer_payload,
+    } = run(&mut io, handshake, authorizer, &connection, timeout).await?;
+    let peer = Peer {
+        identity: peer,
+        suite,
+        handshake_payload: peer_payload,
+        connection,
+    };
+    Ok((SecureStream::new(io, records, features, options), peer))
 }

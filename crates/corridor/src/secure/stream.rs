@@ -1,4 +1,4 @@
-//! [`SecureStream`]: fsec1 records as a tokio byte stream.
+//! [`SecureStream`]: any suite's records as a tokio byte stream.
 //!
 //! Writes are gathered into one record until it is full or the writer
 //! flushes, then sealed in place and handed to the carrier, whose own buffer is
@@ -14,8 +14,7 @@
 
 use crate::carrier::Records;
 use bytes::{Bytes, BytesMut};
-use corridor_core::fsec1::Established;
-use corridor_core::fsec1::record::{self, Flag, HEADER_LEN, TAG_LEN};
+use corridor_core::suite::{FEATURE_REKEY, RecordKind, RecordProtector};
 use futures_util::{Sink, Stream};
 use std::future::Future as _;
 use std::io;
@@ -41,6 +40,10 @@ pub struct SecureOptions {
     /// advertised rekey support. TLS 1.3 allows AES-GCM about 2^38 bytes per
     /// key (RFC 8446, 5.5); the default stays far below.
     pub rekey_after_bytes: Option<u64>,
+    /// Switch to a fresh key after sending this many records, when the peer
+    /// advertised rekey support: the bound for many small records, well
+    /// under TLS 1.3's 2^24.5 full records per AES-GCM key.
+    pub rekey_after_records: Option<u64>,
 }
 
 impl Default for SecureOptions {
@@ -51,15 +54,19 @@ impl Default for SecureOptions {
             read_idle_timeout: None,
             keepalive_interval: None,
             rekey_after_bytes: Some(64 << 30),
+            rekey_after_records: Some(1 << 24),
         }
     }
 }
 
-/// An established fsec1 channel as a byte stream.
+/// An established secure channel as a byte stream.
 pub struct SecureStream {
     io: Records,
-    keys: Established,
-    /// The record being filled: `HEADER_LEN` bytes of room, then plaintext.
+    records: Box<dyn RecordProtector>,
+    /// Bytes before and after the plaintext in a record.
+    header_len: usize,
+    tag_len: usize,
+    /// The record being filled: `header_len` bytes of room, then plaintext.
     outgoing: Vec<u8>,
     record_plaintext: usize,
     /// The last record opened, and the unread plaintext range inside it.
@@ -73,8 +80,9 @@ pub struct SecureStream {
     keepalive_unflushed: bool,
     /// Set by [`RekeyHandle::request`]: a rekey record goes before the next record.
     rekey_requested: Arc<AtomicBool>,
-    rekey_after: Option<u64>,
+    rekey_after: Option<(u64, u64)>,
     sent_since_rekey: u64,
+    records_since_rekey: u64,
 }
 
 /// Asks a [`SecureStream`] owned by another task to change its sending key.
@@ -91,23 +99,37 @@ impl RekeyHandle {
 impl std::fmt::Debug for SecureStream {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("SecureStream")
-            .field("keys", &self.keys)
-            .field("buffered", &(self.outgoing.len() - HEADER_LEN))
+            .field("records", &self.records)
+            .field("buffered", &self.buffered())
             .finish_non_exhaustive()
     }
 }
 
 impl SecureStream {
-    /// Wraps a carrier whose handshake finished with `keys`.
-    pub fn new(io: Records, keys: Established, options: SecureOptions) -> SecureStream {
-        let keys_features = keys.shared_features;
+    /// Wraps a carrier whose handshake established `records`; `features`
+    /// are the bits both sides advertised.
+    pub fn new(
+        io: Records,
+        records: Box<dyn RecordProtector>,
+        features: u32,
+        options: SecureOptions,
+    ) -> SecureStream {
         let record_plaintext = options
             .record_plaintext_bytes
-            .clamp(1, record::max_plaintext(keys.sealer.max_record_bytes()));
+            .clamp(1, records.max_plaintext().max(1));
+        let (header_len, tag_len) = (records.header_len(), records.tag_len());
+        let rekey_after = (features & FEATURE_REKEY != 0).then(|| {
+            (
+                options.rekey_after_bytes.unwrap_or(u64::MAX),
+                options.rekey_after_records.unwrap_or(u64::MAX),
+            )
+        });
         SecureStream {
             io,
-            keys,
-            outgoing: fresh_record(record_plaintext),
+            records,
+            header_len,
+            tag_len,
+            outgoing: fresh_record(header_len, tag_len, record_plaintext),
             record_plaintext,
             incoming: BytesMut::new(),
             unread: 0..0,
@@ -121,10 +143,9 @@ impl SecureStream {
                 .map(|every| (every, Box::pin(tokio::time::sleep(every)))),
             keepalive_unflushed: false,
             rekey_requested: Arc::new(AtomicBool::new(false)),
-            rekey_after: options
-                .rekey_after_bytes
-                .filter(|_| keys_support_rekey(&keys_features)),
+            rekey_after,
             sent_since_rekey: 0,
+            records_since_rekey: 0,
         }
     }
 
@@ -145,7 +166,7 @@ impl SecureStream {
     }
 
     fn buffered(&self) -> usize {
-        self.outgoing.len() - HEADER_LEN
+        self.outgoing.len() - self.header_len
     }
 
     /// A handle other tasks use to ask for a rekey.
@@ -156,29 +177,36 @@ impl SecureStream {
     /// Seals the buffered plaintext as one record and hands it to the carrier,
     /// after a rekey record if one is due.
     fn poll_send_record(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        let due = self
-            .rekey_after
-            .is_some_and(|after| self.sent_since_rekey >= after);
+        let due = self.rekey_after.is_some_and(|(bytes, records)| {
+            self.sent_since_rekey >= bytes || self.records_since_rekey >= records
+        });
         if due || self.rekey_requested.load(Ordering::Acquire) {
-            ready!(self.poll_send_control(cx, Flag::Rekey))?;
+            ready!(self.poll_send_control(cx, RecordKind::Rekey))?;
             self.rekey_requested.store(false, Ordering::Release);
             self.sent_since_rekey = 0;
+            self.records_since_rekey = 0;
         }
         ready!(Pin::new(&mut self.io).poll_ready(cx))?;
-        let mut record = std::mem::replace(&mut self.outgoing, fresh_record(self.record_plaintext));
-        self.sent_since_rekey += (record.len() - HEADER_LEN) as u64;
-        record.resize(record.len() + TAG_LEN, 0);
-        self.seal_and_send(Flag::App, record)
+        let fresh = fresh_record(self.header_len, self.tag_len, self.record_plaintext);
+        let mut record = std::mem::replace(&mut self.outgoing, fresh);
+        self.sent_since_rekey += (record.len() - self.header_len) as u64;
+        self.records_since_rekey += 1;
+        record.resize(record.len() + self.tag_len, 0);
+        self.seal_and_send(RecordKind::App, record)
     }
 
     /// Sends an empty ping or rekey record.
-    fn poll_send_control(&mut self, cx: &mut Context<'_>, flag: Flag) -> Poll<io::Result<()>> {
+    fn poll_send_control(
+        &mut self,
+        cx: &mut Context<'_>,
+        kind: RecordKind,
+    ) -> Poll<io::Result<()>> {
         ready!(Pin::new(&mut self.io).poll_ready(cx))?;
-        self.seal_and_send(flag, vec![0u8; HEADER_LEN + TAG_LEN])
+        self.seal_and_send(kind, vec![0u8; self.header_len + self.tag_len])
     }
 
-    fn seal_and_send(&mut self, flag: Flag, mut record: Vec<u8>) -> Poll<io::Result<()>> {
-        if let Err(error) = self.keys.sealer.seal_in_place(flag, &mut record) {
+    fn seal_and_send(&mut self, kind: RecordKind, mut record: Vec<u8>) -> Poll<io::Result<()>> {
+        if let Err(error) = self.records.seal(kind, &mut record) {
             return Poll::Ready(Err(self.fail(io::ErrorKind::InvalidData, error)));
         }
         Pin::new(&mut self.io).start_send(Bytes::from(record))?;
@@ -197,7 +225,7 @@ impl SecureStream {
         };
         // Buffered plaintext is about to be sent anyway.
         if due && self.buffered() == 0 {
-            if let Poll::Ready(ready) = self.poll_send_control(cx, Flag::Ping) {
+            if let Poll::Ready(ready) = self.poll_send_control(cx, RecordKind::Ping) {
                 ready?;
                 self.keepalive_unflushed = true;
             }
@@ -209,11 +237,6 @@ impl SecureStream {
             }
         }
         Ok(())
-    }
-
-    /// The feature bits both sides advertised in the handshake.
-    pub fn shared_features(&self) -> u32 {
-        self.keys.shared_features
     }
 
     fn poll_idle(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
@@ -236,13 +259,9 @@ impl SecureStream {
     }
 }
 
-fn keys_support_rekey(shared_features: &u32) -> bool {
-    shared_features & corridor_core::fsec1::messages::FEATURE_REKEY != 0
-}
-
-fn fresh_record(plaintext: usize) -> Vec<u8> {
-    let mut record = Vec::with_capacity(HEADER_LEN + plaintext + TAG_LEN);
-    record.resize(HEADER_LEN, 0);
+fn fresh_record(header_len: usize, tag_len: usize, plaintext: usize) -> Vec<u8> {
+    let mut record = Vec::with_capacity(header_len + plaintext + tag_len);
+    record.resize(header_len, 0);
     record
 }
 
@@ -294,10 +313,8 @@ impl AsyncRead for SecureStream {
                     this.incoming.extend_from_slice(&shared);
                 }
             }
-            match this.keys.opener.open_in_place(&mut this.incoming) {
-                Ok(opened) if opened.flag == Flag::App => {
-                    this.unread = HEADER_LEN..HEADER_LEN + opened.plaintext.len();
-                }
+            match this.records.open(&mut this.incoming) {
+                Ok((RecordKind::App, plaintext)) => this.unread = plaintext,
                 Ok(_) => {}
                 Err(error) => {
                     return Poll::Ready(Err(this.fail(io::ErrorKind::InvalidData, error)));

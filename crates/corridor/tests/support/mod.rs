@@ -301,7 +301,7 @@ where
     let task = tokio::spawn(async move {
         let (tcp, _) = listener.accept().await.expect("accept");
         tcp.set_nodelay(true).expect("nodelay");
-        let session = corridor::Endpoint::accept_direct(Box::new(tcp), &credential, &options)
+        let session = corridor::Endpoint::accept_direct(tcp, &credential, &options)
             .await
             .expect("endpoint handshake");
         serve(session).await;

@@ -1,0 +1,81 @@
+//! Choosing the suite on a byte-stream carrier: the client's first record
+//! offers suites, the server's first record answers with one, or with the
+//! names it accepts before it closes. Both within a deadline. (Direct
+//! WebSockets negotiate in `Sec-WebSocket-Protocol` instead; relay channels
+//! take the grant's suite.)
+
+use crate::carrier::Records;
+use crate::error::{Error, from_io};
+use crate::secure::handshake::names;
+use bytes::Bytes;
+use corridor_core::negotiate::{self, Answer, PrefaceError};
+use corridor_core::suite::SuiteName;
+use futures_util::{SinkExt as _, StreamExt as _};
+use std::time::Duration;
+
+async fn next_record(records: &mut Records) -> Result<Bytes, Error> {
+    match records.next().await {
+        Some(Ok(record)) => Ok(record),
+        Some(Err(error)) => Err(from_io(error, "preface")),
+        None => Err(Error::Closed("preface")),
+    }
+}
+
+/// The client side: offers `suites` (most preferred first), returns the
+/// server's choice.
+pub(crate) async fn offer(
+    records: &mut Records,
+    suites: &[SuiteName],
+    timeout: Duration,
+) -> Result<SuiteName, Error> {
+    let exchange = async {
+        let wire: Vec<&str> = suites.iter().map(|suite| suite.wire_name()).collect();
+        records
+            .send(Bytes::from(negotiate::encode_offer(&wire)))
+            .await
+            .map_err(|error| from_io(error, "preface"))?;
+        let answer = next_record(records).await?;
+        match negotiate::decode_answer(&answer)? {
+            Answer::Chosen(name) => SuiteName::from_wire_name(&name)
+                .filter(|suite| suites.contains(suite))
+                .ok_or(Error::Preface(PrefaceError::Malformed(
+                    "the answer names a suite not offered",
+                ))),
+            Answer::NoCommonSuite(accepted) => Err(Error::NoCommonSuite {
+                offered: names(suites),
+                accepted,
+            }),
+        }
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| Error::Timeout("preface"))?
+}
+
+/// The server side: reads the offer, answers with the first offered suite
+/// among `accepted`, or refuses naming them.
+pub(crate) async fn answer(
+    records: &mut Records,
+    accepted: &[SuiteName],
+    timeout: Duration,
+) -> Result<SuiteName, Error> {
+    let exchange = async {
+        let offer = next_record(records).await?;
+        let offered = negotiate::decode_offer(&offer)?;
+        let wire: Vec<&str> = accepted.iter().map(|suite| suite.wire_name()).collect();
+        let answer = negotiate::choose(&offered, &wire);
+        records
+            .send(Bytes::from(negotiate::encode_answer(&answer)))
+            .await
+            .map_err(|error| from_io(error, "preface"))?;
+        match answer {
+            Answer::Chosen(name) => SuiteName::from_wire_name(&name).ok_or(Error::Preface(
+                PrefaceError::Malformed("chose an unknown suite"),
+            )),
+            Answer::NoCommonSuite(accepted) => Err(Error::NoCommonSuite { offered, accepted }),
+        }
+    };
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| Error::Timeout("preface"))?
+}
