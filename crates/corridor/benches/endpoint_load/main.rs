@@ -7,13 +7,16 @@
 //! - single-stream and 8-stream throughput (client writes, endpoint reads);
 //! - small-RPC round trip p50/p99, alone and while a bulk transfer runs;
 //! - server handshake CPU against one X25519 key generation plus agreement,
-//!   and full handshakes per second over loopback.
+//!   and full handshakes per second over loopback;
+//! - the suites side by side (`suites`): one-stream throughput of `noise`
+//!   (AES-GCM and ChaChaPoly) beside `fsec1` and raw TCP, server handshakes
+//!   per second on one core, full connects per second with the WebSocket accept.
 //!
-//! `cargo bench -p corridor --bench endpoint_load -- [all|throughput|rpc|handshake|profile-stream] [--mib N] [--calls N]`
+//! `cargo bench -p corridor --bench endpoint_load -- [all|throughput|rpc|handshake|suites|profile-stream] [--mib N] [--calls N]`
 //! Not a test: it prints figures and ratios, and asserts nothing about speed.
 
 use corridor::rpc::Failure;
-use corridor::{Client, DirectCredential, Endpoint, Session, SessionOptions};
+use corridor::{Client, DirectCredential, Endpoint, EndpointCredential, Session, SessionOptions};
 use corridor_core::fsec1::Suite;
 use corridor_core::fsec1::client::{ClientConfig, ClientHandshake};
 use corridor_core::fsec1::server::{HandshakeCache, ServerConfig, ServerHandshake, ServerStep};
@@ -24,6 +27,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
+
+mod suites;
 
 const PING: u32 = 1;
 const CHUNK: usize = 64 * 1024;
@@ -92,6 +97,10 @@ fn main() {
     if all || args.what == "handshake" {
         handshake_cpu();
         runtime.block_on(handshakes_per_second());
+    }
+    if all || args.what == "suites" {
+        suites::handshake_cpu();
+        runtime.block_on(suites::run(args.mib));
     }
 }
 
@@ -200,11 +209,18 @@ fn direct_info(addr: SocketAddr) -> (DirectInfo, DirectCredential) {
     (info, credential)
 }
 
-/// A corridor endpoint serving `ping` and `sink` streams (read to the end, answer the count).
+/// A corridor fsec1 endpoint serving `ping` and `sink` streams.
 async fn corridor_endpoint() -> (SocketAddr, DirectInfo) {
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     let (info, credential) = direct_info(addr);
+    serve_corridor(listener, credential.into());
+    (addr, info)
+}
+
+/// Serves `ping`, `echo` streams and `sink` streams (read to the end, answer
+/// the count) to every client `credential` admits.
+fn serve_corridor(listener: TcpListener, credential: EndpointCredential) {
     let options = session_options();
     options
         .router
@@ -241,7 +257,6 @@ async fn corridor_endpoint() -> (SocketAddr, DirectInfo) {
             });
         }
     });
-    (addr, info)
 }
 
 async fn corridor_sink(session: &Session, bytes: usize) {
