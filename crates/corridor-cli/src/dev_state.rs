@@ -45,20 +45,14 @@ pub(crate) fn load_private_key(path: &Path) -> anyhow::Result<IssuerKey> {
     IssuerKey::from_private_json(&bytes).with_context(|| format!("{}", path.display()))
 }
 
-/// Writes `issuer_key.json` (mode 0600) and `issuer_keys.json` into `dir`.
+/// Writes `issuer_key.json` (mode 0600, atomically, never over a key) and
+/// `issuer_keys.json` into `dir`.
 pub(crate) fn write_key_files(key: &IssuerKey, dir: &Path) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
     let private = dir.join(PRIVATE_KEY_FILE);
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(&private)
+    let mut text = key.to_private_json();
+    text.push('\n');
+    corridor::keystore::write_secret_file(&private, text.as_bytes())
         .with_context(|| format!("create {}", private.display()))?;
-    file.write_all(key.to_private_json().as_bytes())?;
-    file.write_all(b"\n")?;
     let public = dir.join(PUBLIC_KEYS_FILE);
     std::fs::write(&public, format!("{}\n", key.to_public_json()))
         .with_context(|| format!("write {}", public.display()))?;

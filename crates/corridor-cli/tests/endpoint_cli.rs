@@ -219,3 +219,37 @@ fn bench_reports_round_trips_and_echo_throughput_of_an_endpoint() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+fn keygen_identity_writes_a_private_file_and_prints_its_fingerprint() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let file = dir.path().join("keys/node.key");
+    let file_arg = file.to_str().expect("utf8");
+    let out = corridor(
+        &["keygen", "--kind", "identity", "--out", file_arg],
+        dir.path(),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    let mode = std::fs::metadata(&file).expect("file").permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // What it printed is the key the file holds.
+    let key = corridor::keystore::FileKeyStore::new(&file);
+    let key = corridor::keystore::KeyStore::load(&key)
+        .expect("loads")
+        .public_key();
+    assert_eq!(printed["public_key"], key.to_b64u());
+    assert_eq!(printed["fingerprint"], key.fingerprint());
+    // A second run refuses to replace it.
+    let again = corridor(
+        &["keygen", "--kind", "identity", "--out", file_arg],
+        dir.path(),
+    );
+    assert!(!again.status.success());
+    assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
+}

@@ -74,6 +74,7 @@ pub mod credential;
 mod endpoint;
 mod error;
 pub mod hello;
+pub mod keystore;
 pub mod mux;
 mod negotiate;
 pub mod peer;
