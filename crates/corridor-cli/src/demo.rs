@@ -82,15 +82,15 @@ async fn run_steps(dir: &std::path::Path, bytes: usize) -> anyhow::Result<()> {
         "minted channel demo-channel: a one-time token per role and one shared PSK",
     );
 
-    let options = SessionOptions::default();
-    builtin::register(
-        &options.router,
+    let router = builtin::register(
+        corridor::rpc::Router::new(),
         Info {
             name: "corridor demo endpoint".into(),
             version: env!("CARGO_PKG_VERSION").into(),
             streams: vec![builtin::ECHO_STREAM.into()],
         },
     );
+    let options = SessionOptions::default().with_router(router);
     let server_grant = pair.server.clone();
     let endpoint = tokio::spawn(async move {
         let session = Endpoint::connect_tunnel(&server_grant, &options).await?;

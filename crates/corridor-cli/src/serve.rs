@@ -4,6 +4,7 @@
 use anyhow::Context as _;
 use clap::Args;
 use corridor::builtin::{self, Forwards, Info};
+use corridor::rpc::Router;
 use corridor::{DirectCredential, Endpoint, SessionOptions};
 use corridor_core::b64;
 use corridor_core::fsec1::Suite;
@@ -80,18 +81,19 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let mut streams: Vec<String> = forwards.keys().cloned().collect();
     streams.push(builtin::ECHO_STREAM.to_owned());
     streams.sort();
-    let options = SessionOptions {
-        stream_kinds: Some(streams.clone()),
-        ..SessionOptions::default()
-    };
-    builtin::register(
-        &options.router,
+    let router = builtin::register(
+        Router::new(),
         Info {
             name: "corridor".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            streams,
+            streams: streams.clone(),
         },
     );
+    let options = SessionOptions {
+        stream_kinds: Some(streams),
+        ..SessionOptions::default()
+    }
+    .with_router(router);
     let forwards = Arc::new(forwards);
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     if let Some(path) = &args.grant {

@@ -47,20 +47,21 @@ pub struct Info {
     pub streams: Vec<String>,
 }
 
-/// Registers `ping`, `echo` and `info` on `router`.
-pub fn register(router: &Router, info: Info) {
-    router.handle(PING, |_: Value| async {
-        Ok::<_, Failure>(json!({"pong": true}))
-    });
-    router.handle(
-        ECHO,
-        |payload: Value| async move { Ok::<_, Failure>(payload) },
-    );
+/// `router` with `ping`, `echo` and `info` added.
+pub fn register(router: Router, info: Info) -> Router {
     let info = Arc::new(info);
-    router.handle(INFO, move |_: Value| {
-        let info = info.clone();
-        async move { Ok::<_, Failure>((*info).clone()) }
-    });
+    router
+        .handle(PING, |_: Value| async {
+            Ok::<_, Failure>(json!({"pong": true}))
+        })
+        .handle(
+            ECHO,
+            |payload: Value| async move { Ok::<_, Failure>(payload) },
+        )
+        .handle(INFO, move |_: Value| {
+            let info = info.clone();
+            async move { Ok::<_, Failure>((*info).clone()) }
+        })
 }
 
 /// Where each forwarded stream kind goes: `kind -> host:port`.

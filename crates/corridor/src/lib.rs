@@ -40,8 +40,8 @@
 //! };
 //!
 //! // The endpoint: answers type_id 1 by doubling, echoes "echo" streams.
-//! let options = SessionOptions::default();
-//! options.router.handle(1, |n: u64| async move { Ok::<_, Failure>(n * 2) });
+//! let router = corridor::rpc::Router::new().handle(1, |n: u64| async move { Ok::<_, Failure>(n * 2) });
+//! let options = SessionOptions::default().with_router(router);
 //! tokio::spawn(async move {
 //!     let (tcp, _) = listener.accept().await?;
 //!     let session = Endpoint::accept_direct(tcp, &credential, &options).await?;

@@ -6,8 +6,8 @@
 //! dials a direct endpoint again). Between attempts [`Reconnecting`] waits an
 //! exponential backoff with jitter, so a fleet of clients cut off together
 //! does not come back in lockstep; a session that stayed up long enough starts
-//! the backoff over. Handlers registered on the `SessionOptions::router` that
-//! `connect` uses serve every session, since sessions share that router.
+//! the backoff over. The handlers of the router in the `SessionOptions` that
+//! `connect` uses serve every session.
 
 use crate::error::Error;
 use crate::session::Session;

@@ -27,8 +27,11 @@ pub struct SessionOptions {
     pub mux: MuxOptions,
     /// RPC limits and call timeout.
     pub rpc: RpcOptions,
-    /// Handlers served from the first moment of the session.
-    pub router: Router,
+    /// Handlers served from the first moment of the session, usually set with
+    /// [`SessionOptions::with_router`]. A [`Router`] cannot change once built,
+    /// so sessions started from clones of these options serve the same
+    /// handlers and none of them can add to another's.
+    pub router: Arc<Router>,
     /// Bound on reading an inbound stream's hello.
     pub hello_timeout: Duration,
     /// Largest hello accepted.
@@ -53,7 +56,7 @@ impl Default for SessionOptions {
             },
             mux: MuxOptions::default(),
             rpc: RpcOptions::default(),
-            router: Router::new(),
+            router: Arc::new(Router::new()),
             hello_timeout: Duration::from_secs(10),
             max_hello_bytes: corridor_core::hello::DEFAULT_MAX_BYTES,
             handshake_cache: Arc::new(HandshakeCache::default()),
@@ -63,13 +66,35 @@ impl Default for SessionOptions {
     }
 }
 
+impl SessionOptions {
+    /// These options serving `router`'s handlers. Sessions started with
+    /// them (or clones of them) serve exactly these; another set of handlers
+    /// needs another router.
+    ///
+    /// ```
+    /// use corridor::SessionOptions;
+    /// use corridor::rpc::{Failure, Router};
+    /// let options = SessionOptions::default()
+    ///     .with_router(Router::new().handle(1, |n: u64| async move { Ok::<_, Failure>(n * 2) }));
+    /// ```
+    pub fn with_router(mut self, router: Router) -> SessionOptions {
+        self.router = Arc::new(router);
+        self
+    }
+
+    /// The handlers sessions serve.
+    pub fn router(&self) -> &Router {
+        &self.router
+    }
+}
+
 /// An established session: open and accept streams, call and serve RPC.
 ///
 /// Dropping the last handle closes the session.
 #[derive(Debug)]
 pub struct Session {
     role: Role,
-    peer: Peer,
+    peer: Arc<Peer>,
     mux: Mux,
     accepted: Mutex<mpsc::Receiver<Stream>>,
     rpc: Rpc,
@@ -86,7 +111,8 @@ impl Session {
     ) -> Result<Session, Error> {
         let rekey = secure.rekey_handle();
         let (mux, inbound) = Mux::start(secure, role, options.mux);
-        let rpc = Rpc::new(options.router.clone(), options.rpc);
+        let peer = Arc::new(peer);
+        let rpc = Rpc::new(options.router.clone(), options.rpc, peer.clone());
         let (accepted_tx, accepted) = mpsc::channel(options.mux.accept_backlog.max(1));
         tokio::spawn(sort_inbound(
             inbound,

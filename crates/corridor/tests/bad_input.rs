@@ -319,10 +319,10 @@ async fn ten_thousand_calls_against_a_slow_handler_get_429_beyond_the_limit() {
     let running = Arc::new(AtomicUsize::new(0));
     let most_running = Arc::new(AtomicUsize::new(0));
     let (options, _) = endpoint_options();
-    {
+    let router = {
         let (release, running, most_running) =
             (release.clone(), running.clone(), most_running.clone());
-        options.router.handle(SLOW, move |n: u64| {
+        options.router().clone().handle(SLOW, move |n: u64| {
             let (release, running, most_running) =
                 (release.clone(), running.clone(), most_running.clone());
             async move {
@@ -332,8 +332,9 @@ async fn ten_thousand_calls_against_a_slow_handler_get_429_beyond_the_limit() {
                 running.fetch_sub(1, Ordering::SeqCst);
                 Ok::<_, Failure>(n)
             }
-        });
-    }
+        })
+    };
+    let options = options.with_router(router);
     let limits = options.rpc;
     let admitted = limits.max_concurrent_requests + limits.max_queued_requests;
     let (_, info) = endpoint(options).await;

@@ -5,7 +5,7 @@
 
 mod support;
 
-use corridor::rpc::{Failure, RpcError};
+use corridor::rpc::{Failure, Router, RpcError};
 use corridor::{Client, SessionOptions};
 use corridor_core::fsec1::Suite;
 use serde::{Deserialize, Serialize};
@@ -25,9 +25,7 @@ const PANIC: u32 = 103;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_answer_with_typed_results_and_named_failures() {
-    let options = SessionOptions::default();
-    options
-        .router
+    let router = Router::new()
         .handle(
             ADD,
             |req: Add| async move { Ok::<_, Failure>(req.a + req.b) },
@@ -44,6 +42,7 @@ async fn calls_answer_with_typed_results_and_named_failures() {
             }
             Ok::<(), Failure>(())
         });
+    let options = SessionOptions::default().with_router(router);
     let (_, info, _) = direct_endpoint(
         options,
         Suite::X25519HkdfSha256Aes256Gcm,

@@ -221,10 +221,9 @@ async fn corridor_endpoint() -> (SocketAddr, DirectInfo) {
 /// Serves `ping`, `echo` streams and `sink` streams (read to the end, answer
 /// the count) to every client `credential` admits.
 fn serve_corridor(listener: TcpListener, credential: EndpointCredential) {
-    let options = session_options();
-    options
-        .router
-        .handle(PING, |v: Value| async move { Ok::<_, Failure>(v) });
+    let options = session_options().with_router(
+        corridor::rpc::Router::new().handle(PING, |v: Value| async move { Ok::<_, Failure>(v) }),
+    );
     tokio::spawn(async move {
         while let Ok((tcp, _)) = listener.accept().await {
             let (credential, options) = (credential.clone(), options.clone());

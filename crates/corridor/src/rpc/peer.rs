@@ -1,17 +1,30 @@
 //! One side of an RPC stream: calls out, handlers in, one writer task.
+//!
+//! What goes out waits in a [`FrameQueue`] bounded in bytes. Frames may be
+//! queued before the stream is bound (the client opens it, the server
+//! receives it); the writer starts when it is. The reader never waits on
+//! the writer: a 429 that finds no room is dropped (the caller's own
+//! deadline answers it), and responses are queued by the handler tasks,
+//! each within the call timeout. Handler tasks are the session's: they are
+//! cancelled when the RPC stream or the session ends.
 
+use super::queue::{Class, FrameQueue, Queued, Refused};
+use super::router::Call;
 use super::{Failure, Router, RpcError};
 use crate::mux::Stream;
-use corridor_core::rpc::{CODE_OVERLOADED, Envelope, Kind, MAX_ID};
+use crate::peer::Peer;
+use bytes::Bytes;
+use corridor_core::rpc::{CODE_INTERNAL, CODE_OVERLOADED, Envelope, Kind, MAX_ID};
 use futures_util::StreamExt;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::collections::HashMap;
+use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
-use tokio::sync::{Notify, Semaphore, mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc, oneshot};
 use tokio::time::Instant;
 use tokio_util::codec::{FramedRead, LengthDelimitedCodec};
 use tokio_util::sync::CancellationToken;
@@ -27,10 +40,17 @@ pub struct RpcOptions {
     pub max_queued_notifications: usize,
     /// Our own calls waiting for an answer; beyond this a call fails at once.
     pub max_calls_in_flight: usize,
-    /// How long a call waits for its answer.
+    /// How long a call waits for its answer, and a notification or response
+    /// for room in the outbound queue.
     pub call_timeout: Duration,
-    /// Largest frame accepted.
+    /// Largest frame accepted, and sent: a larger outgoing message is an
+    /// error to its sender ([`RpcError::TooLarge`]), not the peer's problem.
     pub max_frame_bytes: usize,
+    /// Bytes of calls and notifications waiting to be written to the peer.
+    /// A peer that reads slower than it is sent to fills it: then `notify`
+    /// waits (at most `call_timeout`) and `try_notify` fails at once. Answers
+    /// to the peer's calls have a budget of the same size of their own.
+    pub max_queued_bytes: usize,
 }
 
 impl Default for RpcOptions {
@@ -42,18 +62,56 @@ impl Default for RpcOptions {
             max_calls_in_flight: 1024,
             call_timeout: Duration::from_secs(30),
             max_frame_bytes: corridor_core::rpc::DEFAULT_MAX_FRAME_BYTES,
+            max_queued_bytes: 1024 * 1024,
         }
     }
 }
 
-/// Frames queued for the writer task; its bound is the stream's backpressure.
-const WRITE_QUEUE: usize = 64;
+/// A notification encoded once, to be sent to any number of sessions.
+///
+/// ```
+/// use corridor::rpc::Notification;
+/// let news = Notification::new(7, &serde_json::json!({"price": 42})).unwrap();
+/// // for session in &subscribers { let _ = session.rpc().try_send(&news); }
+/// # let _ = news;
+/// ```
+#[derive(Clone, Debug)]
+pub struct Notification {
+    frame: Bytes,
+}
+
+impl Notification {
+    /// Encodes `message` as a notification of `type_id`.
+    pub fn new<Msg: Serialize + ?Sized>(
+        type_id: u32,
+        message: &Msg,
+    ) -> Result<Notification, RpcError> {
+        let payload = serde_json::to_value(message)?;
+        Ok(Notification {
+            frame: Envelope::notification(type_id, payload)
+                .encode_frame()
+                .into(),
+        })
+    }
+
+    /// Bytes on the wire, length prefix included.
+    pub fn len(&self) -> usize {
+        self.frame.len()
+    }
+
+    /// Whether the frame is empty (never: it has a length prefix).
+    pub fn is_empty(&self) -> bool {
+        self.frame.is_empty()
+    }
+}
 
 struct Shared {
-    router: Router,
+    router: Arc<Router>,
     options: RpcOptions,
-    writer: OnceLock<mpsc::Sender<Vec<u8>>>,
-    bound: Notify,
+    peer: Arc<Peer>,
+    queue: FrameQueue,
+    /// The writer's end of the queue, until the stream is bound.
+    unbound: Mutex<Option<mpsc::UnboundedReceiver<Queued>>>,
     closed: Mutex<Option<String>>,
     stop: CancellationToken,
     pending: Mutex<HashMap<u64, oneshot::Sender<Envelope>>>,
@@ -61,7 +119,8 @@ struct Shared {
     calls: Arc<Semaphore>,
 }
 
-/// A session's RPC: call and notify the peer, serve its calls. Cheap to clone.
+/// A session's RPC: call and notify the peer, serve its calls. Cheap to
+/// clone; a clone kept past the session fails its calls with `Closed`.
 #[derive(Clone)]
 pub struct Rpc {
     shared: Arc<Shared>,
@@ -70,7 +129,8 @@ pub struct Rpc {
 impl std::fmt::Debug for Rpc {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Rpc")
-            .field("bound", &self.shared.writer.get().is_some())
+            .field("peer", &self.shared.peer.identity)
+            .field("queued_bytes", &self.shared.queue.queued_bytes())
             .field("closed", &*lock(&self.shared.closed))
             .finish()
     }
@@ -83,15 +143,28 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
+/// Runs `work` as a task of the session: it ends when `stop` is cancelled.
+fn spawn_owned(stop: &CancellationToken, work: impl Future<Output = ()> + Send + 'static) {
+    let stop = stop.clone();
+    tokio::spawn(async move {
+        tokio::select! {
+            _ = stop.cancelled() => {}
+            _ = work => {}
+        }
+    });
+}
+
 impl Rpc {
-    /// An RPC side serving `router`, not yet bound to a stream.
-    pub(crate) fn new(router: Router, options: RpcOptions) -> Rpc {
+    /// An RPC side serving `router` for `peer`, not yet bound to a stream.
+    pub(crate) fn new(router: Arc<Router>, options: RpcOptions, peer: Arc<Peer>) -> Rpc {
+        let (queue, unbound) = FrameQueue::new(options.max_queued_bytes);
         Rpc {
             shared: Arc::new(Shared {
                 router,
                 options,
-                writer: OnceLock::new(),
-                bound: Notify::new(),
+                peer,
+                queue,
+                unbound: Mutex::new(Some(unbound)),
                 closed: Mutex::new(None),
                 stop: CancellationToken::new(),
                 pending: Mutex::new(HashMap::new()),
@@ -101,9 +174,9 @@ impl Rpc {
         }
     }
 
-    /// The handlers this side serves; register more at any time.
-    pub fn router(&self) -> &Router {
-        &self.shared.router
+    /// Who is on the other end.
+    pub fn peer(&self) -> &Peer {
+        &self.shared.peer
     }
 
     /// Why the RPC stream closed, once it has.
@@ -111,36 +184,66 @@ impl Rpc {
         lock(&self.shared.closed).clone()
     }
 
+    /// Whether the RPC stream (or the session) has ended.
+    pub fn is_closed(&self) -> bool {
+        self.shared.stop.is_cancelled()
+    }
+
+    /// Waits until the RPC stream (or the session) ends.
+    pub async fn closed(&self) {
+        self.shared.stop.cancelled().await
+    }
+
+    /// Bytes waiting to be written to the peer.
+    pub fn queued_bytes(&self) -> usize {
+        self.shared.queue.queued_bytes()
+    }
+
     /// Takes `stream` as the RPC stream; false if one is bound already.
     pub(crate) fn bind(&self, stream: Stream) -> bool {
-        let (reader, writer) = tokio::io::split(stream);
-        let (frames, queue) = mpsc::channel(WRITE_QUEUE);
-        if self.shared.writer.set(frames.clone()).is_err() {
+        let Some(queue) = lock(&self.shared.unbound).take() else {
             return false;
-        }
-        self.shared.bound.notify_waiters();
-        tokio::spawn(write_frames(writer, queue, self.shared.stop.clone()));
-        tokio::spawn(read_frames(reader, self.shared.clone(), frames));
+        };
+        let (reader, writer) = tokio::io::split(stream);
+        spawn_owned(&self.shared.stop, write_frames(writer, queue));
+        tokio::spawn(read_frames(reader, self.clone()));
         true
     }
 
     /// Ends the RPC stream; waiting calls fail with `reason`.
     pub(crate) fn close(&self, reason: &str) {
-        close(&self.shared, reason);
+        {
+            let mut closed = lock(&self.shared.closed);
+            if closed.is_none() {
+                *closed = Some(reason.to_owned());
+            }
+        }
+        self.shared.stop.cancel();
+        self.shared.queue.close();
+        // Dropping the answer senders fails every waiting call.
+        lock(&self.shared.pending).clear();
     }
 
-    async fn writer(&self, deadline: Instant) -> Result<mpsc::Sender<Vec<u8>>, RpcError> {
-        loop {
-            let bound = self.shared.bound.notified();
-            if let Some(reason) = self.closed_reason() {
-                return Err(RpcError::Closed(reason));
-            }
-            if let Some(writer) = self.shared.writer.get() {
-                return Ok(writer.clone());
-            }
-            tokio::time::timeout_at(deadline, bound)
-                .await
-                .map_err(|_| RpcError::Timeout)?;
+    fn closed_error(&self) -> RpcError {
+        RpcError::Closed(self.closed_reason().unwrap_or_else(|| "closed".into()))
+    }
+
+    /// A frame to send, if within the frame limit.
+    fn checked(&self, frame: Vec<u8>) -> Result<Bytes, RpcError> {
+        let body = frame.len() - 4;
+        if body > self.shared.options.max_frame_bytes {
+            return Err(RpcError::TooLarge {
+                bytes: body,
+                limit: self.shared.options.max_frame_bytes,
+            });
+        }
+        Ok(frame.into())
+    }
+
+    fn refused(&self, refused: Refused) -> RpcError {
+        match refused {
+            Refused::Full => RpcError::Full,
+            Refused::Closed => self.closed_error(),
         }
     }
 
@@ -155,7 +258,8 @@ impl Rpc {
             .await
     }
 
-    /// Calls `type_id` with `request`, waiting at most `timeout` for the answer.
+    /// Calls `type_id` with `request`, waiting at most `timeout` for room and
+    /// for the answer.
     pub async fn call_with_timeout<Req, Resp>(
         &self,
         type_id: u32,
@@ -173,23 +277,30 @@ impl Rpc {
             .clone()
             .try_acquire_owned()
             .map_err(|_| RpcError::Overloaded)?;
+        if self.is_closed() {
+            return Err(self.closed_error());
+        }
         let deadline = Instant::now() + timeout;
-        let writer = self.writer(deadline).await?;
         let request_id = self.shared.next_id.fetch_add(1, Ordering::Relaxed);
         if request_id > MAX_ID {
             return Err(RpcError::Closed("request ids exhausted".into()));
         }
+        let frame = self.checked(Envelope::request(type_id, request_id, payload).encode_frame())?;
         let (answer, answered) = oneshot::channel();
         lock(&self.shared.pending).insert(request_id, answer);
         let _pending = PendingGuard {
             shared: &self.shared,
             request_id,
         };
-        let frame = Envelope::request(type_id, request_id, payload).encode_frame();
-        tokio::time::timeout_at(deadline, writer.send(frame))
+        self.shared
+            .queue
+            .push(Class::Outgoing, frame, deadline)
             .await
-            .map_err(|_| RpcError::Timeout)?
-            .map_err(|_| self.closed_error())?;
+            .map_err(|refused| match refused {
+                // No room before the deadline: the call timed out.
+                Refused::Full => RpcError::Timeout,
+                Refused::Closed => self.closed_error(),
+            })?;
         let response = tokio::time::timeout_at(deadline, answered)
             .await
             .map_err(|_| RpcError::Timeout)?
@@ -203,24 +314,70 @@ impl Rpc {
         Ok(serde_json::from_value(response.payload)?)
     }
 
-    /// Sends a notification of `type_id`; waits only for room in the write queue.
+    /// Sends a notification of `type_id`, waiting for room in the outbound
+    /// queue at most the call timeout.
     pub async fn notify<Msg: Serialize + ?Sized>(
         &self,
         type_id: u32,
         message: &Msg,
     ) -> Result<(), RpcError> {
-        let payload = serde_json::to_value(message)?;
-        let writer = self
-            .writer(Instant::now() + self.shared.options.call_timeout)
-            .await?;
-        writer
-            .send(Envelope::notification(type_id, payload).encode_frame())
-            .await
-            .map_err(|_| self.closed_error())
+        self.send(&Notification::new(type_id, message)?).await
     }
 
-    fn closed_error(&self) -> RpcError {
-        RpcError::Closed(self.closed_reason().unwrap_or_else(|| "closed".into()))
+    /// Sends a notification of `type_id` if the outbound queue has room now;
+    /// [`RpcError::Full`] at once otherwise.
+    pub fn try_notify<Msg: Serialize + ?Sized>(
+        &self,
+        type_id: u32,
+        message: &Msg,
+    ) -> Result<(), RpcError> {
+        self.try_send(&Notification::new(type_id, message)?)
+    }
+
+    /// Sends an encoded notification, waiting for room at most the call timeout.
+    pub async fn send(&self, notification: &Notification) -> Result<(), RpcError> {
+        self.send_within(notification, self.shared.options.call_timeout)
+            .await
+    }
+
+    /// Sends an encoded notification, waiting for room at most `timeout`
+    /// ([`RpcError::Full`] after it).
+    pub async fn send_within(
+        &self,
+        notification: &Notification,
+        timeout: Duration,
+    ) -> Result<(), RpcError> {
+        let frame = self.checked_shared(notification)?;
+        self.shared
+            .queue
+            .push(Class::Outgoing, frame, Instant::now() + timeout)
+            .await
+            .map_err(|refused| self.refused(refused))
+    }
+
+    /// Sends an encoded notification if there is room now: what a
+    /// broadcaster calls for each subscriber, dropping (or disconnecting) the
+    /// ones that answer [`RpcError::Full`].
+    pub fn try_send(&self, notification: &Notification) -> Result<(), RpcError> {
+        let frame = self.checked_shared(notification)?;
+        self.shared
+            .queue
+            .try_push(Class::Outgoing, frame)
+            .map_err(|refused| self.refused(refused))
+    }
+
+    fn checked_shared(&self, notification: &Notification) -> Result<Bytes, RpcError> {
+        let body = notification.frame.len() - 4;
+        if body > self.shared.options.max_frame_bytes {
+            return Err(RpcError::TooLarge {
+                bytes: body,
+                limit: self.shared.options.max_frame_bytes,
+            });
+        }
+        if self.is_closed() {
+            return Err(self.closed_error());
+        }
+        Ok(notification.frame.clone())
     }
 }
 
@@ -236,36 +393,18 @@ impl Drop for PendingGuard<'_> {
     }
 }
 
-fn close(shared: &Shared, reason: &str) {
-    {
-        let mut closed = lock(&shared.closed);
-        if closed.is_none() {
-            *closed = Some(reason.to_owned());
-        }
-    }
-    shared.stop.cancel();
-    shared.bound.notify_waiters();
-    // Dropping the answer senders fails every waiting call.
-    lock(&shared.pending).clear();
-}
-
 async fn write_frames(
     mut writer: tokio::io::WriteHalf<Stream>,
-    mut queue: mpsc::Receiver<Vec<u8>>,
-    stop: CancellationToken,
+    mut queue: mpsc::UnboundedReceiver<Queued>,
 ) {
-    loop {
-        let frame = tokio::select! {
-            _ = stop.cancelled() => return,
-            frame = queue.recv() => frame,
-        };
-        let Some(frame) = frame else { return };
-        if writer.write_all(&frame).await.is_err() {
+    while let Some(queued) = queue.recv().await {
+        if writer.write_all(&queued.frame).await.is_err() {
             return;
         }
+        drop(queued);
         // Batch what is already queued into one flush.
-        while let Ok(frame) = queue.try_recv() {
-            if writer.write_all(&frame).await.is_err() {
+        while let Ok(queued) = queue.try_recv() {
+            if writer.write_all(&queued.frame).await.is_err() {
                 return;
             }
         }
@@ -275,11 +414,8 @@ async fn write_frames(
     }
 }
 
-async fn read_frames(
-    reader: tokio::io::ReadHalf<Stream>,
-    shared: Arc<Shared>,
-    writer: mpsc::Sender<Vec<u8>>,
-) {
+async fn read_frames(reader: tokio::io::ReadHalf<Stream>, rpc: Rpc) {
+    let shared = &rpc.shared;
     let options = shared.options;
     let codec = LengthDelimitedCodec::builder()
         .length_field_length(4)
@@ -326,11 +462,9 @@ async fn read_frames(
                     );
                     continue;
                 };
-                if let Some(handling) = shared
-                    .router
-                    .notification(envelope.type_id, envelope.payload)
-                {
-                    tokio::spawn(async move {
+                let call = Call::new(rpc.clone(), envelope.type_id);
+                if let Some(handling) = shared.router.notification(call, envelope.payload) {
+                    spawn_owned(&shared.stop, async move {
                         handling.await;
                         drop(slot);
                     });
@@ -345,29 +479,53 @@ async fn read_frames(
                         CODE_OVERLOADED,
                         "server overloaded",
                     );
-                    if writer.send(busy.encode_frame()).await.is_err() {
-                        break "closed".to_owned();
+                    // Never wait on the writer here: without room the caller's
+                    // own deadline answers it.
+                    if shared
+                        .queue
+                        .try_push(Class::Answer, busy.encode_frame().into())
+                        .is_err()
+                    {
+                        tracing::debug!(type_id, "no room for a 429: dropped");
                     }
                     continue;
                 };
-                let (router, handlers, writer) =
-                    (shared.router.clone(), handlers.clone(), writer.clone());
-                tokio::spawn(async move {
+                let (rpc, handlers) = (rpc.clone(), handlers.clone());
+                spawn_owned(&shared.stop, async move {
                     let Ok(_running) = handlers.acquire_owned().await else {
                         return;
                     };
-                    let answer = match router.dispatch(type_id, envelope.payload).await {
+                    let call = Call::new(rpc.clone(), type_id);
+                    let answer = match rpc.shared.router.dispatch(call, envelope.payload).await {
                         Ok(payload) => Envelope::response(type_id, request_id, payload),
                         Err(Failure { code, message }) => {
                             Envelope::failure(type_id, request_id, code, message)
                         }
                     };
-                    let _ = writer.send(answer.encode_frame()).await;
+                    let frame = rpc.checked(answer.encode_frame()).unwrap_or_else(|error| {
+                        let failure = Envelope::failure(
+                            type_id,
+                            request_id,
+                            CODE_INTERNAL,
+                            error.to_string(),
+                        );
+                        failure.encode_frame().into()
+                    });
+                    let deadline = Instant::now() + rpc.shared.options.call_timeout;
+                    if rpc
+                        .shared
+                        .queue
+                        .push(Class::Answer, frame, deadline)
+                        .await
+                        .is_err()
+                    {
+                        tracing::debug!(type_id, "no room for a response in time: dropped");
+                    }
                     drop(admitted);
                 });
             }
         }
     };
     tracing::debug!(%reason, "RPC stream ended");
-    close(&shared, &reason);
+    rpc.close(&reason);
 }

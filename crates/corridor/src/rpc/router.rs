@@ -1,5 +1,13 @@
-//! Handlers by `type_id`: typed with serde at registration, stored untyped.
+//! Handlers by `type_id`, typed with serde at registration, stored untyped.
+//!
+//! A [`Router`] is built once (`Router::new().handle(..).on_notify(..)`) and
+//! does not change after: a session serves the router it started with, so
+//! options cloned for another session cannot grow handlers behind its back.
+//! A handler takes the request alone, or a [`Call`] and the request when it
+//! needs to know who calls or to push to that peer later.
 
+use super::peer::Rpc;
+use crate::peer::Peer;
 use corridor_core::rpc::{CODE_BAD_REQUEST, CODE_INTERNAL, CODE_NOT_FOUND};
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
@@ -8,7 +16,7 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 /// A handler's failure: the code and message the caller receives.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -29,19 +37,161 @@ impl Failure {
     }
 }
 
-type Handler = Arc<dyn Fn(Value) -> BoxFuture<'static, Result<Value, Failure>> + Send + Sync>;
-type NotifyHandler = Arc<dyn Fn(Value) -> BoxFuture<'static, ()> + Send + Sync>;
+/// What a handler knows about the message it is handling.
+#[derive(Clone, Debug)]
+pub struct Call {
+    rpc: Rpc,
+    type_id: u32,
+}
 
-/// The handlers one side serves. Cheap to clone; clones share handlers.
+impl Call {
+    pub(crate) fn new(rpc: Rpc, type_id: u32) -> Call {
+        Call { rpc, type_id }
+    }
+
+    /// Who sent it: the identity the handshake proved and the connection's facts.
+    pub fn peer(&self) -> &Peer {
+        self.rpc.peer()
+    }
+
+    /// The sender's session RPC: keep it to call or notify that peer later.
+    pub fn session(&self) -> &Rpc {
+        &self.rpc
+    }
+
+    /// The message's `type_id`.
+    pub fn type_id(&self) -> u32 {
+        self.type_id
+    }
+}
+
+type ErasedHandler =
+    Arc<dyn Fn(Call, Value) -> BoxFuture<'static, Result<Value, Failure>> + Send + Sync>;
+type ErasedNotify = Arc<dyn Fn(Call, Value) -> BoxFuture<'static, ()> + Send + Sync>;
+
+/// A request handler: `Fn(Req) -> Future<Result<Resp, Failure>>` or
+/// `Fn(Call, Req) -> ...`. `Marker` only tells the two apart.
+pub trait Handler<Marker>: Send + Sync + 'static {
+    /// The response, as JSON.
+    fn call(&self, call: Call, payload: Value) -> BoxFuture<'static, Result<Value, Failure>>;
+}
+
+/// A notification handler: `Fn(Msg) -> Future<()>` or `Fn(Call, Msg) -> ...`.
+pub trait NotifyHandler<Marker>: Send + Sync + 'static {
+    /// Handles one notification.
+    fn notify(&self, call: Call, payload: Value) -> BoxFuture<'static, ()>;
+}
+
+/// Marks handlers that take the request alone.
+#[derive(Debug)]
+pub struct RequestOnly<T>(std::marker::PhantomData<T>);
+/// Marks handlers that take the [`Call`] and the request.
+#[derive(Debug)]
+pub struct WithCall<T>(std::marker::PhantomData<T>);
+
+fn decode<T: DeserializeOwned>(payload: Value) -> Result<T, Failure> {
+    serde_json::from_value(payload).map_err(|error| {
+        Failure::new(
+            CODE_BAD_REQUEST,
+            format!("invalid request payload: {error}"),
+        )
+    })
+}
+
+/// Runs a handler's future; a panic answers 500, as an HTTP server's would,
+/// instead of leaving the caller to time out.
+async fn answer<Resp, Fut>(future: Fut) -> Result<Value, Failure>
+where
+    Resp: Serialize,
+    Fut: Future<Output = Result<Resp, Failure>>,
+{
+    let response = std::panic::AssertUnwindSafe(future)
+        .catch_unwind()
+        .await
+        .map_err(|_| Failure::new(CODE_INTERNAL, "handler panicked"))??;
+    serde_json::to_value(response).map_err(|error| Failure::new(CODE_INTERNAL, error.to_string()))
+}
+
+impl<F, Fut, Req, Resp> Handler<RequestOnly<(Req, Resp)>> for F
+where
+    F: Fn(Req) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Resp, Failure>> + Send + 'static,
+    Req: DeserializeOwned + Send + 'static,
+    Resp: Serialize + 'static,
+{
+    fn call(&self, _: Call, payload: Value) -> BoxFuture<'static, Result<Value, Failure>> {
+        match decode::<Req>(payload) {
+            Ok(request) => Box::pin(answer(self(request))),
+            Err(failure) => Box::pin(std::future::ready(Err(failure))),
+        }
+    }
+}
+
+impl<F, Fut, Req, Resp> Handler<WithCall<(Req, Resp)>> for F
+where
+    F: Fn(Call, Req) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = Result<Resp, Failure>> + Send + 'static,
+    Req: DeserializeOwned + Send + 'static,
+    Resp: Serialize + 'static,
+{
+    fn call(&self, call: Call, payload: Value) -> BoxFuture<'static, Result<Value, Failure>> {
+        match decode::<Req>(payload) {
+            Ok(request) => Box::pin(answer(self(call, request))),
+            Err(failure) => Box::pin(std::future::ready(Err(failure))),
+        }
+    }
+}
+
+impl<F, Fut, Msg> NotifyHandler<RequestOnly<Msg>> for F
+where
+    F: Fn(Msg) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+    Msg: DeserializeOwned + Send + 'static,
+{
+    fn notify(&self, call: Call, payload: Value) -> BoxFuture<'static, ()> {
+        match serde_json::from_value::<Msg>(payload) {
+            Ok(message) => Box::pin(self(message)),
+            Err(error) => dropped(call.type_id, error),
+        }
+    }
+}
+
+impl<F, Fut, Msg> NotifyHandler<WithCall<Msg>> for F
+where
+    F: Fn(Call, Msg) -> Fut + Send + Sync + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+    Msg: DeserializeOwned + Send + 'static,
+{
+    fn notify(&self, call: Call, payload: Value) -> BoxFuture<'static, ()> {
+        match serde_json::from_value::<Msg>(payload) {
+            Ok(message) => Box::pin(self(call, message)),
+            Err(error) => dropped(call.type_id, error),
+        }
+    }
+}
+
+fn dropped(type_id: u32, error: serde_json::Error) -> BoxFuture<'static, ()> {
+    tracing::debug!(type_id, %error, "notification payload does not fit: dropped");
+    Box::pin(std::future::ready(()))
+}
+
+/// The handlers one side serves.
 #[derive(Clone, Default)]
 pub struct Router {
-    requests: Arc<RwLock<HashMap<u32, Handler>>>,
-    notifications: Arc<RwLock<HashMap<u32, NotifyHandler>>>,
+    requests: HashMap<u32, ErasedHandler>,
+    notifications: HashMap<u32, ErasedNotify>,
 }
 
 impl std::fmt::Debug for Router {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Router").finish_non_exhaustive()
+        let mut requests: Vec<_> = self.requests.keys().collect();
+        requests.sort();
+        let mut notifications: Vec<_> = self.notifications.keys().collect();
+        notifications.sort();
+        f.debug_struct("Router")
+            .field("requests", &requests)
+            .field("notifications", &notifications)
+            .finish()
     }
 }
 
@@ -54,96 +204,57 @@ impl Router {
     /// Serves requests of `type_id` with `handler`, replacing any earlier one.
     ///
     /// ```
-    /// use corridor::rpc::{Failure, Router};
+    /// use corridor::rpc::{Call, Failure, Router};
     /// #[derive(serde::Deserialize)] struct Add { a: i64, b: i64 }
-    /// let router = Router::new();
-    /// router.handle(1, |req: Add| async move { Ok::<_, Failure>(req.a + req.b) });
+    /// let router = Router::new()
+    ///     .handle(1, |req: Add| async move { Ok::<_, Failure>(req.a + req.b) })
+    ///     // A handler that wants to know who is calling takes the Call first.
+    ///     .handle(2, |call: Call, _: ()| async move {
+    ///         Ok::<_, Failure>(format!("{:?}", call.peer().identity))
+    ///     });
     /// ```
-    pub fn handle<Req, Resp, F, Fut>(&self, type_id: u32, handler: F) -> &Router
-    where
-        Req: DeserializeOwned + Send + 'static,
-        Resp: Serialize + 'static,
-        F: Fn(Req) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = Result<Resp, Failure>> + Send + 'static,
-    {
+    pub fn handle<M, H: Handler<M>>(mut self, type_id: u32, handler: H) -> Router {
         let handler = Arc::new(handler);
-        let erased: Handler = Arc::new(move |payload: Value| {
-            let handler = handler.clone();
-            Box::pin(async move {
-                let request = serde_json::from_value::<Req>(payload).map_err(|error| {
-                    Failure::new(
-                        CODE_BAD_REQUEST,
-                        format!("invalid request payload: {error}"),
-                    )
-                })?;
-                // A panicking handler answers 500, as an HTTP server's would,
-                // instead of leaving its caller to time out.
-                let call = std::panic::AssertUnwindSafe(async move { handler(request).await });
-                let response = call
-                    .catch_unwind()
-                    .await
-                    .map_err(|_| Failure::new(CODE_INTERNAL, "handler panicked"))??;
-                serde_json::to_value(response)
-                    .map_err(|error| Failure::new(CODE_INTERNAL, error.to_string()))
-            })
-        });
-        write(&self.requests).insert(type_id, erased);
+        let erased: ErasedHandler = Arc::new(move |call, payload| handler.call(call, payload));
+        self.requests.insert(type_id, erased);
         self
     }
 
     /// Runs `handler` for each notification of `type_id`; payloads that do not
-    /// fit `Msg` are dropped with a log line.
-    pub fn on_notify<Msg, F, Fut>(&self, type_id: u32, handler: F) -> &Router
-    where
-        Msg: DeserializeOwned + Send + 'static,
-        F: Fn(Msg) -> Fut + Send + Sync + 'static,
-        Fut: Future<Output = ()> + Send + 'static,
-    {
+    /// fit its type are dropped with a log line.
+    pub fn on_notify<M, H: NotifyHandler<M>>(mut self, type_id: u32, handler: H) -> Router {
         let handler = Arc::new(handler);
-        let erased: NotifyHandler = Arc::new(move |payload: Value| {
-            let handler = handler.clone();
-            Box::pin(async move {
-                match serde_json::from_value::<Msg>(payload) {
-                    Ok(message) => handler(message).await,
-                    Err(error) => {
-                        tracing::debug!(type_id, %error, "notification payload does not fit")
-                    }
-                }
-            })
-        });
-        write(&self.notifications).insert(type_id, erased);
+        let erased: ErasedNotify = Arc::new(move |call, payload| handler.notify(call, payload));
+        self.notifications.insert(type_id, erased);
+        self
+    }
+
+    /// Every handler of `self`, then every handler of `other` (which wins
+    /// where both handle a `type_id`).
+    pub fn merge(mut self, other: Router) -> Router {
+        self.requests.extend(other.requests);
+        self.notifications.extend(other.notifications);
         self
     }
 
     pub(crate) fn dispatch(
         &self,
-        type_id: u32,
+        call: Call,
         payload: Value,
     ) -> BoxFuture<'static, Result<Value, Failure>> {
-        let handler = read(&self.requests).get(&type_id).cloned();
-        match handler {
-            Some(handler) => handler(payload),
+        match self.requests.get(&call.type_id) {
+            Some(handler) => handler(call, payload),
             None => Box::pin(async { Err(Failure::new(CODE_NOT_FOUND, "handler not found")) }),
         }
     }
 
     pub(crate) fn notification(
         &self,
-        type_id: u32,
+        call: Call,
         payload: Value,
     ) -> Option<BoxFuture<'static, ()>> {
-        read(&self.notifications)
-            .get(&type_id)
-            .map(|handler| handler(payload))
+        self.notifications
+            .get(&call.type_id)
+            .map(|handler| handler(call, payload))
     }
-}
-
-// Handlers are inserted whole; a panic elsewhere cannot leave a map half-written.
-fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }

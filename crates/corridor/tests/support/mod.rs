@@ -132,21 +132,17 @@ pub type Notes = mpsc::Receiver<Value>;
 /// Options for a corridor endpoint that serves the scenario.
 pub fn endpoint_options() -> (SessionOptions, Notes) {
     let (notes_tx, notes) = mpsc::channel(4);
-    let router = Router::new();
-    router.handle(ECHO_RPC, |payload: Value| async move {
-        Ok::<_, Failure>(json!({ "echo": payload }))
-    });
-    router.on_notify(HELLO_SERVER, move |payload: Value| {
-        let notes_tx = notes_tx.clone();
-        async move {
-            let _ = notes_tx.send(payload).await;
-        }
-    });
-    let options = SessionOptions {
-        router,
-        ..SessionOptions::default()
-    };
-    (options, notes)
+    let router = Router::new()
+        .handle(ECHO_RPC, |payload: Value| async move {
+            Ok::<_, Failure>(json!({ "echo": payload }))
+        })
+        .on_notify(HELLO_SERVER, move |payload: Value| {
+            let notes_tx = notes_tx.clone();
+            async move {
+                let _ = notes_tx.send(payload).await;
+            }
+        });
+    (SessionOptions::default().with_router(router), notes)
 }
 
 /// Serves a corridor endpoint session: notifies the client, calls it back if
@@ -185,21 +181,17 @@ pub async fn serve_echo_streams(session: &Session) {
 /// notification and answers the server's call.
 pub fn client_options() -> (SessionOptions, Notes) {
     let (notes_tx, notes) = mpsc::channel(4);
-    let router = Router::new();
-    router.handle(WHO_RPC, |_: Value| async {
-        Ok::<_, Failure>(json!({"i_am": "client"}))
-    });
-    router.on_notify(HELLO_CLIENT, move |payload: Value| {
-        let notes_tx = notes_tx.clone();
-        async move {
-            let _ = notes_tx.send(payload).await;
-        }
-    });
-    let options = SessionOptions {
-        router,
-        ..SessionOptions::default()
-    };
-    (options, notes)
+    let router = Router::new()
+        .handle(WHO_RPC, |_: Value| async {
+            Ok::<_, Failure>(json!({"i_am": "client"}))
+        })
+        .on_notify(HELLO_CLIENT, move |payload: Value| {
+            let notes_tx = notes_tx.clone();
+            async move {
+                let _ = notes_tx.send(payload).await;
+            }
+        });
+    (SessionOptions::default().with_router(router), notes)
 }
 
 /// The client half of the scenario on a corridor session.

@@ -1,0 +1,155 @@
+//! The frames waiting for an RPC stream's writer, bounded in bytes: a frame
+//! enters only with permits for its size, which the writer gives back once it
+//! has written the frame. A sender can wait for room (with a deadline) or be
+//! told at once that there is none; a broadcaster uses the second and never
+//! waits on a slow subscriber. Frames are `Bytes`, so one encoded frame
+//! queued to many sessions is one allocation.
+//!
+//! Answers (responses and 429s) have a budget of their own, so a side whose
+//! own calls fill the queue still answers its peer's.
+
+use bytes::Bytes;
+use std::sync::Arc;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, TryAcquireError, mpsc};
+use tokio::time::Instant;
+
+/// A frame and the queue room it holds until written.
+pub(crate) struct Queued {
+    pub(crate) frame: Bytes,
+    _room: OwnedSemaphorePermit,
+}
+
+/// Why a frame did not enter the queue.
+#[derive(Debug, PartialEq, Eq)]
+pub(crate) enum Refused {
+    /// No room now (or not before the deadline).
+    Full,
+    /// The queue is closed: the RPC stream ended.
+    Closed,
+}
+
+/// Which budget a frame draws on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Class {
+    /// Calls and notifications this side starts.
+    Outgoing = 0,
+    /// Answers to the peer's calls.
+    Answer = 1,
+}
+
+/// The sending side; cheap to clone.
+#[derive(Clone)]
+pub(crate) struct FrameQueue {
+    frames: mpsc::UnboundedSender<Queued>,
+    room: [Arc<Semaphore>; 2],
+    capacity: usize,
+}
+
+impl FrameQueue {
+    /// A queue holding at most `capacity` bytes of each class; the writer
+    /// reads the receiver.
+    pub(crate) fn new(capacity: usize) -> (FrameQueue, mpsc::UnboundedReceiver<Queued>) {
+        let capacity = capacity.clamp(1, Semaphore::MAX_PERMITS);
+        let (frames, receiver) = mpsc::unbounded_channel();
+        let queue = FrameQueue {
+            frames,
+            room: [(); 2].map(|_| Arc::new(Semaphore::new(capacity))),
+            capacity,
+        };
+        (queue, receiver)
+    }
+
+    /// The room a frame takes: its size, but never more than the whole
+    /// budget, so a frame larger than it still goes when the queue is empty.
+    fn charge(&self, frame: &Bytes) -> u32 {
+        frame.len().clamp(1, self.capacity).min(u32::MAX as usize) as u32
+    }
+
+    fn enter(&self, frame: Bytes, room: OwnedSemaphorePermit) -> Result<(), Refused> {
+        self.frames
+            .send(Queued { frame, _room: room })
+            .map_err(|_| Refused::Closed)
+    }
+
+    /// Queues `frame` if there is room in its class now.
+    pub(crate) fn try_push(&self, class: Class, frame: Bytes) -> Result<(), Refused> {
+        let room = self.room[class as usize].clone();
+        match room.try_acquire_many_owned(self.charge(&frame)) {
+            Ok(room) => self.enter(frame, room),
+            Err(TryAcquireError::NoPermits) => Err(Refused::Full),
+            Err(TryAcquireError::Closed) => Err(Refused::Closed),
+        }
+    }
+
+    /// Queues `frame`, waiting for room in its class until `deadline`.
+    pub(crate) async fn push(
+        &self,
+        class: Class,
+        frame: Bytes,
+        deadline: Instant,
+    ) -> Result<(), Refused> {
+        let acquire = self.room[class as usize]
+            .clone()
+            .acquire_many_owned(self.charge(&frame));
+        match tokio::time::timeout_at(deadline, acquire).await {
+            Ok(Ok(room)) => self.enter(frame, room),
+            Ok(Err(_)) => Err(Refused::Closed),
+            Err(_) => Err(Refused::Full),
+        }
+    }
+
+    /// Bytes of calls and notifications queued and not yet written.
+    pub(crate) fn queued_bytes(&self) -> usize {
+        self.capacity - self.room[Class::Outgoing as usize].available_permits()
+    }
+
+    /// Refuses every later frame and wakes every waiting sender.
+    pub(crate) fn close(&self) {
+        for room in &self.room {
+            room.close();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use Class::{Answer, Outgoing};
+
+    #[tokio::test]
+    async fn room_is_counted_in_bytes_and_given_back_when_written() {
+        let (queue, mut written) = FrameQueue::new(100);
+        queue
+            .try_push(Outgoing, Bytes::from(vec![0; 60]))
+            .expect("fits");
+        assert_eq!(
+            queue.try_push(Outgoing, Bytes::from(vec![0; 60])),
+            Err(Refused::Full)
+        );
+        queue
+            .try_push(Outgoing, Bytes::from(vec![0; 40]))
+            .expect("exactly fills");
+        assert_eq!(queue.queued_bytes(), 100);
+        // Answers have their own room.
+        queue
+            .try_push(Answer, Bytes::from(vec![0; 100]))
+            .expect("an answer fits");
+        let soon = Instant::now() + std::time::Duration::from_millis(50);
+        assert_eq!(
+            queue.push(Outgoing, Bytes::from(vec![0; 1]), soon).await,
+            Err(Refused::Full)
+        );
+        drop(written.recv().await.expect("first frame written"));
+        assert_eq!(queue.queued_bytes(), 40);
+        // Larger than the whole budget: it waits for an empty queue, then goes.
+        drop(written.recv().await.expect("second frame written"));
+        queue
+            .try_push(Outgoing, Bytes::from(vec![0; 500]))
+            .expect("alone it goes");
+        queue.close();
+        assert_eq!(
+            queue.try_push(Outgoing, Bytes::from_static(b"x")),
+            Err(Refused::Closed)
+        );
+    }
+}
