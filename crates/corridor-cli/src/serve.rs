@@ -4,6 +4,7 @@
 use anyhow::Context as _;
 use clap::Args;
 use corridor::builtin::{self, Forwards, Info};
+use corridor::listener::{BindAddr, HandshakeError, Listener, ListenerConfig};
 use corridor::rpc::Router;
 use corridor::{DirectCredential, Endpoint, SessionOptions};
 use corridor_core::b64;
@@ -49,6 +50,13 @@ pub(crate) struct ServeArgs {
     /// Pipe streams of KIND to a TCP address: `--forward web=127.0.0.1:8080` (repeatable).
     #[arg(long, value_name = "KIND=HOST:PORT", value_parser = parse_forward)]
     forward: Vec<(String, String)>,
+    /// Connections open at once (listening directly); more are closed at once.
+    #[arg(long, default_value_t = ListenerConfig::default().max_connections)]
+    max_connections: usize,
+    /// Connections still in their handshake (listening directly); a new one
+    /// past it closes the one that has waited longest.
+    #[arg(long, default_value_t = ListenerConfig::default().max_handshaking)]
+    max_handshaking: usize,
 }
 
 fn parse_forward(text: &str) -> Result<(String, String), String> {
@@ -130,10 +138,15 @@ async fn serve_direct(
     options: SessionOptions,
     forwards: Forwards,
 ) -> anyhow::Result<ExitCode> {
-    let listener = tokio::net::TcpListener::bind(listen)
+    let config = ListenerConfig {
+        max_connections: args.max_connections.max(1),
+        max_handshaking: args.max_handshaking.max(1),
+        ..ListenerConfig::default()
+    };
+    let listener = Listener::bind(&BindAddr::Tcp(listen), config)
         .await
         .with_context(|| format!("listening on {listen}"))?;
-    let local = listener.local_addr()?;
+    let local = listener.local_addr().clone();
     let mut psk = [0u8; 32];
     rand_core::OsRng.fill_bytes(&mut psk);
     let mut channel = [0u8; 12];
@@ -158,19 +171,24 @@ async fn serve_direct(
         init_exp_unix_s: init_exp,
     };
     loop {
-        let (tcp, peer) = listener.accept().await.context("accepting")?;
+        let accepted = listener.accept().await;
         let (credential, options, forwards) =
             (credential.clone(), options.clone(), forwards.clone());
         tokio::spawn(async move {
-            let _ = tcp.set_nodelay(true);
-            match Endpoint::accept_direct(tcp, &credential, &options).await {
-                Ok(session) => {
-                    tracing::info!(%peer, "client connected");
+            let peer = accepted.info().remote.clone();
+            let handshake = accepted
+                .handshake(|connection| Endpoint::accept_direct(connection, &credential, &options));
+            match handshake.await {
+                Ok((session, _slot)) => {
+                    tracing::info!(peer = ?peer, "client connected");
                     builtin::serve_streams(&session, forwards).await;
-                    tracing::info!(%peer, reason = session.end_reason().unwrap_or("closed"), "session ended");
+                    tracing::info!(peer = ?peer, reason = session.end_reason().unwrap_or("closed"), "session ended");
+                }
+                Err(HandshakeError::Failed(error)) => {
+                    tracing::warn!(peer = ?peer, reason = error.reason(), %error, "handshake refused")
                 }
                 Err(error) => {
-                    tracing::warn!(%peer, reason = error.reason(), %error, "handshake refused")
+                    tracing::warn!(peer = ?peer, reason = error.reason(), "handshake ended")
                 }
             }
         });

@@ -253,3 +253,30 @@ fn keygen_identity_writes_a_private_file_and_prints_its_fingerprint() {
     assert!(!again.status.success());
     assert!(String::from_utf8_lossy(&again.stderr).contains("exists"));
 }
+
+#[test]
+fn serve_keeps_serving_when_accept_runs_out_of_file_descriptors() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let info_file = dir.path().join("info.json");
+    // A descriptor limit the idle connections below exhaust.
+    let mut command = Command::new("sh");
+    command.arg("-c").arg(format!(
+        "ulimit -n 64 && exec {BIN} serve --listen 127.0.0.1:0 --info-file {}",
+        info_file.display()
+    ));
+    let service = Service::from_command(command);
+    let listen = service.ready["listen"].as_str().expect("listen").to_owned();
+    let idle: Vec<_> = (0..80)
+        .filter_map(|_| std::net::TcpStream::connect(&listen).ok())
+        .collect();
+    service.wait_log("accept failed; backing off");
+    drop(idle);
+    // The endpoint is still there once descriptors are free again.
+    let (code, out) = call(
+        &["--direct-info", info_file.to_str().expect("utf8"), "ping"],
+        b"",
+        dir.path(),
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("pong"), "{out}");
+}

@@ -76,6 +76,11 @@ fn metrics(shared: &Shared) -> Response<Full<Bytes>> {
     // Expired tokens leave the cache when it is next used; a scrape is a use.
     let usage = shared.replay.usage(crate::clock::unix_now());
     shared.metrics.set_replay_usage(usage);
+    let handshaking = shared
+        .listener_stats
+        .handshaking
+        .load(std::sync::atomic::Ordering::Relaxed);
+    shared.metrics.set_handshaking(handshaking);
     let mut response = Response::new(Full::new(Bytes::from(shared.metrics.encode())));
     response.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -73,9 +73,10 @@ pub struct Limits {
     /// Time allowed for the HTTP request line and headers (`--http-header-timeout`).
     pub http_header_timeout: Duration,
     /// TCP connections still in their TLS or HTTP phase, before any upgrade
-    /// (`--max-handshaking-conns`). More are closed at once and counted as
-    /// `corridor_relay_http_rejected{reason="too_many_handshaking"}`, so idle
-    /// sockets cannot pile up in front of the WebSocket connection cap.
+    /// (`--max-handshaking-conns`). A new connection past it closes the one
+    /// that has waited longest (`corridor_relay_http_rejected{reason="handshake_evicted"}`),
+    /// so slow or idle sockets (slowloris) cannot keep quick clients out,
+    /// and cannot pile up in front of the WebSocket connection cap.
     pub max_handshaking_conns: usize,
 }
 

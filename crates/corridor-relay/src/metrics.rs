@@ -71,6 +71,7 @@ pub struct Metrics {
     compactions: Counter,
     replay_entries: Gauge,
     replay_bytes: Gauge,
+    handshaking: Gauge,
 }
 
 impl Metrics {
@@ -102,6 +103,7 @@ impl Metrics {
             compactions: Counter::default(),
             replay_entries: Gauge::default(),
             replay_bytes: Gauge::default(),
+            handshaking: Gauge::default(),
         };
         registry.register(
             "flowersec_tunnel_connections",
@@ -177,6 +179,11 @@ impl Metrics {
             "corridor_relay_replay_bytes",
             "Bytes the single-use cache's tables take (bounded by --max-replay-bytes)",
             m.replay_bytes.clone(),
+        );
+        registry.register(
+            "corridor_relay_handshaking",
+            "Connections in their TLS or HTTP phase, before the upgrade (bounded by --max-handshaking-conns)",
+            m.handshaking.clone(),
         );
         let forwarded_to_client = m
             .forwarded_bytes
@@ -314,6 +321,10 @@ impl Metrics {
 
     pub(crate) fn compacted(&self) {
         self.compactions.inc();
+    }
+
+    pub(crate) fn set_handshaking(&self, count: usize) {
+        self.handshaking.set(count as i64);
     }
 
     pub(crate) fn set_replay_usage(&self, usage: crate::ReplayUsage) {

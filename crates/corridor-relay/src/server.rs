@@ -9,6 +9,8 @@ use crate::read_ahead::ReadAheadBudget;
 use crate::refusals::{RefusalLog, Severity};
 use crate::replay::{ReplayCache, ReplayStore};
 use crate::verifier::{LoadKeysError, Verifier};
+use corridor::listener::{self as shared_listener, BindAddr, HandshakeError, ListenerConfig};
+use corridor::peer::Address;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -17,8 +19,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio::net::{TcpListener, TcpStream};
-use tokio_rustls::TlsAcceptor;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -57,9 +57,9 @@ pub(crate) struct Shared {
     pub(crate) read_ahead: ReadAheadBudget,
     pub(crate) shutdown: CancellationToken,
     pub(crate) tasks: TaskTracker,
+    /// The main listener's counters (connections in their handshake, evictions).
+    pub(crate) listener_stats: Arc<shared_listener::ListenerStats>,
     connections: AtomicUsize,
-    /// One permit per connection still before its upgrade.
-    handshaking: Arc<tokio::sync::Semaphore>,
 }
 
 impl Shared {
@@ -125,6 +125,10 @@ impl Drop for ConnectionSlot {
 
 /// A bound relay, ready to [`Relay::run`].
 ///
+/// Its listeners are corridor's shared [`Listener`](corridor::listener::Listener):
+/// at most `--max-handshaking-conns` connections in their TLS and HTTP
+/// phase, the one that has waited longest closed to make room for a new one.
+///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 /// use corridor_relay::{Relay, RelayConfig};
@@ -137,16 +141,16 @@ impl Drop for ConnectionSlot {
 /// ```
 pub struct Relay {
     shared: Arc<Shared>,
-    listener: TcpListener,
-    metrics_listener: Option<TcpListener>,
-    tls: Option<TlsAcceptor>,
+    listener: shared_listener::Listener,
+    metrics_listener: Option<shared_listener::Listener>,
+    tls: bool,
 }
 
 impl std::fmt::Debug for Relay {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Relay")
             .field("listen", &self.local_addr())
-            .field("tls", &self.tls.is_some())
+            .field("tls", &self.tls)
             .finish_non_exhaustive()
     }
 }
@@ -185,6 +189,14 @@ impl RelayHandle {
     pub fn channel_count(&self) -> usize {
         self.shared.registry.len()
     }
+
+    /// Connections of the main listener still in their TLS or HTTP phase.
+    pub fn handshaking(&self) -> usize {
+        self.shared
+            .listener_stats
+            .handshaking
+            .load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 impl Relay {
@@ -199,10 +211,23 @@ impl Relay {
             limits,
         )?;
         let tls = config.tls.as_ref().map(load_tls).transpose()?;
-        let bind = |addr: SocketAddr| async move {
-            TcpListener::bind(addr)
-                .await
-                .map_err(|source| RelayError::Bind { addr, source })
+        let listener_config = ListenerConfig {
+            // Upgraded connections count against --max-conns; this bounds
+            // the ones before their upgrade too.
+            max_connections: limits
+                .max_conns
+                .saturating_add(limits.max_handshaking_conns),
+            max_handshaking: limits.max_handshaking_conns.max(1),
+            handshake_timeout: limits.http_header_timeout,
+            tls: tls.clone(),
+        };
+        let bind = |addr: SocketAddr| {
+            let listener_config = listener_config.clone();
+            async move {
+                shared_listener::Listener::bind(&BindAddr::Tcp(addr), listener_config)
+                    .await
+                    .map_err(|source| RelayError::Bind { addr, source })
+            }
         };
         let metrics_listener = match config.metrics_listen {
             Some(addr) => Some(bind(addr).await?),
@@ -221,32 +246,26 @@ impl Relay {
             read_ahead: ReadAheadBudget::new(limits.max_read_ahead_bytes),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            listener_stats: listener.stats().clone(),
             connections: AtomicUsize::new(0),
-            handshaking: Arc::new(tokio::sync::Semaphore::new(
-                limits.max_handshaking_conns.max(1),
-            )),
             config,
         });
         Ok(Relay {
             shared,
             listener,
             metrics_listener,
-            tls,
+            tls: tls.is_some(),
         })
     }
 
     /// The main listener's address.
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .unwrap_or(self.shared.config.listen)
+        tcp_addr(&self.listener).unwrap_or(self.shared.config.listen)
     }
 
     /// The metrics listener's address, if there is one.
     pub fn metrics_addr(&self) -> Option<SocketAddr> {
-        self.metrics_listener
-            .as_ref()
-            .and_then(|l| l.local_addr().ok())
+        self.metrics_listener.as_ref().and_then(tcp_addr)
     }
 
     /// `host:port` for the URLs of a listener bound to `addr`: the advertised
@@ -261,7 +280,7 @@ impl Relay {
 
     /// The WebSocket URL endpoints attach to.
     pub fn ws_url(&self) -> String {
-        let scheme = if self.tls.is_some() { "wss" } else { "ws" };
+        let scheme = if self.tls { "wss" } else { "ws" };
         format!(
             "{scheme}://{}{}",
             self.public_authority(self.local_addr(), true),
@@ -271,7 +290,7 @@ impl Relay {
 
     /// The one JSON line a relay prints on stdout when it is ready.
     pub fn ready_line(&self) -> serde_json::Value {
-        let http = if self.tls.is_some() { "https" } else { "http" };
+        let http = if self.tls { "https" } else { "http" };
         let addr = self.local_addr();
         let public = self.public_authority(addr, true);
         let mut line = serde_json::json!({
@@ -312,19 +331,16 @@ impl Relay {
             shared,
             listener,
             metrics_listener,
-            tls,
+            ..
         } = self;
         if let Some(metrics_listener) = metrics_listener {
             let shared = shared.clone();
-            let tls = tls.clone();
-            shared.tasks.clone().spawn(accept_loop(
-                shared,
-                metrics_listener,
-                tls,
-                Listener::Metrics,
-            ));
+            shared
+                .tasks
+                .clone()
+                .spawn(accept_loop(shared, metrics_listener, Listener::Metrics));
         }
-        accept_loop(shared.clone(), listener, tls, Listener::Main).await;
+        accept_loop(shared.clone(), listener, Listener::Main).await;
         shared.tasks.close();
         if tokio::time::timeout(Duration::from_secs(5), shared.tasks.wait())
             .await
@@ -335,65 +351,49 @@ impl Relay {
     }
 }
 
-async fn accept_loop(
-    shared: Arc<Shared>,
-    listener: TcpListener,
-    tls: Option<TlsAcceptor>,
-    which: Listener,
-) {
+fn tcp_addr(listener: &shared_listener::Listener) -> Option<SocketAddr> {
+    match listener.local_addr() {
+        Address::Tcp(addr) => Some(*addr),
+        _ => None,
+    }
+}
+
+async fn accept_loop(shared: Arc<Shared>, listener: shared_listener::Listener, which: Listener) {
     loop {
         let accepted = tokio::select! {
             _ = shared.shutdown.cancelled() => return,
             accepted = listener.accept() => accepted,
         };
-        let (stream, peer) = match accepted {
-            Ok(pair) => pair,
-            Err(error) => {
-                // Out of descriptors or a reset before accept: back off briefly
-                // rather than spinning, and keep serving.
-                tracing::warn!(%error, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
+        let peer = match &accepted.info().remote {
+            Some(Address::Tcp(addr)) => *addr,
+            _ => SocketAddr::from(([0, 0, 0, 0], 0)),
         };
-        let Ok(handshaking) = shared.handshaking.clone().try_acquire_owned() else {
-            shared.metrics.http_rejected("too_many_handshaking");
-            shared
-                .refusals
-                .refused(peer, "too_many_handshaking", Severity::Capacity);
-            drop(stream);
-            continue;
-        };
-        // Small writes (attach, then a first record) must not wait for a delayed ACK.
-        let _ = stream.set_nodelay(true);
         let shared = shared.clone();
-        let tls = tls.clone();
         shared.tasks.clone().spawn(async move {
-            // The upgraded WebSocket runs in its own task: this one, and the
-            // permit, end when the TLS and HTTP phase does.
-            serve_tcp(shared, stream, tls, which, peer).await;
-            drop(handshaking);
-        });
-    }
-}
-
-async fn serve_tcp(
-    shared: Arc<Shared>,
-    stream: TcpStream,
-    tls: Option<TlsAcceptor>,
-    which: Listener,
-    peer: SocketAddr,
-) {
-    match tls {
-        None => serve_http(shared, stream, which, peer).await,
-        Some(acceptor) => {
-            let timeout = shared.config.limits.http_header_timeout;
-            match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
-                Ok(Ok(stream)) => serve_http(shared, stream, which, peer).await,
-                Ok(Err(error)) => tracing::debug!(%peer, %error, "tls handshake failed"),
-                Err(_) => tracing::debug!(%peer, "tls handshake timed out"),
+            // The TLS and HTTP phase, until the upgrade hands the socket to
+            // its WebSocket task or the connection ends.
+            let phase = accepted.handshake(|connection| async {
+                serve_http(shared.clone(), connection.io, which, peer).await;
+                Ok::<_, std::convert::Infallible>(())
+            });
+            if let Err(error) = phase.await {
+                let reason = match error {
+                    HandshakeError::Evicted => "handshake_evicted",
+                    HandshakeError::TimedOut => "handshake_timeout",
+                    HandshakeError::Tls(ref error) => {
+                        tracing::debug!(%peer, %error, "tls handshake failed");
+                        "tls_failed"
+                    }
+                    HandshakeError::Failed(never) => match never {},
+                };
+                shared.metrics.http_rejected(reason);
+                let severity = match reason {
+                    "handshake_evicted" => Severity::Capacity,
+                    _ => Severity::Peer,
+                };
+                shared.refusals.refused(peer, reason, severity);
             }
-        }
+        });
     }
 }
 
@@ -420,26 +420,17 @@ where
     }
 }
 
-fn load_tls(files: &TlsFiles) -> Result<TlsAcceptor, RelayError> {
-    use rustls_pki_types::pem::PemObject;
-    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
-    let certs = CertificateDer::pem_file_iter(&files.cert)
-        .and_then(|iter| iter.collect::<Result<Vec<_>, _>>())
-        .map_err(|e| RelayError::Tls(format!("--tls-cert-file {}: {e}", files.cert.display())))?;
-    if certs.is_empty() {
-        return Err(RelayError::Tls(format!(
-            "--tls-cert-file {}: no certificate found",
-            files.cert.display()
-        )));
-    }
-    let key = PrivateKeyDer::from_pem_file(&files.key)
-        .map_err(|e| RelayError::Tls(format!("--tls-key-file {}: {e}", files.key.display())))?;
-    // Name the provider: test builds also link aws-lc-rs (through the interop
-    // peer), and rustls refuses to guess between two.
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let config = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .and_then(|builder| builder.with_no_client_auth().with_single_cert(certs, key))
-        .map_err(|e| RelayError::Tls(e.to_string()))?;
-    Ok(TlsAcceptor::from(Arc::new(config)))
+fn load_tls(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, RelayError> {
+    corridor::tls::load_server_config(&corridor::tls::ServerTlsFiles {
+        cert: files.cert.clone(),
+        key: files.key.clone(),
+        client_ca: None,
+    })
+    .map_err(|error| {
+        let flag = match error.file {
+            corridor::tls::TlsFile::Key => "--tls-key-file",
+            _ => "--tls-cert-file",
+        };
+        RelayError::Tls(format!("{flag} {}: {}", error.path.display(), error.detail))
+    })
 }

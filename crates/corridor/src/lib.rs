@@ -75,6 +75,7 @@ mod endpoint;
 mod error;
 pub mod hello;
 pub mod keystore;
+pub mod listener;
 pub mod mux;
 mod negotiate;
 pub mod peer;
@@ -82,6 +83,7 @@ pub mod reconnect;
 pub mod rpc;
 pub mod secure;
 mod session;
+pub mod tls;
 mod tunnel;
 
 /// The sans-io protocol core, re-exported so applications need one dependency.

@@ -34,10 +34,18 @@ impl Service {
 
     /// [`Service::spawn`] with extra environment variables.
     pub fn spawn_with_env(args: &[&str], env: &[(&str, &str)], state_dir: &Path) -> Service {
-        let mut child = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        command
             .args(args)
             .envs(env.iter().copied())
-            .env("CORRIDOR_STATE_DIR", state_dir)
+            .env("CORRIDOR_STATE_DIR", state_dir);
+        Self::from_command(command)
+    }
+
+    /// Runs `command` (a `corridor` process, perhaps under a wrapper) and
+    /// waits for its first stdout line, as JSON.
+    pub fn from_command(mut command: Command) -> Service {
+        let mut child = command
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

@@ -1,0 +1,165 @@
+//! What a listener counts: every open connection against the connection
+//! cap, and the connections still in their handshake against the handshake
+//! cap. A full connection cap refuses the newcomer; a full handshake cap
+//! closes the handshake that has waited longest to make room, so slow
+//! connections cannot keep the places that quick ones need.
+
+use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use tokio_util::sync::CancellationToken;
+
+/// A listener's counters, for metrics. All counts since it was bound.
+#[derive(Debug, Default)]
+pub struct ListenerStats {
+    /// Connections admitted.
+    pub accepted: AtomicU64,
+    /// Connections refused because the connection cap was reached.
+    pub refused_at_cap: AtomicU64,
+    /// Handshakes closed to make room for a newer one.
+    pub evicted: AtomicU64,
+    /// Handshakes that did not finish within the deadline.
+    pub handshake_timeouts: AtomicU64,
+    /// TLS handshakes that failed.
+    pub tls_failures: AtomicU64,
+    /// Errors from the operating system's accept (out of descriptors, ...).
+    pub accept_errors: AtomicU64,
+    /// Connections open now.
+    pub open: AtomicUsize,
+    /// Connections in their handshake now.
+    pub handshaking: AtomicUsize,
+}
+
+impl ListenerStats {
+    pub(crate) fn count(counter: &AtomicU64) {
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// One open connection, counted against the cap until dropped.
+#[derive(Debug)]
+pub struct ConnectionSlot {
+    stats: Arc<ListenerStats>,
+}
+
+impl Drop for ConnectionSlot {
+    fn drop(&mut self) {
+        self.stats.open.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Takes a connection slot, or `None` at `max`.
+pub(crate) fn open_slot(stats: &Arc<ListenerStats>, max: usize) -> Option<ConnectionSlot> {
+    stats
+        .open
+        .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+            (n < max).then_some(n + 1)
+        })
+        .ok()
+        .map(|_| ConnectionSlot {
+            stats: stats.clone(),
+        })
+}
+
+/// The handshakes in progress, oldest first.
+#[derive(Debug)]
+pub(crate) struct Handshakes {
+    waiting: Mutex<BTreeMap<u64, CancellationToken>>,
+    next: AtomicU64,
+    max: usize,
+    stats: Arc<ListenerStats>,
+}
+
+impl Handshakes {
+    pub(crate) fn new(max: usize, stats: Arc<ListenerStats>) -> Arc<Handshakes> {
+        Arc::new(Handshakes {
+            waiting: Mutex::new(BTreeMap::new()),
+            next: AtomicU64::new(0),
+            max: max.max(1),
+            stats,
+        })
+    }
+
+    /// Registers a new handshake, closing the oldest one if all places are taken.
+    pub(crate) fn begin(self: &Arc<Self>) -> HandshakeSlot {
+        let id = self.next.fetch_add(1, Ordering::Relaxed);
+        let evicted = CancellationToken::new();
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        while waiting.len() >= self.max {
+            let Some((_, oldest)) = waiting.pop_first() else {
+                break;
+            };
+            oldest.cancel();
+            ListenerStats::count(&self.stats.evicted);
+            self.stats.handshaking.fetch_sub(1, Ordering::AcqRel);
+        }
+        waiting.insert(id, evicted.clone());
+        self.stats.handshaking.fetch_add(1, Ordering::AcqRel);
+        HandshakeSlot {
+            handshakes: self.clone(),
+            id,
+            evicted,
+        }
+    }
+
+    fn end(&self, id: u64) {
+        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        if waiting.remove(&id).is_some() {
+            self.stats.handshaking.fetch_sub(1, Ordering::AcqRel);
+        }
+    }
+}
+
+/// A handshake's place: given back when dropped; cancelled when a newer
+/// handshake needs it.
+#[derive(Debug)]
+pub(crate) struct HandshakeSlot {
+    handshakes: Arc<Handshakes>,
+    id: u64,
+    evicted: CancellationToken,
+}
+
+impl HandshakeSlot {
+    /// Resolves when this handshake is closed to make room.
+    pub(crate) async fn evicted(&self) {
+        self.evicted.cancelled().await
+    }
+}
+
+impl Drop for HandshakeSlot {
+    fn drop(&mut self) {
+        self.handshakes.end(self.id);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_oldest_handshake_makes_room_for_a_new_one() {
+        let stats = Arc::new(ListenerStats::default());
+        let handshakes = Handshakes::new(2, stats.clone());
+        let first = handshakes.begin();
+        let second = handshakes.begin();
+        assert!(!first.evicted.is_cancelled());
+        let third = handshakes.begin();
+        assert!(first.evicted.is_cancelled(), "the oldest went");
+        assert!(!second.evicted.is_cancelled() && !third.evicted.is_cancelled());
+        assert_eq!(stats.handshaking.load(Ordering::Relaxed), 2);
+        drop(first);
+        assert_eq!(stats.handshaking.load(Ordering::Relaxed), 2, "counted once");
+        drop((second, third));
+        assert_eq!(stats.handshaking.load(Ordering::Relaxed), 0);
+        assert_eq!(stats.evicted.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn the_connection_cap_refuses_and_frees() {
+        let stats = Arc::new(ListenerStats::default());
+        let a = open_slot(&stats, 1).expect("first");
+        assert!(open_slot(&stats, 1).is_none());
+        drop(a);
+        assert!(open_slot(&stats, 1).is_some());
+    }
+}
