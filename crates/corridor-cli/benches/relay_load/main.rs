@@ -10,11 +10,13 @@
 //! - attach-to-first-frame latency (p50/p99) and pairings per second;
 //! - relay RSS per idle paired channel;
 //! - churn: channels opened, used once each way and closed at a fixed rate
-//!   for minutes, with fresh tokens (refusals, RSS and open files over time).
+//!   for minutes, with fresh tokens (refusals, RSS and open files over time);
+//! - slowloris: fresh channels attaching while 3,000 slow connections hold
+//!   and retake the handshake places.
 //!
 //! The relay runs as its own process (the real `corridor` binary), so its
 //! memory is its own. Run with
-//! `cargo bench -p corridor-cli --bench relay_load -- [all|throughput|pairing|idle|churn] [--channels N] [--mib N]`
+//! `cargo bench -p corridor-cli --bench relay_load -- [all|throughput|pairing|idle|churn|slowloris] [--channels N] [--mib N]`
 //! (churn: `[--rate N] [--seconds N] [--warmup N]`; `--rate 0` as fast as the generator can).
 //! Not a test: it prints figures and asserts nothing.
 
@@ -37,6 +39,7 @@ use tokio::net::{TcpListener, TcpSocket, TcpStream};
 use tokio_tungstenite::tungstenite::Message;
 
 mod churn;
+mod slowloris;
 
 const AUD: &str = "bench-aud";
 const ISS: &str = "bench-iss";
@@ -851,7 +854,9 @@ fn main() {
     };
     let what = args
         .iter()
-        .find(|a| ["all", "throughput", "pairing", "idle", "churn"].contains(&a.as_str()))
+        .find(|a| {
+            ["all", "throughput", "pairing", "idle", "churn", "slowloris"].contains(&a.as_str())
+        })
         .cloned()
         .unwrap_or_else(|| "all".into());
     let mib = flag("--mib", 256);
@@ -887,6 +892,10 @@ fn main() {
                 warmup: flag("--warmup", 95) as u64,
             };
             churn::run(relay, plan).await;
+        }
+        if what == "slowloris" {
+            let relay = Arc::new(RelayProcess::start());
+            slowloris::run(relay).await;
         }
     });
 }
