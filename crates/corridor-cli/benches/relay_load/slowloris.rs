@@ -31,9 +31,8 @@ async fn slow_client(addr: String, stop: Arc<AtomicBool>, connects: Arc<AtomicUs
                 break;
             }
             // Closed by the relay: reconnect at once.
-            match tokio::time::timeout(DRIP, reader.read(&mut sink)).await {
-                Ok(Ok(0) | Err(_)) => break,
-                Ok(Ok(_)) | Err(_) => {}
+            if let Ok(Ok(0) | Err(_)) = tokio::time::timeout(DRIP, reader.read(&mut sink)).await {
+                break;
             }
         }
     }
