@@ -150,6 +150,14 @@ pub fn decode_answer(bytes: &[u8]) -> Result<Answer, PrefaceError> {
     }
 }
 
+/// The wire names of `suites`, for messages and errors.
+pub fn wire_names(suites: &[SuiteName]) -> Vec<String> {
+    suites
+        .iter()
+        .map(|suite| suite.wire_name().to_owned())
+        .collect()
+}
+
 /// The suites a `Sec-WebSocket-Protocol` header offers, in order; names that
 /// are not corridor suites are skipped. No header offers fsec1 alone.
 pub fn parse_header(value: Option<&str>) -> Vec<SuiteName> {

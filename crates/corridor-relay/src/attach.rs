@@ -3,28 +3,22 @@
 //! pairing. Each refusal closes with its code and reason and counts once.
 
 use crate::budget::is_budget_spent;
-use crate::http::Ws;
 use crate::pairing::{Admission, Endpoint};
 use crate::refusals::Severity;
 use crate::replay::TokenUse;
-use crate::server::Shared;
+use crate::state::Shared;
+use crate::ws::{CLOSE_GRACE, Ws, close_with};
 use corridor_core::attach::{Attach, AttachLimits};
 use corridor_core::close::Rejection;
 use futures_util::{SinkExt as _, StreamExt as _};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
-use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
-
-/// How long a close frame may take to go out before the socket is dropped.
-pub(crate) const CLOSE_GRACE: Duration = Duration::from_secs(1);
 
 /// Runs one upgraded connection from `peer` to its end.
 pub(crate) async fn serve_endpoint(shared: Arc<Shared>, mut ws: Ws, peer: SocketAddr) {
-    let Some(slot) = shared.try_open_connection() else {
+    let Some(slot) = shared.connections.try_open() else {
         shared.metrics.attach_failed(Rejection::TooManyConnections);
         shared.refusals.refused(
             peer,
@@ -61,7 +55,7 @@ pub(crate) async fn serve_endpoint(shared: Arc<Shared>, mut ws: Ws, peer: Socket
         role: attach.role,
         _slot: slot,
     };
-    match shared.registry.admit(&shared, endpoint, &claims) {
+    match shared.registry.admit(endpoint, &claims) {
         Admission::Lead(lead) => {
             shared.metrics.attach_ok();
             // A task of its own: an idle channel then holds only the channel's
@@ -87,15 +81,6 @@ async fn reject(shared: &Shared, mut ws: Ws, rejection: Rejection, peer: SocketA
     // After the peer's own close frame this only flushes: the answer to it
     // went out already and the socket is done.
     close_with(&mut ws, rejection.code(), rejection.close_reason()).await;
-}
-
-/// Sends a close frame (bounded by [`CLOSE_GRACE`]); the socket closes when `ws` drops.
-pub(crate) async fn close_with(ws: &mut Ws, code: u16, reason: &'static str) {
-    let frame = CloseFrame {
-        code: CloseCode::from(code),
-        reason: Utf8Bytes::from_static(reason),
-    };
-    let _ = tokio::time::timeout(CLOSE_GRACE, ws.close(Some(frame))).await;
 }
 
 /// Reads until the first data message; it must be text.
@@ -137,7 +122,7 @@ async fn admit(
         tracing::debug!(%error, "invalid attach");
         Rejection::InvalidAttach
     })?;
-    let now = crate::clock::unix_now();
+    let now = shared.config.clock.unix_now();
     let claims = shared
         .verifier
         .verify(&attach.token, now)

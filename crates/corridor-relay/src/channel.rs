@@ -10,13 +10,11 @@
 //! same socket with fresh small buffers, at a point where tungstenite holds
 //! no bytes of a frame or message.
 
-use crate::attach::close_with;
-use crate::clock::unix_now;
-use crate::http::Ws;
 use crate::metrics::Direction;
 use crate::pairing::{Endpoint, Lead};
 use crate::pump::{Activity, Lane, LaneEvent, LaneLimits};
-use crate::server::Shared;
+use crate::state::Shared;
+use crate::ws::{self, Ws, close_with};
 use bytes::Bytes;
 use corridor_core::Role;
 use corridor_core::close::Teardown;
@@ -47,14 +45,17 @@ struct Deadlines {
 impl Deadlines {
     fn new(lead: &Lead, shared: &Shared) -> Self {
         // flowersec closes once the Unix second passes init_exp + skew.
-        let seconds_left = lead
+        let closes_at = lead
             .init_exp
             .saturating_add(shared.verifier.clock_skew_secs())
             .saturating_add(1)
-            .saturating_sub(unix_now())
             .max(0) as u64;
+        let closes_at = std::time::UNIX_EPOCH + Duration::from_secs(closes_at);
+        let left = closes_at
+            .duration_since(shared.config.clock.now())
+            .unwrap_or_default();
         Self {
-            init: Instant::now() + Duration::from_secs(seconds_left),
+            init: Instant::now() + left,
             idle_timeout: lead.idle_timeout,
             write_timeout: shared.config.limits.write_timeout,
             compact_after: shared.config.limits.compact_after,
@@ -139,7 +140,7 @@ pub(crate) async fn run(shared: Arc<Shared>, mut lead: Lead) {
             (teardown, vec![first, peer], queued)
         }
     };
-    shared.registry.remove(&shared, &lead.key, lead.generation);
+    shared.registry.remove(&lead.key, lead.generation);
     // A peer handed over while this channel was ending is closed with it
     // rather than dropped without a word.
     lead.join.close();
@@ -299,6 +300,6 @@ async fn compact(mut ws: Ws, shared: &Shared) -> Ws {
         return ws;
     }
     shared.metrics.compacted();
-    let config = shared.ws_config();
+    let config = ws::config(&shared.config.limits);
     WebSocketStream::from_raw_socket(ws.into_inner(), WsRole::Server, Some(config)).await
 }

@@ -3,8 +3,10 @@
 use crate::Limits;
 use crate::advertise::AdvertiseHost;
 use crate::origin::OriginPolicy;
+use corridor::clock::{Clock, SystemClock};
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// A relay's configuration.
 #[derive(Clone, Debug)]
@@ -32,6 +34,9 @@ pub struct RelayConfig {
     pub metrics_enabled: bool,
     /// The bounds.
     pub limits: Limits,
+    /// The wall clock tokens and channel deadlines are read against (the
+    /// system's; tests set their own).
+    pub clock: Arc<dyn Clock>,
 }
 
 /// PEM files for TLS.
@@ -63,6 +68,7 @@ impl RelayConfig {
             metrics_listen: None,
             metrics_enabled: false,
             limits: Limits::default(),
+            clock: Arc::new(SystemClock),
         }
     }
 

@@ -9,7 +9,7 @@
 use crate::budget::AttachBudget;
 use crate::read_ahead::ReadAhead;
 use crate::refusals::Severity;
-use crate::server::Shared;
+use crate::state::Shared;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -22,9 +22,6 @@ use std::sync::Arc;
 use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
-
-/// An upgraded endpoint connection.
-pub(crate) type Ws = WebSocketStream<ReadAhead<AttachBudget<TokioIo<hyper::upgrade::Upgraded>>>>;
 
 /// The most one socket read takes in: one `recv` for several 64 KiB records
 /// instead of one per tungstenite read buffer (see [`ReadAhead`]).
@@ -74,7 +71,7 @@ fn metrics(shared: &Shared) -> Response<Full<Bytes>> {
         return text(StatusCode::NOT_FOUND, "404 page not found\n");
     }
     // Expired tokens leave the cache when it is next used; a scrape is a use.
-    let usage = shared.replay.usage(crate::clock::unix_now());
+    let usage = shared.replay.usage(shared.config.clock.unix_now());
     shared.metrics.set_replay_usage(usage);
     let handshaking = shared
         .listener_stats
@@ -188,8 +185,8 @@ fn upgrade(
             .unwrap_or_default(),
     );
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let ws_config = shared.ws_config();
-    let attach_budget = shared.attach_read_budget();
+    let ws_config = crate::ws::config(&shared.config.limits);
+    let attach_budget = crate::ws::attach_read_budget(&shared.config.limits);
     let task_shared = shared.clone();
     shared.tasks.spawn(async move {
         let upgraded = match on_upgrade.await {

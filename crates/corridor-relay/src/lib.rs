@@ -25,7 +25,6 @@ mod advertise;
 mod attach;
 mod budget;
 mod channel;
-mod clock;
 mod config;
 mod delegate_write;
 mod http;
@@ -38,7 +37,10 @@ mod read_ahead;
 mod refusals;
 mod replay;
 mod server;
+mod slots;
+mod state;
 mod verifier;
+mod ws;
 
 pub use advertise::{AdvertiseHost, AdvertiseHostError};
 pub use config::{ConfigError, RelayConfig, TlsFiles};

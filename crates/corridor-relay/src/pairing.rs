@@ -7,13 +7,15 @@
 //! replaces the whole channel (both old endpoints close with `replaced`), at
 //! most `max_replaces_per_window` times per window and role.
 
-use crate::http::Ws;
-use crate::server::{ConnectionSlot, Shared};
+use crate::limits::Limits;
+use crate::metrics::Metrics;
+use crate::slots::ConnectionSlot;
+use crate::ws::Ws;
 use corridor_core::Role;
 use corridor_core::close::Rejection;
 use corridor_core::token::Claims;
 use std::collections::HashMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::oneshot;
 use tokio_util::sync::CancellationToken;
@@ -77,9 +79,15 @@ struct Slot {
 }
 
 /// The channel table.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Registry {
     inner: Mutex<Inner>,
+    /// Channels are keyed under the relay's audience and issuer.
+    scope: (String, String),
+    max_channels: usize,
+    max_replaces_per_window: u32,
+    replace_window: Duration,
+    metrics: Arc<Metrics>,
 }
 
 #[derive(Debug, Default)]
@@ -96,6 +104,23 @@ fn index(role: Role) -> usize {
 }
 
 impl Registry {
+    /// An empty table for channels of `audience` and `issuer`, within `limits`.
+    pub(crate) fn new(
+        audience: &str,
+        issuer: &str,
+        limits: &Limits,
+        metrics: Arc<Metrics>,
+    ) -> Registry {
+        Registry {
+            inner: Mutex::default(),
+            scope: (audience.to_owned(), issuer.to_owned()),
+            max_channels: limits.max_channels,
+            max_replaces_per_window: limits.max_replaces_per_window,
+            replace_window: limits.replace_window,
+            metrics,
+        }
+    }
+
     /// Channels paired or waiting.
     pub(crate) fn len(&self) -> usize {
         self.lock().channels.len()
@@ -106,18 +131,17 @@ impl Registry {
     }
 
     /// Admits an endpoint whose token verified with `claims`.
-    pub(crate) fn admit(&self, shared: &Shared, endpoint: Endpoint, claims: &Claims) -> Admission {
-        let limits = &shared.config.limits;
+    pub(crate) fn admit(&self, endpoint: Endpoint, claims: &Claims) -> Admission {
         let key: ChannelKey = (
-            shared.verifier.audience().to_owned(),
-            shared.verifier.issuer().to_owned(),
+            self.scope.0.clone(),
+            self.scope.1.clone(),
             claims.channel_id.clone(),
         );
         let role = endpoint.role;
         let mut inner = self.lock();
         let replace_state = match inner.channels.get_mut(&key) {
             None => {
-                if inner.channels.len() >= limits.max_channels {
+                if inner.channels.len() >= self.max_channels {
                     return Admission::Refused(Rejection::TooManyChannels, endpoint);
                 }
                 [ReplaceWindow::default(); 2]
@@ -144,19 +168,19 @@ impl Registry {
                 let now = Instant::now();
                 if window
                     .started
-                    .is_none_or(|started| now.duration_since(started) >= limits.replace_window)
+                    .is_none_or(|started| now.duration_since(started) >= self.replace_window)
                 {
                     *window = ReplaceWindow {
                         started: Some(now),
                         count: 0,
                     };
                 }
-                if window.count >= limits.max_replaces_per_window {
-                    shared.metrics.replaced(false);
+                if window.count >= self.max_replaces_per_window {
+                    self.metrics.replaced(false);
                     return Admission::Refused(Rejection::ReplaceRateLimited, endpoint);
                 }
                 window.count += 1;
-                shared.metrics.replaced(true);
+                self.metrics.replaced(true);
                 slot.evict.cancel();
                 slot.replace
             }
@@ -181,7 +205,7 @@ impl Registry {
                 replace: replace_state,
             },
         );
-        shared.metrics.set_channels(inner.channels.len());
+        self.metrics.set_channels(inner.channels.len());
         Admission::Lead(Lead {
             key,
             generation,
@@ -196,7 +220,7 @@ impl Registry {
 
     /// Removes a channel if it is still the given generation (a replacement
     /// may already have taken its key).
-    pub(crate) fn remove(&self, shared: &Shared, key: &ChannelKey, generation: u64) {
+    pub(crate) fn remove(&self, key: &ChannelKey, generation: u64) {
         let mut inner = self.lock();
         if inner
             .channels
@@ -205,6 +229,6 @@ impl Registry {
         {
             inner.channels.remove(key);
         }
-        shared.metrics.set_channels(inner.channels.len());
+        self.metrics.set_channels(inner.channels.len());
     }
 }

@@ -6,12 +6,12 @@
 //! `max_write_queue_bytes` (and only while the global budget has room for
 //! another record); then it stops reading the source, so a slow reader slows
 //! its sender. When the destination takes data again, the queue leaves in one
-//! flush (up to [`WRITE_BUFFER_BYTES`] per write).
+//! flush (up to [`WRITE_BUFFER_BYTES`](crate::ws::WRITE_BUFFER_BYTES) per write).
 //! Nothing is decrypted; a frame is only looked at to notice the first FSEC
 //! record (which lifts the `init_exp` deadline).
 
-use crate::http::Ws;
 use crate::metrics::{Direction, Metrics};
+use crate::ws::Ws;
 use bytes::Bytes;
 use corridor_core::close::{Teardown, looks_like_record};
 use futures_util::{Sink, Stream};
@@ -21,10 +21,6 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::error::{CapacityError, Error as WsError};
-
-/// The WebSocket write buffer: a queue that built up behind a busy
-/// destination leaves in writes of up to this size.
-pub(crate) const WRITE_BUFFER_BYTES: usize = 256 * 1024;
 
 /// What both lanes of a channel update.
 #[derive(Debug)]

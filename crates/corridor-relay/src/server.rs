@@ -1,5 +1,5 @@
-//! The relay process: listeners, TLS, the shared state every connection task
-//! sees, and the handle operators steer it with (reload, metrics, shutdown).
+//! The relay process: its listeners and their accept loops, TLS, the ready
+//! line, and the handle operators steer it with (reload, metrics, shutdown).
 
 use crate::config::{ConfigError, RelayConfig, TlsFiles};
 use crate::http::{self, Listener};
@@ -7,7 +7,9 @@ use crate::metrics::Metrics;
 use crate::pairing::Registry;
 use crate::read_ahead::ReadAheadBudget;
 use crate::refusals::{RefusalLog, Severity};
-use crate::replay::{ReplayCache, ReplayStore};
+use crate::replay::ReplayCache;
+use crate::slots::Connections;
+use crate::state::Shared;
 use crate::verifier::{LoadKeysError, Verifier};
 use corridor::listener::{self as shared_listener, BindAddr, HandshakeError, ListenerConfig};
 use corridor::peer::Address;
@@ -16,10 +18,8 @@ use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -43,84 +43,6 @@ pub enum RelayError {
         /// The OS error.
         source: std::io::Error,
     },
-}
-
-/// State shared by every task of one relay.
-#[derive(Debug)]
-pub(crate) struct Shared {
-    pub(crate) config: RelayConfig,
-    pub(crate) verifier: Verifier,
-    pub(crate) replay: Box<dyn ReplayStore>,
-    pub(crate) refusals: RefusalLog,
-    pub(crate) registry: Registry,
-    pub(crate) metrics: Arc<Metrics>,
-    pub(crate) read_ahead: ReadAheadBudget,
-    pub(crate) shutdown: CancellationToken,
-    pub(crate) tasks: TaskTracker,
-    /// The main listener's counters (connections in their handshake, evictions).
-    pub(crate) listener_stats: Arc<shared_listener::ListenerStats>,
-    connections: AtomicUsize,
-}
-
-impl Shared {
-    pub(crate) fn is_shutting_down(&self) -> bool {
-        self.shutdown.is_cancelled()
-    }
-
-    /// WebSocket settings for endpoint connections: the record limit on every
-    /// message and frame, small buffers (idle channels dominate memory), and a
-    /// write-buffer cap so a stalled reader cannot grow it.
-    pub(crate) fn ws_config(&self) -> WebSocketConfig {
-        let limits = &self.config.limits;
-        WebSocketConfig::default()
-            .read_buffer_size(limits.ws_read_buffer_bytes)
-            // The pump hands over what it holds, then flushes: a queue that
-            // built up behind a busy destination leaves in few writes.
-            .write_buffer_size(crate::pump::WRITE_BUFFER_BYTES)
-            // The buffer, plus the record that crossed its size, plus one
-            // more (and control frames) while the socket is full.
-            .max_write_buffer_size(
-                crate::pump::WRITE_BUFFER_BYTES + 2 * limits.max_record_bytes + 64,
-            )
-            .max_message_size(Some(limits.max_record_bytes))
-            .max_frame_size(Some(limits.max_record_bytes))
-    }
-
-    /// Bytes an endpoint may send before its attach is accepted: the attach
-    /// message and the largest client frame header (14 bytes).
-    pub(crate) fn attach_read_budget(&self) -> usize {
-        self.config.limits.max_attach_bytes + 14
-    }
-
-    /// Takes a connection slot, or `None` at the cap.
-    pub(crate) fn try_open_connection(self: &Arc<Self>) -> Option<ConnectionSlot> {
-        let max = self.config.limits.max_conns;
-        let taken = self
-            .connections
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
-                (n < max).then_some(n + 1)
-            })
-            .is_ok();
-        taken.then(|| {
-            self.metrics.connection_opened();
-            ConnectionSlot {
-                shared: self.clone(),
-            }
-        })
-    }
-}
-
-/// One counted endpoint connection; released on drop.
-#[derive(Debug)]
-pub(crate) struct ConnectionSlot {
-    shared: Arc<Shared>,
-}
-
-impl Drop for ConnectionSlot {
-    fn drop(&mut self) {
-        self.shared.connections.fetch_sub(1, Ordering::AcqRel);
-        self.shared.metrics.connection_closed();
-    }
 }
 
 /// A bound relay, ready to [`Relay::run`].
@@ -234,20 +156,26 @@ impl Relay {
             None => None,
         };
         let listener = bind(config.listen).await?;
+        let metrics = Arc::new(Metrics::new(config.metrics_enabled));
         let shared = Arc::new(Shared {
-            verifier,
             replay: Box::new(ReplayCache::new(
                 limits.max_replay_bytes,
                 limits.max_replay_entries,
             )),
             refusals: RefusalLog::default(),
-            registry: Registry::default(),
-            metrics: Arc::new(Metrics::new(config.metrics_enabled)),
+            registry: Registry::new(
+                verifier.audience(),
+                verifier.issuer(),
+                limits,
+                metrics.clone(),
+            ),
+            connections: Connections::new(limits.max_conns, metrics.clone()),
+            verifier,
+            metrics,
             read_ahead: ReadAheadBudget::new(limits.max_read_ahead_bytes),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             listener_stats: listener.stats().clone(),
-            connections: AtomicUsize::new(0),
             config,
         });
         Ok(Relay {

@@ -7,6 +7,7 @@ mod support;
 use corridor_core::Role;
 use corridor_relay::Limits;
 use futures_util::{SinkExt as _, StreamExt as _};
+use std::sync::Arc;
 use std::time::Duration;
 use support::*;
 use tokio_tungstenite::tungstenite::Message;
@@ -267,50 +268,74 @@ async fn silent_channel_closes_at_the_idle_timeout() {
 
 #[tokio::test]
 async fn channel_without_an_encrypted_record_closes_at_init_exp() {
-    let relay = TestRelay::start_with(|c| c.limits.clock_skew = Duration::from_secs(1)).await;
-    let now = now();
-    let tokens: Vec<_> = [Role::Server, Role::Client, Role::Server, Role::Client]
-        .into_iter()
-        .enumerate()
-        .map(|(i, role)| {
-            let channel = if i < 2 { "plain" } else { "sealed" };
-            let mut claims = relay.claims(channel, role);
-            (claims.iat, claims.exp, claims.init_exp) = (now, now + 1, now + 1);
-            (channel, role, relay.sign(claims))
-        })
-        .collect();
-    let mut sockets = Vec::new();
-    for (channel, role, token) in &tokens {
+    // The relay's clock reads 100 ms before the init deadline (the Unix
+    // second after init_exp + skew), so nothing waits for wall-clock seconds.
+    let init_exp = now() + 60;
+    let skew = 1;
+    let deadline = std::time::UNIX_EPOCH + Duration::from_secs((init_exp + skew + 1) as u64);
+    let clock = Arc::new(corridor::clock::ManualClock::new(
+        deadline - Duration::from_millis(100),
+    ));
+    let relay_clock = clock.clone();
+    let relay = TestRelay::start_with(move |c| {
+        c.limits.clock_skew = Duration::from_secs(skew as u64);
+        c.clock = relay_clock;
+    })
+    .await;
+    let token = |channel: &str, role: Role| {
+        let mut claims = relay.claims(channel, role);
+        (claims.iat, claims.exp, claims.init_exp) = (init_exp - 5, init_exp, init_exp);
+        relay.sign(claims)
+    };
+    // The sealed channel starts first, so its deadline is the earlier one.
+    let mut sealed = Vec::new();
+    for role in [Role::Server, Role::Client] {
         let mut ws = raw_connect(&relay).await;
-        ws.send(Message::text(attach_json(channel, *role, token)))
-            .await
-            .expect("send");
-        sockets.push(ws);
-    }
-    // Only handshake-like traffic on "plain"; an FSEC record on "sealed".
-    sockets[1]
-        .send(Message::binary(b"FSEH-not-a-record".to_vec()))
+        ws.send(Message::text(attach_json(
+            "sealed",
+            role,
+            &token("sealed", role),
+        )))
         .await
         .expect("send");
-    sockets[3]
+        sealed.push(ws);
+    }
+    sealed[1]
         .send(Message::binary(fsec_like_record(0, b"ciphertext")))
         .await
         .expect("send");
     assert_eq!(
-        next_binary(&mut sockets[2]).await,
+        next_binary(&mut sealed[0]).await,
         fsec_like_record(0, b"ciphertext")
     );
+    // Only handshake-like traffic on "plain".
+    let mut plain = Vec::new();
+    for role in [Role::Server, Role::Client] {
+        let mut ws = raw_connect(&relay).await;
+        ws.send(Message::text(attach_json(
+            "plain",
+            role,
+            &token("plain", role),
+        )))
+        .await
+        .expect("send");
+        plain.push(ws);
+    }
+    plain[1]
+        .send(Message::binary(b"FSEH-not-a-record".to_vec()))
+        .await
+        .expect("send");
     assert_eq!(
-        expect_close(&mut sockets[1]).await,
+        expect_close(&mut plain[1]).await,
         close_pair("init_expired", 1008)
     );
-    // The sealed channel outlives init_exp + skew.
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    sockets[3]
+    // The plain channel's deadline came after the sealed one's: the sealed
+    // channel is past init_exp + skew, and carries on.
+    sealed[1]
         .send(Message::binary(b"later".to_vec()))
         .await
         .expect("send");
-    assert_eq!(next_binary(&mut sockets[2]).await, b"later");
+    assert_eq!(next_binary(&mut sealed[0]).await, b"later");
     assert_eq!(metric(&relay, "flowersec_tunnel_encrypted_total", ""), 1.0);
 }
 

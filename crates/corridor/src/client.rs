@@ -4,8 +4,7 @@
 use crate::carrier::framed::FramedRecords;
 use crate::carrier::ws::WsRecords;
 use crate::carrier::{Connection, Records};
-use crate::credential::ClientCredential;
-use crate::endpoint::DirectCredential;
+use crate::credential::{ClientCredential, DirectCredential};
 use crate::error::Error;
 use crate::peer::ConnectionInfo;
 use crate::secure::handshake;

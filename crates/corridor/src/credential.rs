@@ -7,8 +7,8 @@
 //! [`Authorizer`] that sees each Noise peer's key and handshake payload
 //! before the session starts.
 
-use crate::endpoint::DirectCredential;
 use crate::peer::ConnectionInfo;
+use corridor_core::fsec1::Suite;
 use corridor_core::identity::{PublicKey, StaticSecret};
 use corridor_core::noise::{Cipher, InitiatorConfig, Pattern, Protocol, ResponderConfig};
 use corridor_core::suite::{Claim, SuiteName, Verdict};
@@ -83,6 +83,30 @@ impl Authorizer for Allowlist {
             }
         };
         Box::pin(std::future::ready(verdict))
+    }
+}
+
+/// What an fsec1 endpoint checks a client's handshake against (and what an
+/// fsec1 client brings: the same PSK, suite and channel).
+#[derive(Clone)]
+pub struct DirectCredential {
+    /// The 32-byte PSK the client was given.
+    pub psk: Zeroizing<[u8; 32]>,
+    /// The suite accepted.
+    pub suite: Suite,
+    /// The channel id the client must name; `None` accepts any.
+    pub channel_id: Option<String>,
+    /// Unix time after which handshakes are refused.
+    pub init_exp_unix_s: i64,
+}
+
+impl std::fmt::Debug for DirectCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DirectCredential")
+            .field("suite", &self.suite)
+            .field("channel_id", &self.channel_id)
+            .field("init_exp_unix_s", &self.init_exp_unix_s)
+            .finish_non_exhaustive()
     }
 }
 

@@ -5,41 +5,15 @@
 use crate::carrier::framed::FramedRecords;
 use crate::carrier::ws::WsRecords;
 use crate::carrier::{Connection, Records};
-use crate::credential::EndpointCredential;
+use crate::credential::{DirectCredential, EndpointCredential};
 use crate::error::Error;
 use crate::peer::ConnectionInfo;
 use crate::secure::handshake;
 use crate::session::{Session, SessionOptions};
 use crate::{negotiate, tunnel};
 use corridor_core::Role;
-use corridor_core::fsec1::Suite;
 use corridor_core::grant::ChannelInitGrant;
 use corridor_core::suite::SuiteName;
-use zeroize::Zeroizing;
-
-/// What an fsec1 endpoint checks a client's handshake against (and what an
-/// fsec1 client brings: the same PSK, suite and channel).
-#[derive(Clone)]
-pub struct DirectCredential {
-    /// The 32-byte PSK the client was given.
-    pub psk: Zeroizing<[u8; 32]>,
-    /// The suite accepted.
-    pub suite: Suite,
-    /// The channel id the client must name; `None` accepts any.
-    pub channel_id: Option<String>,
-    /// Unix time after which handshakes are refused.
-    pub init_exp_unix_s: i64,
-}
-
-impl std::fmt::Debug for DirectCredential {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DirectCredential")
-            .field("suite", &self.suite)
-            .field("channel_id", &self.channel_id)
-            .field("init_exp_unix_s", &self.init_exp_unix_s)
-            .finish_non_exhaustive()
-    }
-}
 
 /// Runs endpoint sessions.
 #[derive(Debug)]

@@ -70,6 +70,7 @@
 pub mod builtin;
 pub mod carrier;
 mod client;
+pub mod clock;
 pub mod credential;
 mod endpoint;
 mod error;
@@ -93,8 +94,8 @@ pub use corridor_core::grant::{ChannelInitGrant, DirectInfo};
 
 pub use carrier::Connection;
 pub use client::Client;
-pub use credential::{ClientCredential, EndpointCredential, NoiseCredential};
-pub use endpoint::{DirectCredential, Endpoint};
+pub use credential::{ClientCredential, DirectCredential, EndpointCredential, NoiseCredential};
+pub use endpoint::Endpoint;
 pub use error::{CarrierError, Error, PeerClosed};
 pub use mux::{MuxOptions, Stream};
 pub use peer::{ConnectionInfo, Peer};

@@ -6,7 +6,6 @@
 
 use crate::carrier::Records;
 use crate::error::{Error, from_io};
-use crate::secure::handshake::names;
 use bytes::Bytes;
 use corridor_core::negotiate::{self, Answer, PrefaceError};
 use corridor_core::suite::SuiteName;
@@ -42,7 +41,7 @@ pub(crate) async fn offer(
                     "the answer names a suite not offered",
                 ))),
             Answer::NoCommonSuite(accepted) => Err(Error::NoCommonSuite {
-                offered: names(suites),
+                offered: corridor_core::negotiate::wire_names(suites),
                 accepted,
             }),
         }

@@ -6,7 +6,7 @@ use crate::hello;
 use crate::mux::{Mux, MuxOptions, Stream};
 use crate::peer::Peer;
 use crate::rpc::{Router, Rpc, RpcOptions};
-use crate::secure::{RekeyHandle, SecureOptions, SecureStream};
+use crate::secure::{Counters, RekeyHandle, SecureOptions, SecureStats, SecureStream};
 use corridor_core::Role;
 use corridor_core::fsec1::server::HandshakeCache;
 use corridor_core::hello::RPC_KIND;
@@ -99,6 +99,7 @@ pub struct Session {
     accepted: Mutex<mpsc::Receiver<Stream>>,
     rpc: Rpc,
     rekey: RekeyHandle,
+    counters: Arc<Counters>,
 }
 
 impl Session {
@@ -110,6 +111,7 @@ impl Session {
         options: &SessionOptions,
     ) -> Result<Session, Error> {
         let rekey = secure.rekey_handle();
+        let counters = secure.counters();
         let (mux, inbound) = Mux::start(secure, role, options.mux);
         let peer = Arc::new(peer);
         let rpc = Rpc::new(options.router.clone(), options.rpc, peer.clone());
@@ -127,6 +129,7 @@ impl Session {
             accepted: Mutex::new(accepted),
             rpc,
             rekey,
+            counters,
         };
         if role == Role::Client && options.open_rpc_stream {
             // The client opens the RPC stream, as flowersec's client does.
@@ -175,6 +178,11 @@ impl Session {
     /// `SecureOptions::rekey_after_bytes` when the peer advertised rekey support.
     pub fn rekey(&self) {
         self.rekey.request();
+    }
+
+    /// Records, bytes, keepalives and key changes that crossed so far.
+    pub fn stats(&self) -> SecureStats {
+        self.counters.stats()
     }
 
     /// Closes the session: flushes streams, then closes the carrier.

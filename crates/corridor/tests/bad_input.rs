@@ -352,54 +352,55 @@ async fn ten_thousand_calls_against_a_slow_handler_get_429_beyond_the_limit() {
         })
         .collect();
     // Release the handlers only once every refusal has arrived.
-    let mut refused = 0;
-    let mut pending = Vec::new();
-    for call in calls {
-        if call.is_finished() {
-            match call.await.expect("task") {
-                Err(RpcError::Remote { code: 429, .. }) => refused += 1,
-                other => panic!("unexpected early answer {other:?}"),
-            }
-        } else {
-            pending.push(call);
-        }
-    }
-    while pending.len() > admitted {
-        tokio::task::yield_now().await;
-        let mut still = Vec::new();
-        for call in pending {
-            if call.is_finished() {
-                match call.await.expect("task") {
-                    Err(RpcError::Remote { code: 429, .. }) => refused += 1,
-                    other => panic!("unexpected answer before release {other:?}"),
+    let waiting_for_refusals = async {
+        let mut refused = 0;
+        let mut pending = calls;
+        while pending.len() > admitted {
+            tokio::task::yield_now().await;
+            let mut still = Vec::new();
+            for call in pending {
+                if call.is_finished() {
+                    match call.await.expect("task") {
+                        Err(RpcError::Remote { code: 429, .. }) => refused += 1,
+                        other => panic!("unexpected answer before release {other:?}"),
+                    }
+                } else {
+                    still.push(call);
                 }
-            } else {
-                still.push(call);
             }
+            pending = still;
         }
-        pending = still;
-    }
+        (refused, pending)
+    };
+    let (refused, mut pending) = tokio::time::timeout(WAIT, waiting_for_refusals)
+        .await
+        .expect("every refusal arrives in time");
     assert_eq!(refused, CALLS - admitted);
     assert_eq!(
         most_running.load(Ordering::SeqCst),
         limits.max_concurrent_requests
     );
-    let mut answered = 0;
-    while answered < admitted {
-        release.notify_waiters();
-        let mut still = Vec::new();
-        for call in pending {
-            if call.is_finished() {
-                call.await
-                    .expect("task")
-                    .expect("an admitted call is answered");
-                answered += 1;
-            } else {
-                still.push(call);
+    let answering = async {
+        let mut answered = 0;
+        while answered < admitted {
+            release.notify_waiters();
+            let mut still = Vec::new();
+            for call in pending {
+                if call.is_finished() {
+                    call.await
+                        .expect("task")
+                        .expect("an admitted call is answered");
+                    answered += 1;
+                } else {
+                    still.push(call);
+                }
             }
+            pending = still;
+            tokio::task::yield_now().await;
         }
-        pending = still;
-        tokio::task::yield_now().await;
-    }
+    };
+    tokio::time::timeout(WAIT, answering)
+        .await
+        .expect("every admitted call is answered in time");
     assert!(most_running.load(Ordering::SeqCst) <= limits.max_concurrent_requests);
 }

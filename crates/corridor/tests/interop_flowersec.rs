@@ -140,10 +140,19 @@ async fn corridor_client_to_flowersec_endpoint_direct() {
     let session = Client::connect_direct(&info, &options)
         .await
         .expect("corridor client handshake with flowersec");
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    // Idle: keepalive pings go out until a few have.
+    tokio::time::timeout(WAIT, async {
+        while session.stats().pings_sent < 3 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+    })
+    .await
+    .expect("keepalive pings while idle");
     // corridor changes its sending key too; flowersec must follow.
     session.rekey();
     run_corridor_client(&session, from_server, Some(&mut notes)).await;
+    // flowersec read everything after the pings and the rekey.
+    assert_eq!(session.stats().rekeys_sent, 1);
     session.close().await;
     endpoint.abort();
 }

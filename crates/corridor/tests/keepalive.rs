@@ -35,15 +35,38 @@ async fn an_idle_session_outlives_the_idle_timeout_on_keepalives() {
     let session = Client::connect_direct(&info, &quick(SessionOptions::default()))
         .await
         .expect("handshake");
-    // Idle for five idle timeouts: only keepalive records cross.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = session.stats();
+    // Idle for three idle timeouts (the idleness is what is tested):
+    // keepalive records keep it up, both ways.
+    tokio::time::sleep(Duration::from_millis(1800)).await;
     assert_eq!(session.end_reason(), None, "the session is still up");
+    let idle = session.stats();
+    assert!(idle.pings_sent - before.pings_sent >= 5, "{idle:?}");
+    assert!(idle.pings_received - before.pings_received >= 5, "{idle:?}");
     let reply: Value = session
         .rpc()
         .call(ECHO_RPC, &json!("awake"))
         .await
         .expect("call after idling");
     assert_eq!(reply, json!({"echo": "awake"}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_keepalives_an_idle_session_ends_at_the_idle_timeout() {
+    // The endpoint times out after 600 ms of silence; this client sends no
+    // keepalives, so its idle session is ended.
+    let (_, info) = endpoint_at(quick(endpoint_options().0)).await;
+    let mut options = SessionOptions::default();
+    options.secure.keepalive_interval = None;
+    options.mux.keepalive_interval = Duration::from_secs(3600);
+    let session = Client::connect_direct(&info, &options)
+        .await
+        .expect("handshake");
+    let started = tokio::time::Instant::now();
+    tokio::time::timeout(WAIT, session.closed())
+        .await
+        .expect("the endpoint ends the idle session");
+    assert!(started.elapsed() >= Duration::from_millis(500));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

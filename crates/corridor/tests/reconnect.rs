@@ -114,11 +114,13 @@ async fn a_session_the_endpoint_ends_comes_back_and_serves_calls() {
 
 #[tokio::test]
 async fn connect_failures_are_retried_until_the_endpoint_listens() {
-    // A loopback port with nothing on it, for now.
-    let addr: SocketAddr = {
-        let probe = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-        probe.local_addr().expect("addr")
-    };
+    // A loopback port that is ours but not listening yet: connects are
+    // refused, and nobody else can take the port before we listen.
+    let socket = tokio::net::TcpSocket::new_v4().expect("socket");
+    socket
+        .bind("127.0.0.1:0".parse().expect("addr"))
+        .expect("bind");
+    let addr: SocketAddr = socket.local_addr().expect("addr");
     let (info, credential) = direct_pair(addr, Suite::P256HkdfSha256Aes256Gcm);
     let attempts = Arc::new(AtomicU64::new(0));
     let link = keep_up(info, attempts.clone());
@@ -134,7 +136,7 @@ async fn connect_failures_are_retried_until_the_endpoint_listens() {
     .expect("link alive");
     assert!(link.current().is_none());
 
-    let listener = TcpListener::bind(addr).await.expect("bind the same port");
+    let listener = socket.listen(128).expect("listen on the reserved port");
     let _served = serve(listener, credential);
     let session = within("session once listening", link.session())
         .await

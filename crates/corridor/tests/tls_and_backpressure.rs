@@ -102,9 +102,11 @@ async fn a_reader_that_never_reads_stalls_only_its_own_stream() {
         stalled.is_err(),
         "the writer finished 64 MiB into a reader that never reads"
     );
+    // The stream's window (256 KiB, its hello included) is all a writer can
+    // hand over before the reader makes room: it used it, and no more.
     let taken = accepted.load(Ordering::SeqCst);
     assert!(
-        taken <= 1024 * 1024,
+        (128 * 1024..=256 * 1024).contains(&taken),
         "{taken} bytes were taken in; one 256 KiB window is the bound"
     );
     // Other streams and RPC are not held up.

@@ -151,8 +151,8 @@ impl WsRecords {
         let ws = accepted_ws.map_err(|error| match (&offered, chosen) {
             // The request arrived and offered nothing this endpoint accepts.
             (Some(offered), None) => Error::NoCommonSuite {
-                offered: crate::secure::handshake::names(offered),
-                accepted: crate::secure::handshake::names(accepted),
+                offered: corridor_core::negotiate::wire_names(offered),
+                accepted: corridor_core::negotiate::wire_names(accepted),
             },
             _ => Error::WebSocket(error.to_string()),
         })?;
@@ -240,7 +240,7 @@ impl WsRecords {
         } else {
             Box::new(tcp)
         };
-        let offered = crate::secure::handshake::names(suites);
+        let offered = corridor_core::negotiate::wire_names(suites);
         let (ws, response) = tokio_tungstenite::client_async_with_config(
             request,
             io,
@@ -263,7 +263,7 @@ impl WsRecords {
 
 /// The 400 an endpoint answers when no offered suite is accepted.
 fn no_common_suite_response(accepted: &[SuiteName]) -> ErrorResponse {
-    let names = crate::secure::handshake::names(accepted).join(", ");
+    let names = corridor_core::negotiate::wire_names(accepted).join(", ");
     let mut response = ErrorResponse::new(Some(format!("no common suite; accepted: {names}\n")));
     *response.status_mut() = StatusCode::BAD_REQUEST;
     if let Ok(value) = HeaderValue::from_str(&names) {

@@ -9,15 +9,16 @@
 //! cancelled when the RPC stream or the session ends.
 
 use super::queue::{Class, FrameQueue, Queued, Refused};
-use super::router::Call;
-use super::{Failure, Router, RpcError};
+use super::{Failure, RpcError};
 use crate::mux::Stream;
 use crate::peer::Peer;
 use bytes::Bytes;
 use corridor_core::rpc::{CODE_INTERNAL, CODE_OVERLOADED, Envelope, Kind, MAX_ID};
 use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde_json::Value;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -105,8 +106,46 @@ impl Notification {
     }
 }
 
+/// What serves the peer's calls and notifications: a
+/// [`Router`](super::Router), or anything that dispatches by `type_id`.
+pub trait Serve: Send + Sync {
+    /// The answer to a call.
+    fn dispatch(&self, call: Call, payload: Value) -> BoxFuture<'static, Result<Value, Failure>>;
+
+    /// The handling of a notification, if anything handles its `type_id`.
+    fn notification(&self, call: Call, payload: Value) -> Option<BoxFuture<'static, ()>>;
+}
+
+/// What a handler knows about the message it is handling.
+#[derive(Clone, Debug)]
+pub struct Call {
+    rpc: Rpc,
+    type_id: u32,
+}
+
+impl Call {
+    pub(crate) fn new(rpc: Rpc, type_id: u32) -> Call {
+        Call { rpc, type_id }
+    }
+
+    /// Who sent it: the identity the handshake proved and the connection's facts.
+    pub fn peer(&self) -> &Peer {
+        self.rpc.peer()
+    }
+
+    /// The sender's session RPC: keep it to call or notify that peer later.
+    pub fn session(&self) -> &Rpc {
+        &self.rpc
+    }
+
+    /// The message's `type_id`.
+    pub fn type_id(&self) -> u32 {
+        self.type_id
+    }
+}
+
 struct Shared {
-    router: Arc<Router>,
+    router: Arc<dyn Serve>,
     options: RpcOptions,
     peer: Arc<Peer>,
     queue: FrameQueue,
@@ -156,7 +195,7 @@ fn spawn_owned(stop: &CancellationToken, work: impl Future<Output = ()> + Send +
 
 impl Rpc {
     /// An RPC side serving `router` for `peer`, not yet bound to a stream.
-    pub(crate) fn new(router: Arc<Router>, options: RpcOptions, peer: Arc<Peer>) -> Rpc {
+    pub(crate) fn new(router: Arc<dyn Serve>, options: RpcOptions, peer: Arc<Peer>) -> Rpc {
         let (queue, unbound) = FrameQueue::new(options.max_queued_bytes);
         Rpc {
             shared: Arc::new(Shared {

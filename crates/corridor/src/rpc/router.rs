@@ -6,8 +6,8 @@
 //! A handler takes the request alone, or a [`Call`] and the request when it
 //! needs to know who calls or to push to that peer later.
 
-use super::peer::Rpc;
-use crate::peer::Peer;
+use super::Failure;
+use super::peer::{Call, Serve};
 use corridor_core::rpc::{CODE_BAD_REQUEST, CODE_INTERNAL, CODE_NOT_FOUND};
 use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
@@ -17,53 +17,6 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::Arc;
-
-/// A handler's failure: the code and message the caller receives.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Failure {
-    /// An application code (or 500).
-    pub code: u32,
-    /// Shown to the caller.
-    pub message: String,
-}
-
-impl Failure {
-    /// A failure with `code` and `message`.
-    pub fn new(code: u32, message: impl Into<String>) -> Failure {
-        Failure {
-            code,
-            message: message.into(),
-        }
-    }
-}
-
-/// What a handler knows about the message it is handling.
-#[derive(Clone, Debug)]
-pub struct Call {
-    rpc: Rpc,
-    type_id: u32,
-}
-
-impl Call {
-    pub(crate) fn new(rpc: Rpc, type_id: u32) -> Call {
-        Call { rpc, type_id }
-    }
-
-    /// Who sent it: the identity the handshake proved and the connection's facts.
-    pub fn peer(&self) -> &Peer {
-        self.rpc.peer()
-    }
-
-    /// The sender's session RPC: keep it to call or notify that peer later.
-    pub fn session(&self) -> &Rpc {
-        &self.rpc
-    }
-
-    /// The message's `type_id`.
-    pub fn type_id(&self) -> u32 {
-        self.type_id
-    }
-}
 
 type ErasedHandler =
     Arc<dyn Fn(Call, Value) -> BoxFuture<'static, Result<Value, Failure>> + Send + Sync>;
@@ -151,7 +104,7 @@ where
     fn notify(&self, call: Call, payload: Value) -> BoxFuture<'static, ()> {
         match serde_json::from_value::<Msg>(payload) {
             Ok(message) => Box::pin(self(message)),
-            Err(error) => dropped(call.type_id, error),
+            Err(error) => dropped(call.type_id(), error),
         }
     }
 }
@@ -165,7 +118,7 @@ where
     fn notify(&self, call: Call, payload: Value) -> BoxFuture<'static, ()> {
         match serde_json::from_value::<Msg>(payload) {
             Ok(message) => Box::pin(self(call, message)),
-            Err(error) => dropped(call.type_id, error),
+            Err(error) => dropped(call.type_id(), error),
         }
     }
 }
@@ -236,25 +189,19 @@ impl Router {
         self.notifications.extend(other.notifications);
         self
     }
+}
 
-    pub(crate) fn dispatch(
-        &self,
-        call: Call,
-        payload: Value,
-    ) -> BoxFuture<'static, Result<Value, Failure>> {
-        match self.requests.get(&call.type_id) {
+impl Serve for Router {
+    fn dispatch(&self, call: Call, payload: Value) -> BoxFuture<'static, Result<Value, Failure>> {
+        match self.requests.get(&call.type_id()) {
             Some(handler) => handler(call, payload),
             None => Box::pin(async { Err(Failure::new(CODE_NOT_FOUND, "handler not found")) }),
         }
     }
 
-    pub(crate) fn notification(
-        &self,
-        call: Call,
-        payload: Value,
-    ) -> Option<BoxFuture<'static, ()>> {
+    fn notification(&self, call: Call, payload: Value) -> Option<BoxFuture<'static, ()>> {
         self.notifications
-            .get(&call.type_id)
+            .get(&call.type_id())
             .map(|handler| handler(call, payload))
     }
 }

@@ -15,18 +15,10 @@ use corridor_core::noise::{NoiseInitiator, NoiseResponder};
 use corridor_core::suite::{Context, Established, FEATURE_REKEY, Handshake, Step, SuiteName};
 use futures_util::{SinkExt, StreamExt};
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant};
 
 /// The feature bits corridor advertises: it opens rekey records.
 pub const LOCAL_FEATURES: u32 = FEATURE_REKEY;
-
-/// The wall clock in Unix seconds, for fsec1's ack timestamp.
-pub(crate) fn unix_now() -> u64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|elapsed| elapsed.as_secs())
-        .unwrap_or(0)
-}
 
 async fn send(io: &mut Records, frame: Vec<u8>) -> Result<(), Error> {
     io.send(Bytes::from(frame))
@@ -59,7 +51,7 @@ pub async fn run(
                     let mut message = receive(io).await?;
                     let mut rng = rand_core::OsRng;
                     let mut cx = Context {
-                        now_unix_s: unix_now(),
+                        now_unix_s: crate::clock::unix_now().max(0) as u64,
                         now: Instant::now(),
                         rng: &mut rng,
                     };
@@ -114,7 +106,7 @@ pub(crate) fn endpoint_handshake(
 ) -> Result<Box<dyn Handshake>, Error> {
     let unavailable = || Error::NoCommonSuite {
         offered: vec![suite.wire_name().to_owned()],
-        accepted: names(&credential.suites()),
+        accepted: corridor_core::negotiate::wire_names(&credential.suites()),
     };
     match suite {
         SuiteName::Fsec1 => {
@@ -131,11 +123,6 @@ pub(crate) fn endpoint_handshake(
             Ok(Box::new(NoiseResponder::new(config)))
         }
     }
-}
-
-/// Suite names as strings, for errors.
-pub(crate) fn names(suites: &[SuiteName]) -> Vec<String> {
-    suites.iter().map(|s| s.wire_name().to_owned()).collect()
 }
 
 /// Runs the handshake and wraps the carrier as a [`SecureStream`]; returns

@@ -7,4 +7,5 @@
 pub mod handshake;
 mod stream;
 
-pub use stream::{RekeyHandle, SecureOptions, SecureStream};
+pub(crate) use stream::Counters;
+pub use stream::{RekeyHandle, SecureOptions, SecureStats, SecureStream};

@@ -20,7 +20,7 @@ use std::future::Future as _;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
@@ -59,6 +59,87 @@ impl Default for SecureOptions {
     }
 }
 
+/// What a secure stream has sent and received so far.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SecureStats {
+    /// Application records sent.
+    pub records_sent: u64,
+    /// Application records received.
+    pub records_received: u64,
+    /// Plaintext bytes in application records sent.
+    pub bytes_sent: u64,
+    /// Plaintext bytes in application records received.
+    pub bytes_received: u64,
+    /// Keepalive records sent.
+    pub pings_sent: u64,
+    /// Keepalive records received.
+    pub pings_received: u64,
+    /// Key changes this side made.
+    pub rekeys_sent: u64,
+    /// Key changes the peer made.
+    pub rekeys_received: u64,
+}
+
+/// The counters behind [`SecureStats`], shared with the session.
+#[derive(Debug, Default)]
+pub(crate) struct Counters([AtomicU64; 8]);
+
+/// Which counter.
+#[derive(Clone, Copy)]
+enum Count {
+    RecordsSent,
+    RecordsReceived,
+    BytesSent,
+    BytesReceived,
+    PingsSent,
+    PingsReceived,
+    RekeysSent,
+    RekeysReceived,
+}
+
+impl Counters {
+    fn add(&self, which: Count, n: u64) {
+        self.0[which as usize].fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// A snapshot.
+    pub(crate) fn stats(&self) -> SecureStats {
+        let get = |which: Count| self.0[which as usize].load(Ordering::Relaxed);
+        SecureStats {
+            records_sent: get(Count::RecordsSent),
+            records_received: get(Count::RecordsReceived),
+            bytes_sent: get(Count::BytesSent),
+            bytes_received: get(Count::BytesReceived),
+            pings_sent: get(Count::PingsSent),
+            pings_received: get(Count::PingsReceived),
+            rekeys_sent: get(Count::RekeysSent),
+            rekeys_received: get(Count::RekeysReceived),
+        }
+    }
+
+    fn sent(&self, kind: RecordKind, plaintext: usize) {
+        match kind {
+            RecordKind::App => {
+                self.add(Count::RecordsSent, 1);
+                self.add(Count::BytesSent, plaintext as u64);
+            }
+            RecordKind::Ping => self.add(Count::PingsSent, 1),
+            RecordKind::Rekey => self.add(Count::RekeysSent, 1),
+        }
+    }
+
+    fn received(&self, kind: RecordKind, plaintext: usize) {
+        match kind {
+            RecordKind::App => {
+                self.add(Count::RecordsReceived, 1);
+                self.add(Count::BytesReceived, plaintext as u64);
+            }
+            RecordKind::Ping => self.add(Count::PingsReceived, 1),
+            RecordKind::Rekey => self.add(Count::RekeysReceived, 1),
+        }
+    }
+}
+
 /// An established secure channel as a byte stream.
 pub struct SecureStream {
     io: Records,
@@ -83,6 +164,7 @@ pub struct SecureStream {
     rekey_after: Option<(u64, u64)>,
     sent_since_rekey: u64,
     records_since_rekey: u64,
+    counters: Arc<Counters>,
 }
 
 /// Asks a [`SecureStream`] owned by another task to change its sending key.
@@ -146,7 +228,17 @@ impl SecureStream {
             rekey_after,
             sent_since_rekey: 0,
             records_since_rekey: 0,
+            counters: Arc::default(),
         }
+    }
+
+    /// What has crossed so far.
+    pub fn stats(&self) -> SecureStats {
+        self.counters.stats()
+    }
+
+    pub(crate) fn counters(&self) -> Arc<Counters> {
+        self.counters.clone()
     }
 
     fn fail(
@@ -206,9 +298,11 @@ impl SecureStream {
     }
 
     fn seal_and_send(&mut self, kind: RecordKind, mut record: Vec<u8>) -> Poll<io::Result<()>> {
+        let plaintext = record.len() - self.header_len - self.tag_len;
         if let Err(error) = self.records.seal(kind, &mut record) {
             return Poll::Ready(Err(self.fail(io::ErrorKind::InvalidData, error)));
         }
+        self.counters.sent(kind, plaintext);
         Pin::new(&mut self.io).start_send(Bytes::from(record))?;
         if let Some((every, sleep)) = &mut self.keepalive {
             sleep.as_mut().reset(Instant::now() + *every);
@@ -314,8 +408,12 @@ impl AsyncRead for SecureStream {
                 }
             }
             match this.records.open(&mut this.incoming) {
-                Ok((RecordKind::App, plaintext)) => this.unread = plaintext,
-                Ok(_) => {}
+                Ok((kind, plaintext)) => {
+                    this.counters.received(kind, plaintext.len());
+                    if kind == RecordKind::App {
+                        this.unread = plaintext;
+                    }
+                }
                 Err(error) => {
                     return Poll::Ready(Err(this.fail(io::ErrorKind::InvalidData, error)));
                 }
