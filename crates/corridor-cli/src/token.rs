@@ -4,7 +4,7 @@ use crate::dev_state;
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use corridor_core::Role;
-use corridor_core::grant::{self, GrantParams, Suite};
+use corridor_core::grant::{self, GrantParams, GrantSuite};
 use corridor_core::keys::IssuerKey;
 use corridor_core::token::{self, Claims};
 use std::path::PathBuf;
@@ -66,9 +66,11 @@ struct GrantArgs {
     /// Channel id; random when absent.
     #[arg(long)]
     channel_id: Option<String>,
-    /// Allowed suites, the first being the default: x25519, p256.
+    /// Allowed suites, the first being the default: x25519 or p256 (fsec1,
+    /// what flowersec endpoints speak), or noise (endpoints with identities,
+    /// through the library's connect_tunnel_with).
     #[arg(long, value_delimiter = ',', default_value = "x25519")]
-    suites: Vec<Suite>,
+    suites: Vec<GrantSuite>,
 }
 
 #[derive(Args, Debug)]

@@ -18,6 +18,78 @@ pub const DEFAULT_TOKEN_EXP_SECS: i64 = 60;
 
 pub use crate::fsec1::Suite;
 
+/// The number corridor's `noise` suite takes in a grant: outside flowersec's
+/// suite numbers, so a flowersec endpoint refuses such a grant instead of
+/// running fsec1 against a noise peer.
+pub const NOISE_SUITE_NUMBER: u16 = 0x4E01;
+
+/// The E2EE suite a grant names: an fsec1 key exchange (flowersec's numbers
+/// 1 and 2), or corridor's `noise` suite, whose endpoints bring their own
+/// static keys and mix the grant's PSK into the handshake.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum GrantSuite {
+    /// fsec1 with this key exchange.
+    Fsec1(Suite),
+    /// noise.
+    Noise,
+}
+
+impl GrantSuite {
+    /// The wire number.
+    pub const fn as_u16(self) -> u16 {
+        match self {
+            GrantSuite::Fsec1(suite) => suite.as_u16(),
+            GrantSuite::Noise => NOISE_SUITE_NUMBER,
+        }
+    }
+
+    /// The suite a wire number names.
+    pub const fn from_u16(value: u16) -> Option<GrantSuite> {
+        match value {
+            NOISE_SUITE_NUMBER => Some(GrantSuite::Noise),
+            other => match Suite::from_u16(other) {
+                Some(suite) => Some(GrantSuite::Fsec1(suite)),
+                None => None,
+            },
+        }
+    }
+}
+
+impl From<Suite> for GrantSuite {
+    fn from(suite: Suite) -> Self {
+        GrantSuite::Fsec1(suite)
+    }
+}
+
+impl std::str::FromStr for GrantSuite {
+    type Err = String;
+
+    /// `x25519`, `p256` (fsec1) or `noise`.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        match text.trim() {
+            "noise" => Ok(GrantSuite::Noise),
+            other => other
+                .parse::<Suite>()
+                .map(GrantSuite::Fsec1)
+                .map_err(|_| format!("unknown suite {other:?} (expected x25519, p256 or noise)")),
+        }
+    }
+}
+
+impl Serialize for GrantSuite {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_u16(self.as_u16())
+    }
+}
+
+impl<'de> Deserialize<'de> for GrantSuite {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = u16::deserialize(deserializer)?;
+        GrantSuite::from_u16(value)
+            .ok_or_else(|| serde::de::Error::custom(format_args!("unknown suite {value}")))
+    }
+}
+
 /// One endpoint's grant for a channel.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChannelInitGrant {
@@ -36,9 +108,9 @@ pub struct ChannelInitGrant {
     /// The 32-byte pre-shared key both endpoints authenticate the handshake with.
     pub e2ee_psk_b64u: String,
     /// Suites the endpoints may use.
-    pub allowed_suites: Vec<Suite>,
+    pub allowed_suites: Vec<GrantSuite>,
     /// The suite the client proposes.
-    pub default_suite: Suite,
+    pub default_suite: GrantSuite,
 }
 
 impl std::fmt::Debug for ChannelInitGrant {
@@ -73,7 +145,7 @@ pub struct GrantParams {
     /// Lifetime of each token (capped at `init_exp`).
     pub token_exp_secs: i64,
     /// Allowed suites; the first is the default.
-    pub suites: Vec<Suite>,
+    pub suites: Vec<GrantSuite>,
 }
 
 impl Default for GrantParams {
@@ -85,7 +157,7 @@ impl Default for GrantParams {
             init_window_secs: DEFAULT_INIT_WINDOW_SECS,
             idle_timeout_secs: DEFAULT_IDLE_TIMEOUT_SECS,
             token_exp_secs: DEFAULT_TOKEN_EXP_SECS,
-            suites: vec![Suite::X25519HkdfSha256Aes256Gcm],
+            suites: vec![Suite::X25519HkdfSha256Aes256Gcm.into()],
         }
     }
 }
@@ -216,4 +288,21 @@ impl std::fmt::Debug for DirectInfo {
 /// Decodes a grant's base64url PSK into its 32 bytes.
 pub fn decode_psk(psk_b64u: &str) -> Option<Zeroizing<[u8; 32]>> {
     b64::decode_array::<32>(psk_b64u).map(Zeroizing::new)
+}
+
+#[cfg(test)]
+mod suite_tests {
+    use super::*;
+
+    #[test]
+    fn grant_suites_keep_flowersec_numbers_and_add_noise() {
+        let json = |suite: GrantSuite| serde_json::to_string(&suite).expect("json");
+        assert_eq!(json(Suite::X25519HkdfSha256Aes256Gcm.into()), "1");
+        assert_eq!(json(Suite::P256HkdfSha256Aes256Gcm.into()), "2");
+        assert_eq!(json(GrantSuite::Noise), NOISE_SUITE_NUMBER.to_string());
+        let back: GrantSuite = serde_json::from_str(&json(GrantSuite::Noise)).expect("parse");
+        assert_eq!(back, GrantSuite::Noise);
+        assert!(serde_json::from_str::<GrantSuite>("3").is_err());
+        assert_eq!("noise".parse(), Ok(GrantSuite::Noise));
+    }
 }

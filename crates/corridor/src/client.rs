@@ -4,14 +4,14 @@
 use crate::carrier::framed::FramedRecords;
 use crate::carrier::ws::WsRecords;
 use crate::carrier::{Connection, Records};
-use crate::credential::{ClientCredential, DirectCredential};
+use crate::credential::{ClientCredential, DirectCredential, NoiseCredential};
 use crate::error::Error;
 use crate::peer::ConnectionInfo;
 use crate::secure::handshake;
 use crate::session::{Session, SessionOptions};
 use crate::{negotiate, tunnel};
 use corridor_core::Role;
-use corridor_core::grant::{self, ChannelInitGrant, DirectInfo};
+use corridor_core::grant::{self, ChannelInitGrant, DirectInfo, GrantSuite};
 
 /// Connects client sessions.
 #[derive(Debug)]
@@ -32,13 +32,40 @@ impl Client {
         grant: &ChannelInitGrant,
         options: &SessionOptions,
     ) -> Result<Session, Error> {
+        let GrantSuite::Fsec1(suite) = grant.default_suite else {
+            return Err(Error::InvalidGrant(
+                "the grant names the noise suite: connect with connect_tunnel_with and a noise credential",
+            ));
+        };
         let (records, info, psk) = tunnel::attach(grant, Role::Client, options).await?;
         let credential = ClientCredential::Fsec1(DirectCredential {
             psk,
-            suite: grant.default_suite,
+            suite,
             channel_id: Some(grant.channel_id.clone()),
             init_exp_unix_s: grant.channel_init_expire_at_unix_s,
         });
+        Self::finish(Box::new(records), info, &credential, options).await
+    }
+
+    /// Joins a relay channel whose grant names the noise suite, with this
+    /// client's noise credential. The grant's channel id and PSK are bound
+    /// into the handshake, so only holders of the grant and of the right
+    /// keys meet.
+    pub async fn connect_tunnel_with(
+        grant: &ChannelInitGrant,
+        credential: &NoiseCredential,
+        options: &SessionOptions,
+    ) -> Result<Session, Error> {
+        if grant.default_suite != GrantSuite::Noise {
+            return Err(Error::InvalidGrant(
+                "the grant names fsec1: connect with connect_tunnel",
+            ));
+        }
+        let (records, info, psk) = tunnel::attach(grant, Role::Client, options).await?;
+        let mut credential = credential.clone();
+        credential.channel_id = grant.channel_id.clone();
+        credential.psk = Some(psk);
+        let credential = ClientCredential::Noise(credential);
         Self::finish(Box::new(records), info, &credential, options).await
     }
 

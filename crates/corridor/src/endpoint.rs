@@ -12,7 +12,7 @@ use crate::secure::handshake;
 use crate::session::{Session, SessionOptions};
 use crate::{negotiate, tunnel};
 use corridor_core::Role;
-use corridor_core::grant::ChannelInitGrant;
+use corridor_core::grant::{ChannelInitGrant, GrantSuite};
 use corridor_core::suite::SuiteName;
 
 /// Runs endpoint sessions.
@@ -26,10 +26,15 @@ impl Endpoint {
         grant: &ChannelInitGrant,
         options: &SessionOptions,
     ) -> Result<Session, Error> {
+        let GrantSuite::Fsec1(suite) = grant.default_suite else {
+            return Err(Error::InvalidGrant(
+                "the grant names the noise suite: connect with connect_tunnel_with and a noise credential",
+            ));
+        };
         let (records, info, psk) = tunnel::attach(grant, Role::Server, options).await?;
         let credential = EndpointCredential::fsec1(DirectCredential {
             psk,
-            suite: grant.default_suite,
+            suite,
             channel_id: Some(grant.channel_id.clone()),
             init_exp_unix_s: grant.channel_init_expire_at_unix_s,
         });
@@ -37,6 +42,41 @@ impl Endpoint {
             Box::new(records),
             info,
             SuiteName::Fsec1,
+            &credential,
+            options,
+        )
+        .await
+    }
+
+    /// Joins a relay channel whose grant names the noise suite, answering
+    /// with `credential`'s noise configuration (its key, patterns, and the
+    /// authorizer that judges the client). The grant's channel id and PSK
+    /// are bound into the handshake.
+    pub async fn connect_tunnel_with(
+        grant: &ChannelInitGrant,
+        credential: &EndpointCredential,
+        options: &SessionOptions,
+    ) -> Result<Session, Error> {
+        if grant.default_suite != GrantSuite::Noise {
+            return Err(Error::InvalidGrant(
+                "the grant names fsec1: connect with connect_tunnel",
+            ));
+        }
+        let mut noise = credential.noise.clone().ok_or(Error::InvalidGrant(
+            "the grant names the noise suite, and the credential has no noise configuration",
+        ))?;
+        let (records, info, psk) = tunnel::attach(grant, Role::Server, options).await?;
+        noise.channel_id = Some(grant.channel_id.clone());
+        noise.psk = Some(psk);
+        let credential = EndpointCredential {
+            fsec1: None,
+            noise: Some(noise),
+            authorizer: credential.authorizer.clone(),
+        };
+        Self::finish(
+            Box::new(records),
+            info,
+            SuiteName::Noise,
             &credential,
             options,
         )

@@ -1,8 +1,9 @@
 //! The noise suite end to end on real sockets: every pattern over a direct
-//! WebSocket and over a Unix socket, sessions that know their peer's key,
-//! handshake payloads both ways, an endpoint taking fsec1 and noise clients
-//! on one listener, and the named errors of a refusal, no common suite, a
-//! foreign preface and a preface that never comes.
+//! WebSocket and over a Unix socket, through a relay whose grant names it,
+//! sessions that know their peer's key, handshake payloads both ways, an
+//! endpoint taking fsec1 and noise clients on one listener, and the named
+//! errors of a refusal, no common suite, a foreign preface and a preface
+//! that never comes.
 
 mod support;
 
@@ -343,4 +344,48 @@ async fn a_foreign_or_unfinished_preface_is_named_and_bounded() {
     let (result, elapsed) = join(endpoint).await;
     assert_eq!(result.expect_err("timed out").reason(), "timeout");
     assert!(elapsed >= Duration::from_millis(300) && elapsed < Duration::from_secs(5));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_relay_channel_whose_grant_names_noise_binds_keys_and_grant() {
+    use corridor_core::grant::GrantSuite;
+    let relay = TestRelay::start().await;
+    let (client_key, server_key) = (key(), key());
+    let pair = relay.grants("noise-channel", GrantSuite::Noise);
+    // A grant naming noise cannot be used as an fsec1 grant.
+    let error = Client::connect_tunnel(&pair.client, &SessionOptions::default())
+        .await
+        .expect_err("noise grant");
+    assert_eq!(error.reason(), "invalid_grant");
+    let served = EndpointCredential::noise(
+        ResponderConfig::new(server_key.clone()),
+        Arc::new(Allowlist::new([client_key.public_key()])),
+    );
+    let server_grant = pair.server.clone();
+    let endpoint = tokio::spawn(async move {
+        let (options, _) = endpoint_options();
+        let session = Endpoint::connect_tunnel_with(&server_grant, &served, &options)
+            .await
+            .expect("endpoint");
+        let peer = session.peer().clone();
+        serve_echo_streams(&session).await;
+        peer
+    });
+    let mut credential = NoiseCredential::xx(client_key.clone(), "the grant decides");
+    credential.server_key = Some(server_key.public_key());
+    let session =
+        Client::connect_tunnel_with(&pair.client, &credential, &SessionOptions::default())
+            .await
+            .expect("client through the relay");
+    assert_eq!(
+        session.peer().identity,
+        PeerIdentity::StaticKey(server_key.public_key())
+    );
+    small_echo(&session, b"noise through a relay").await;
+    session.close().await;
+    let peer = join(endpoint).await;
+    assert_eq!(
+        peer.identity,
+        PeerIdentity::StaticKey(client_key.public_key())
+    );
 }

@@ -10,7 +10,9 @@ pub mod mitm;
 use corridor::rpc::{Failure, Router};
 use corridor::{DirectCredential, Session, SessionOptions};
 use corridor_core::fsec1::Suite;
-use corridor_core::grant::{self, ChannelInitGrant, DirectInfo, GrantPair, GrantParams};
+use corridor_core::grant::{
+    self, ChannelInitGrant, DirectInfo, GrantPair, GrantParams, GrantSuite,
+};
 use corridor_core::keys::IssuerKey;
 use corridor_relay::{Relay, RelayConfig};
 use serde_json::{Value, json};
@@ -64,12 +66,12 @@ impl TestRelay {
         }
     }
 
-    pub fn grants(&self, channel_id: &str, suite: Suite) -> GrantPair {
+    pub fn grants(&self, channel_id: &str, suite: impl Into<GrantSuite>) -> GrantPair {
         let params = GrantParams {
             tunnel_url: self.ws_url.clone(),
             audience: AUD.into(),
             issuer: ISS.into(),
-            suites: vec![suite],
+            suites: vec![suite.into()],
             ..GrantParams::default()
         };
         grant::mint(&self.key, &params, channel_id, now(), &mut rand_core::OsRng).expect("mint")
