@@ -10,9 +10,11 @@
 //!   and full handshakes per second over loopback;
 //! - the suites side by side (`suites`): one-stream throughput of `noise`
 //!   (AES-GCM and ChaChaPoly) beside `fsec1` and raw TCP, server handshakes
-//!   per second on one core, full connects per second with the WebSocket accept.
+//!   per second on one core, full connects per second with the WebSocket accept;
+//! - fan-out (`fanout`): one notification pushed to 1,000 sessions, delivery
+//!   p50/p99, beside the same bytes written to 1,000 raw socket pairs.
 //!
-//! `cargo bench -p corridor --bench endpoint_load -- [all|throughput|rpc|handshake|suites|profile-stream] [--mib N] [--calls N]`
+//! `cargo bench -p corridor --bench endpoint_load -- [all|throughput|rpc|handshake|suites|fanout|profile-stream] [--mib N] [--calls N]`
 //! Not a test: it prints figures and ratios, and asserts nothing about speed.
 
 use corridor::rpc::Failure;
@@ -28,6 +30,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
+mod fanout;
 mod suites;
 
 const PING: u32 = 1;
@@ -101,6 +104,9 @@ fn main() {
     if all || args.what == "suites" {
         suites::handshake_cpu();
         runtime.block_on(suites::run(args.mib));
+    }
+    if all || args.what == "fanout" {
+        runtime.block_on(fanout::run());
     }
 }
 
