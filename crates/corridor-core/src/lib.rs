@@ -15,6 +15,7 @@
 pub mod attach;
 pub mod b64;
 pub mod close;
+pub mod codec;
 pub mod fsec1;
 pub mod grant;
 pub mod hello;

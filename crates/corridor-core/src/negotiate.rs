@@ -13,6 +13,7 @@
 //! ([`parse_header`], [`header_value`]); no header means fsec1, so flowersec
 //! peers are unaffected. On relay channels the grant names the suite.
 
+use crate::codec::{Reader, Short};
 use crate::suite::SuiteName;
 
 /// The four bytes every preface starts with.
@@ -94,7 +95,7 @@ pub fn decode_offer(bytes: &[u8]) -> Result<Vec<String>, PrefaceError> {
         return Err(PrefaceError::Malformed("suite count"));
     }
     let names = (0..count)
-        .map(|_| reader.name())
+        .map(|_| name(&mut reader))
         .collect::<Result<Vec<_>, _>>()?;
     reader.end()?;
     Ok(names)
@@ -136,7 +137,7 @@ pub fn decode_answer(bytes: &[u8]) -> Result<Answer, PrefaceError> {
     let mut reader = header(bytes)?;
     let status = reader.u8()?;
     let len = usize::from(reader.u8()?);
-    let text = reader.text(len)?;
+    let text = text(&mut reader, len)?;
     reader.end()?;
     match status {
         0 if !text.is_empty() && text.len() <= MAX_NAME_BYTES => Ok(Answer::Chosen(text)),
@@ -189,7 +190,7 @@ fn header(bytes: &[u8]) -> Result<Reader<'_>, PrefaceError> {
     if bytes.len() > MAX_PREFACE_BYTES {
         return Err(PrefaceError::Malformed("preface too long"));
     }
-    let mut reader = Reader(bytes);
+    let mut reader = Reader::new(bytes);
     if reader.take(4).map_err(|_| PrefaceError::NotAPreface)? != MAGIC {
         return Err(PrefaceError::NotAPreface);
     }
@@ -200,43 +201,28 @@ fn header(bytes: &[u8]) -> Result<Reader<'_>, PrefaceError> {
     Ok(reader)
 }
 
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], PrefaceError> {
-        if self.0.len() < n {
-            return Err(PrefaceError::Malformed("truncated"));
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(head)
+/// Names are printable ASCII.
+fn text(reader: &mut Reader<'_>, len: usize) -> Result<String, PrefaceError> {
+    let bytes = reader.take(len)?;
+    if !bytes.iter().all(|b| b.is_ascii_graphic()) {
+        return Err(PrefaceError::Malformed("name is not printable ASCII"));
     }
+    Ok(String::from_utf8_lossy(bytes).into_owned())
+}
 
-    fn u8(&mut self) -> Result<u8, PrefaceError> {
-        Ok(self.take(1)?[0])
+fn name(reader: &mut Reader<'_>) -> Result<String, PrefaceError> {
+    let len = usize::from(reader.u8()?);
+    if len == 0 || len > MAX_NAME_BYTES {
+        return Err(PrefaceError::Malformed("name length"));
     }
+    text(reader, len)
+}
 
-    fn text(&mut self, len: usize) -> Result<String, PrefaceError> {
-        let bytes = self.take(len)?;
-        if !bytes.iter().all(|b| b.is_ascii_graphic()) {
-            return Err(PrefaceError::Malformed("name is not printable ASCII"));
-        }
-        Ok(String::from_utf8_lossy(bytes).into_owned())
-    }
-
-    fn name(&mut self) -> Result<String, PrefaceError> {
-        let len = usize::from(self.u8()?);
-        if len == 0 || len > MAX_NAME_BYTES {
-            return Err(PrefaceError::Malformed("name length"));
-        }
-        self.text(len)
-    }
-
-    fn end(&self) -> Result<(), PrefaceError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(PrefaceError::Malformed("trailing bytes"))
+impl From<Short> for PrefaceError {
+    fn from(short: Short) -> Self {
+        match short {
+            Short::Truncated => PrefaceError::Malformed("truncated"),
+            Short::Trailing => PrefaceError::Malformed("trailing bytes"),
         }
     }
 }

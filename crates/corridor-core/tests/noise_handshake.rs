@@ -125,6 +125,15 @@ fn finish(side: impl Handshake + 'static) -> Established {
     Box::new(side).finish().expect("established")
 }
 
+/// A protocol without a PSK.
+fn protocol(pattern: Pattern, cipher: Cipher) -> Protocol {
+    Protocol {
+        pattern,
+        cipher,
+        psk: false,
+    }
+}
+
 fn protocols() -> Vec<Protocol> {
     let mut all = Vec::new();
     for pattern in [Pattern::XX, Pattern::IK, Pattern::KK] {
@@ -193,14 +202,7 @@ fn a_repeated_or_skipped_record_fails() {
         mut client,
         mut server,
         ..
-    } = pair(
-        Protocol {
-            pattern: Pattern::XX,
-            cipher: Cipher::AesGcm,
-            psk: false,
-        },
-        |_, _| {},
-    );
+    } = pair(protocol(Pattern::XX, Cipher::AesGcm), |_, _| {});
     let outcome = run(&mut client, &mut server, accept, accept, |_, _| {});
     assert_eq!(outcome, (Ok(()), Ok(())));
     let (mut client, mut server) = (finish(client), finish(server));
@@ -243,14 +245,7 @@ fn garbage_and_truncated_first_messages_are_named() {
         assert_eq!(error.reason(), reason);
     }
     // A real first message cut anywhere inside its Noise part.
-    let Pair { mut client, .. } = pair(
-        Protocol {
-            pattern: Pattern::IK,
-            cipher: Cipher::AesGcm,
-            psk: false,
-        },
-        |_, _| {},
-    );
+    let Pair { mut client, .. } = pair(protocol(Pattern::IK, Cipher::AesGcm), |_, _| {});
     let Ok(Step::Send(first)) = client.step() else {
         panic!("first message");
     };
@@ -266,11 +261,7 @@ fn an_oversized_payload_is_refused_with_payload_too_large() {
         mut server,
         ..
     } = pair(
-        Protocol {
-            pattern: Pattern::IK,
-            cipher: Cipher::ChaChaPoly,
-            psk: false,
-        },
+        protocol(Pattern::IK, Cipher::ChaChaPoly),
         |initiator, responder| {
             initiator.payload = vec![1; 2000];
             responder.max_payload = 1000;
@@ -308,14 +299,7 @@ fn the_wrong_static_key_for_ik_or_kk_fails_the_handshake() {
         mut client,
         mut server,
         ..
-    } = pair(
-        Protocol {
-            pattern: Pattern::KK,
-            cipher: Cipher::AesGcm,
-            psk: false,
-        },
-        |_, _| {},
-    );
+    } = pair(protocol(Pattern::KK, Cipher::AesGcm), |_, _| {});
     let claimed = key().public_key();
     let (_, s) = run(
         &mut client,
@@ -341,14 +325,7 @@ fn a_flipped_bit_anywhere_in_a_handshake_message_fails_it() {
             mut client,
             mut server,
             ..
-        } = pair(
-            Protocol {
-                pattern: Pattern::XX,
-                cipher: Cipher::AesGcm,
-                psk: false,
-            },
-            |_, _| {},
-        );
+        } = pair(protocol(Pattern::XX, Cipher::AesGcm), |_, _| {});
         let (c, s) = run(&mut client, &mut server, accept, accept, |sent, message| {
             if sent == index {
                 let last = message.len() - 1;
@@ -366,14 +343,9 @@ fn an_xx_initiator_pinned_to_the_server_key_refuses_an_impostor() {
         mut client,
         mut server,
         ..
-    } = pair(
-        Protocol {
-            pattern: Pattern::XX,
-            cipher: Cipher::AesGcm,
-            psk: false,
-        },
-        |initiator, _| initiator.remote = Some(key().public_key()),
-    );
+    } = pair(protocol(Pattern::XX, Cipher::AesGcm), |initiator, _| {
+        initiator.remote = Some(key().public_key())
+    });
     let (c, _) = run(&mut client, &mut server, accept, accept, |_, _| {});
     assert_eq!(c.err().map(|e| e.reason()), Some("peer_not_allowed"));
 }
@@ -413,11 +385,7 @@ fn a_responder_refusal_reaches_the_initiator_with_its_reason() {
 
 #[test]
 fn a_replayed_handshake_gives_the_replayer_no_session() {
-    let protocol = Protocol {
-        pattern: Pattern::XX,
-        cipher: Cipher::AesGcm,
-        psk: false,
-    };
+    let protocol = protocol(Pattern::XX, Cipher::AesGcm);
     let Pair {
         mut client,
         mut server,
@@ -443,11 +411,7 @@ fn a_replayed_handshake_gives_the_replayer_no_session() {
 
 #[test]
 fn channel_psk_and_protocol_policy_are_enforced() {
-    let xx = Protocol {
-        pattern: Pattern::XX,
-        cipher: Cipher::AesGcm,
-        psk: false,
-    };
+    let xx = protocol(Pattern::XX, Cipher::AesGcm);
     let Pair {
         mut client,
         mut server,

@@ -11,7 +11,7 @@ use crate::secure::handshake;
 use crate::session::{Session, SessionOptions};
 use crate::{negotiate, tunnel};
 use corridor_core::Role;
-use corridor_core::grant::{self, ChannelInitGrant, DirectInfo, GrantSuite};
+use corridor_core::grant::{self, ChannelInitGrant, DirectInfo};
 
 /// Connects client sessions.
 #[derive(Debug)]
@@ -32,18 +32,8 @@ impl Client {
         grant: &ChannelInitGrant,
         options: &SessionOptions,
     ) -> Result<Session, Error> {
-        let GrantSuite::Fsec1(suite) = grant.default_suite else {
-            return Err(Error::InvalidGrant(
-                "the grant names the noise suite: connect with connect_tunnel_with and a noise credential",
-            ));
-        };
         let (records, info, psk) = tunnel::attach(grant, Role::Client, options).await?;
-        let credential = ClientCredential::Fsec1(DirectCredential {
-            psk,
-            suite,
-            channel_id: Some(grant.channel_id.clone()),
-            init_exp_unix_s: grant.channel_init_expire_at_unix_s,
-        });
+        let credential = ClientCredential::Fsec1(tunnel::fsec1_credential(grant, psk)?);
         Self::finish(Box::new(records), info, &credential, options).await
     }
 
@@ -56,11 +46,7 @@ impl Client {
         credential: &NoiseCredential,
         options: &SessionOptions,
     ) -> Result<Session, Error> {
-        if grant.default_suite != GrantSuite::Noise {
-            return Err(Error::InvalidGrant(
-                "the grant names fsec1: connect with connect_tunnel",
-            ));
-        }
+        tunnel::require_noise(grant)?;
         let (records, info, psk) = tunnel::attach(grant, Role::Client, options).await?;
         let mut credential = credential.clone();
         credential.channel_id = grant.channel_id.clone();

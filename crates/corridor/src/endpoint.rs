@@ -5,14 +5,14 @@
 use crate::carrier::framed::FramedRecords;
 use crate::carrier::ws::WsRecords;
 use crate::carrier::{Connection, Records};
-use crate::credential::{DirectCredential, EndpointCredential};
+use crate::credential::EndpointCredential;
 use crate::error::Error;
 use crate::peer::ConnectionInfo;
 use crate::secure::handshake;
 use crate::session::{Session, SessionOptions};
 use crate::{negotiate, tunnel};
 use corridor_core::Role;
-use corridor_core::grant::{ChannelInitGrant, GrantSuite};
+use corridor_core::grant::ChannelInitGrant;
 use corridor_core::suite::SuiteName;
 
 /// Runs endpoint sessions.
@@ -26,18 +26,8 @@ impl Endpoint {
         grant: &ChannelInitGrant,
         options: &SessionOptions,
     ) -> Result<Session, Error> {
-        let GrantSuite::Fsec1(suite) = grant.default_suite else {
-            return Err(Error::InvalidGrant(
-                "the grant names the noise suite: connect with connect_tunnel_with and a noise credential",
-            ));
-        };
         let (records, info, psk) = tunnel::attach(grant, Role::Server, options).await?;
-        let credential = EndpointCredential::fsec1(DirectCredential {
-            psk,
-            suite,
-            channel_id: Some(grant.channel_id.clone()),
-            init_exp_unix_s: grant.channel_init_expire_at_unix_s,
-        });
+        let credential = EndpointCredential::fsec1(tunnel::fsec1_credential(grant, psk)?);
         Self::finish(
             Box::new(records),
             info,
@@ -57,11 +47,7 @@ impl Endpoint {
         credential: &EndpointCredential,
         options: &SessionOptions,
     ) -> Result<Session, Error> {
-        if grant.default_suite != GrantSuite::Noise {
-            return Err(Error::InvalidGrant(
-                "the grant names fsec1: connect with connect_tunnel",
-            ));
-        }
+        tunnel::require_noise(grant)?;
         let mut noise = credential.noise.clone().ok_or(Error::InvalidGrant(
             "the grant names the noise suite, and the credential has no noise configuration",
         ))?;

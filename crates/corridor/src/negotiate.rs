@@ -12,6 +12,16 @@ use corridor_core::suite::SuiteName;
 use futures_util::{SinkExt as _, StreamExt as _};
 use std::time::Duration;
 
+/// `exchange`, or `Error::Timeout("preface")` after `timeout`.
+async fn within<T>(
+    timeout: Duration,
+    exchange: impl std::future::Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    tokio::time::timeout(timeout, exchange)
+        .await
+        .map_err(|_| Error::Timeout("preface"))?
+}
+
 async fn next_record(records: &mut Records) -> Result<Bytes, Error> {
     match records.next().await {
         Some(Ok(record)) => Ok(record),
@@ -46,9 +56,7 @@ pub(crate) async fn offer(
             }),
         }
     };
-    tokio::time::timeout(timeout, exchange)
-        .await
-        .map_err(|_| Error::Timeout("preface"))?
+    within(timeout, exchange).await
 }
 
 /// The server side: reads the offer, answers with the first offered suite
@@ -74,7 +82,5 @@ pub(crate) async fn answer(
             Answer::NoCommonSuite(accepted) => Err(Error::NoCommonSuite { offered, accepted }),
         }
     };
-    tokio::time::timeout(timeout, exchange)
-        .await
-        .map_err(|_| Error::Timeout("preface"))?
+    within(timeout, exchange).await
 }

@@ -1,11 +1,12 @@
 //! Joining a relay channel: dial the grant's tunnel URL and send the attach.
 
 use crate::carrier::ws::WsRecords;
+use crate::credential::DirectCredential;
 use crate::error::Error;
 use crate::peer::ConnectionInfo;
 use crate::session::SessionOptions;
 use corridor_core::attach::Attach;
-use corridor_core::grant::{self, ChannelInitGrant};
+use corridor_core::grant::{self, ChannelInitGrant, GrantSuite};
 use corridor_core::suite::SuiteName;
 use corridor_core::{Role, b64};
 use rand_core::RngCore;
@@ -43,4 +44,33 @@ pub(crate) async fn attach(
         WsRecords::connect_suites(&grant.tunnel_url, &[SuiteName::Fsec1], &options.ws).await?;
     records.send_text(attach.to_json()).await?;
     Ok((records, info, psk))
+}
+
+/// The fsec1 credential of a grant that names fsec1, with its `psk`.
+pub(crate) fn fsec1_credential(
+    grant: &ChannelInitGrant,
+    psk: Zeroizing<[u8; 32]>,
+) -> Result<DirectCredential, Error> {
+    let GrantSuite::Fsec1(suite) = grant.default_suite else {
+        return Err(Error::InvalidGrant(
+            "the grant names the noise suite: connect with connect_tunnel_with and a noise credential",
+        ));
+    };
+    Ok(DirectCredential {
+        psk,
+        suite,
+        channel_id: Some(grant.channel_id.clone()),
+        init_exp_unix_s: grant.channel_init_expire_at_unix_s,
+    })
+}
+
+/// Refuses a grant that does not name the noise suite.
+pub(crate) fn require_noise(grant: &ChannelInitGrant) -> Result<(), Error> {
+    if grant.default_suite == GrantSuite::Noise {
+        Ok(())
+    } else {
+        Err(Error::InvalidGrant(
+            "the grant names fsec1: connect with connect_tunnel",
+        ))
+    }
 }

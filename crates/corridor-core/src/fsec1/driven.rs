@@ -82,6 +82,15 @@ fn established(keys: Fsec1Keys, channel_id: String) -> Established {
     }
 }
 
+/// What a side with `outbox` and done-ness `done` does next.
+fn next_step(outbox: &mut VecDeque<Vec<u8>>, done: bool) -> Result<Step, SecureError> {
+    Ok(match outbox.pop_front() {
+        Some(message) => Step::Send(message),
+        None if done => Step::Done,
+        None => Step::Receive,
+    })
+}
+
 /// fsec1 never asks the application to judge: the PSK is the judgement.
 fn no_decision() -> Result<(), SecureError> {
     Err(Fsec1Error::UnexpectedMessage(0).into())
@@ -120,13 +129,8 @@ impl Fsec1Client {
 
 impl Handshake for Fsec1Client {
     fn step(&mut self) -> Result<Step, SecureError> {
-        if let Some(message) = self.outbox.pop_front() {
-            return Ok(Step::Send(message));
-        }
-        Ok(match self.state {
-            ClientState::Done(_) => Step::Done,
-            _ => Step::Receive,
-        })
+        let done = matches!(self.state, ClientState::Done(_));
+        next_step(&mut self.outbox, done)
     }
 
     fn on_message(&mut self, message: &mut [u8], cx: &mut Context<'_>) -> Result<(), SecureError> {
@@ -188,13 +192,8 @@ impl Fsec1Server {
 
 impl Handshake for Fsec1Server {
     fn step(&mut self) -> Result<Step, SecureError> {
-        if let Some(message) = self.outbox.pop_front() {
-            return Ok(Step::Send(message));
-        }
-        Ok(match self.state {
-            ServerState::Done(_) => Step::Done,
-            _ => Step::Receive,
-        })
+        let done = matches!(self.state, ServerState::Done(_));
+        next_step(&mut self.outbox, done)
     }
 
     fn on_message(&mut self, message: &mut [u8], cx: &mut Context<'_>) -> Result<(), SecureError> {

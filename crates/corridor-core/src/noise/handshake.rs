@@ -452,17 +452,26 @@ impl NoiseResponder {
                 self.outbox.push_back(write(&mut state, &[])?);
                 self.state = ResponderState::AwaitingHello(state, protocol);
             }
-            Pattern::IK | Pattern::KK => {
-                let hello = Hello::decode(&payload, self.config.max_payload)?;
-                let initiator = remote_static(&state)?;
-                self.state = ResponderState::Judging {
-                    state,
-                    protocol,
-                    initiator,
-                    hello,
-                };
-            }
+            Pattern::IK | Pattern::KK => self.judge(state, protocol, &payload)?,
         }
+        Ok(())
+    }
+
+    /// The initiator's hello has arrived: its key and payload go to the judge.
+    fn judge(
+        &mut self,
+        state: Box<snow::HandshakeState>,
+        protocol: Protocol,
+        payload: &[u8],
+    ) -> Result<(), SecureError> {
+        let hello = Hello::decode(payload, self.config.max_payload)?;
+        let initiator = remote_static(&state)?;
+        self.state = ResponderState::Judging {
+            state,
+            protocol,
+            initiator,
+            hello,
+        };
         Ok(())
     }
 }
@@ -493,15 +502,7 @@ impl Handshake for NoiseResponder {
             ResponderState::AwaitingFirst => self.on_first(message),
             ResponderState::AwaitingHello(mut state, protocol) => {
                 let payload = read(&mut state, message)?;
-                let hello = Hello::decode(&payload, self.config.max_payload)?;
-                let initiator = remote_static(&state)?;
-                self.state = ResponderState::Judging {
-                    state,
-                    protocol,
-                    initiator,
-                    hello,
-                };
-                Ok(())
+                self.judge(state, protocol, &payload)
             }
             _ => Err(NoiseError::Unexpected.into()),
         }

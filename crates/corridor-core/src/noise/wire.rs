@@ -12,6 +12,7 @@
 //! ```
 
 use super::NoiseError;
+use crate::codec::{Reader, Short};
 use crate::identity::PublicKey;
 
 /// The header's wire version.
@@ -62,7 +63,7 @@ impl Header {
     /// Splits a first message into its header, the header's bytes (the
     /// prologue's tail) and the Noise message after it.
     pub fn decode(message: &[u8]) -> Result<(Header, &[u8], &[u8]), NoiseError> {
-        let mut reader = Reader(message);
+        let mut reader = Reader::new(message);
         let version = reader.u8()?;
         if version != WIRE_VERSION {
             return Err(NoiseError::Version(version));
@@ -71,12 +72,12 @@ impl Header {
         if name_len > MAX_NAME_BYTES {
             return Err(NoiseError::Malformed("protocol name too long"));
         }
-        let name = reader.text(name_len)?;
+        let name = text(&mut reader, name_len)?;
         let channel_len = usize::from(reader.u16()?);
         if channel_len == 0 || channel_len > MAX_CHANNEL_BYTES {
             return Err(NoiseError::Malformed("channel id empty or too long"));
         }
-        let channel_id = reader.text(channel_len)?;
+        let channel_id = text(&mut reader, channel_len)?;
         let claimed_key = match reader.u8()? {
             0 => None,
             32 => Some(PublicKey::from_bytes(
@@ -87,13 +88,13 @@ impl Header {
             )),
             _ => return Err(NoiseError::Malformed("claimed key length")),
         };
-        let header_len = message.len() - reader.0.len();
+        let header_len = message.len() - reader.remaining();
         let header = Header {
             name,
             channel_id,
             claimed_key,
         };
-        Ok((header, &message[..header_len], reader.0))
+        Ok((header, &message[..header_len], reader.rest()))
     }
 }
 
@@ -125,9 +126,9 @@ impl Hello {
 
     /// Parses a hello of at most `max_payload` application bytes.
     pub fn decode(bytes: &[u8], max_payload: usize) -> Result<Hello, NoiseError> {
-        let mut reader = Reader(bytes);
+        let mut reader = Reader::new(bytes);
         let features = reader.u32()?;
-        let payload = reader.bytes(max_payload)?.to_vec();
+        let payload = field(&mut reader, max_payload)?.to_vec();
         reader.end()?;
         Ok(Hello { features, payload })
     }
@@ -168,10 +169,10 @@ impl Answer {
 
     /// Parses a verdict of at most `max_payload` bytes of payload or reason.
     pub fn decode(bytes: &[u8], max_payload: usize) -> Result<Answer, NoiseError> {
-        let mut reader = Reader(bytes);
+        let mut reader = Reader::new(bytes);
         let status = reader.u8()?;
         let features = reader.u32()?;
-        let payload = reader.bytes(max_payload)?;
+        let payload = field(&mut reader, max_payload)?;
         let answer = match status {
             0 => Answer::Accepted {
                 features,
@@ -192,54 +193,27 @@ fn put_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(&bytes[..len]);
 }
 
-/// A cursor over a borrowed message.
-struct Reader<'a>(&'a [u8]);
-
-impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], NoiseError> {
-        if self.0.len() < n {
-            return Err(NoiseError::Malformed("truncated"));
-        }
-        let (head, rest) = self.0.split_at(n);
-        self.0 = rest;
-        Ok(head)
-    }
-
-    fn u8(&mut self) -> Result<u8, NoiseError> {
-        Ok(self.take(1)?[0])
-    }
-
-    fn u16(&mut self) -> Result<u16, NoiseError> {
-        let bytes = self.take(2)?;
-        Ok(u16::from_be_bytes([bytes[0], bytes[1]]))
-    }
-
-    fn u32(&mut self) -> Result<u32, NoiseError> {
-        let bytes = self.take(4)?;
-        Ok(u32::from_be_bytes([bytes[0], bytes[1], bytes[2], bytes[3]]))
-    }
-
-    /// A u16-length-prefixed field of at most `max` bytes.
-    fn bytes(&mut self, max: usize) -> Result<&'a [u8], NoiseError> {
-        let len = usize::from(self.u16()?);
-        if len > max {
-            return Err(NoiseError::PayloadTooLarge);
-        }
-        self.take(len)
-    }
-
-    fn text(&mut self, n: usize) -> Result<String, NoiseError> {
-        let bytes = self.take(n)?;
-        String::from_utf8(bytes.to_vec()).map_err(|_| NoiseError::Malformed("not UTF-8"))
-    }
-
-    fn end(&self) -> Result<(), NoiseError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(NoiseError::Malformed("trailing bytes"))
+impl From<Short> for NoiseError {
+    fn from(short: Short) -> Self {
+        match short {
+            Short::Truncated => NoiseError::Malformed("truncated"),
+            Short::Trailing => NoiseError::Malformed("trailing bytes"),
         }
     }
+}
+
+/// A u16-length-prefixed field of at most `max` bytes.
+fn field<'a>(reader: &mut Reader<'a>, max: usize) -> Result<&'a [u8], NoiseError> {
+    let len = usize::from(reader.u16()?);
+    if len > max {
+        return Err(NoiseError::PayloadTooLarge);
+    }
+    Ok(reader.take(len)?)
+}
+
+fn text(reader: &mut Reader<'_>, n: usize) -> Result<String, NoiseError> {
+    let bytes = reader.take(n)?;
+    String::from_utf8(bytes.to_vec()).map_err(|_| NoiseError::Malformed("not UTF-8"))
 }
 
 #[cfg(test)]

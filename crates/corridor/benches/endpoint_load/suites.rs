@@ -5,13 +5,11 @@
 //! median kept, so a slow moment of the machine hits every suite alike).
 
 use crate::{
-    CHUNK, SUITE, corridor_throughput, direct_info, mib_per_s, raw_tcp, serve_corridor,
-    session_options,
+    CHUNK, corridor_throughput, direct_info, mib_per_s, raw_tcp, serve_corridor, session_options,
 };
 use corridor::credential::{AcceptAll, EndpointCredential, NoiseCredential};
 use corridor::{Client, Session, SessionOptions};
-use corridor_core::fsec1::client::{ClientConfig, ClientHandshake};
-use corridor_core::fsec1::server::{HandshakeCache, ServerConfig, ServerHandshake};
+use corridor_core::fsec1::server::HandshakeCache;
 use corridor_core::identity::StaticSecret;
 use corridor_core::noise::{
     Cipher, InitiatorConfig, NoiseInitiator, NoiseResponder, Pattern, Protocol, ResponderConfig,
@@ -27,30 +25,8 @@ const ROUNDS: usize = 3;
 /// the server's calls timed.
 pub(crate) fn handshake_cpu() {
     const N: usize = 2000;
-    let fsec1 = per_handshake(N, || {
-        let now = 1_700_000_000u64;
-        let cache = Arc::new(HandshakeCache::default());
-        let (client, init) = ClientHandshake::start(
-            ClientConfig::new([1; 32], SUITE, "bench"),
-            &mut rand_core::OsRng,
-        )
-        .expect("init");
-        let mut server_time = Duration::ZERO;
-        let started = Instant::now();
-        let (server, resp) = ServerHandshake::on_init(
-            ServerConfig::new([1; 32], SUITE, now as i64 + 60),
-            &cache,
-            &init,
-            Instant::now(),
-            &mut rand_core::OsRng,
-        )
-        .expect("resp");
-        server_time += started.elapsed();
-        let (_client, ack) = client.on_response(&resp, now).expect("ack");
-        let started = Instant::now();
-        server.on_message(&ack, now).expect("done");
-        server_time + started.elapsed()
-    });
+    let cache = Arc::new(HandshakeCache::default());
+    let fsec1 = per_handshake(N, || crate::fsec1_server_time(&cache));
     let server_key = StaticSecret::generate(&mut rand_core::OsRng);
     let client_key = StaticSecret::generate(&mut rand_core::OsRng);
     let noise = |pattern: Pattern| {
