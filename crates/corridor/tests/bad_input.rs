@@ -245,8 +245,12 @@ async fn streams_beyond_the_accept_backlog_are_reset_and_the_session_goes_on() {
     let mut outcomes = tokio::task::JoinSet::new();
     for _ in 0..10 {
         let mut stream = session.open_stream("echo").await.expect("open");
-        stream.write_all(b"x").await.expect("write");
+        // The endpoint may reset a stream past its backlog before this write.
+        let written = stream.write_all(b"x").await.is_ok();
         outcomes.spawn(async move {
+            if !written {
+                return true;
+            }
             let mut buf = [0u8; 1];
             // A reset stream ends at once; a waiting one stays silent.
             tokio::time::timeout(std::time::Duration::from_secs(3), stream.read(&mut buf))
