@@ -32,8 +32,8 @@ impl Client {
         grant: &ChannelInitGrant,
         options: &SessionOptions,
     ) -> Result<Session, Error> {
-        let (records, info, psk) = tunnel::attach(grant, Role::Client, options).await?;
-        let credential = ClientCredential::Fsec1(tunnel::fsec1_credential(grant, psk)?);
+        let credential = ClientCredential::Fsec1(tunnel::fsec1_credential(grant)?);
+        let (records, info, _) = tunnel::attach(grant, Role::Client, options).await?;
         Self::finish(Box::new(records), info, &credential, options).await
     }
 

@@ -26,8 +26,8 @@ impl Endpoint {
         grant: &ChannelInitGrant,
         options: &SessionOptions,
     ) -> Result<Session, Error> {
-        let (records, info, psk) = tunnel::attach(grant, Role::Server, options).await?;
-        let credential = EndpointCredential::fsec1(tunnel::fsec1_credential(grant, psk)?);
+        let credential = EndpointCredential::fsec1(tunnel::fsec1_credential(grant)?);
+        let (records, info, _) = tunnel::attach(grant, Role::Server, options).await?;
         Self::finish(
             Box::new(records),
             info,

@@ -22,9 +22,7 @@ pub(crate) async fn attach(
     if grant.role != role {
         return Err(Error::InvalidGrant("the grant is for the other role"));
     }
-    let psk = grant::decode_psk(&grant.e2ee_psk_b64u).ok_or(Error::InvalidGrant(
-        "e2ee_psk_b64u is not 32 bytes of base64url",
-    ))?;
+    let psk = psk(grant)?;
     if !grant.allowed_suites.is_empty() && !grant.allowed_suites.contains(&grant.default_suite) {
         return Err(Error::InvalidGrant(
             "default_suite is not among allowed_suites",
@@ -46,25 +44,30 @@ pub(crate) async fn attach(
     Ok((records, info, psk))
 }
 
-/// The fsec1 credential of a grant that names fsec1, with its `psk`.
-pub(crate) fn fsec1_credential(
-    grant: &ChannelInitGrant,
-    psk: Zeroizing<[u8; 32]>,
-) -> Result<DirectCredential, Error> {
+/// The fsec1 credential of a grant that names fsec1. Called before the
+/// attach, so a grant of the wrong suite does not spend its token.
+pub(crate) fn fsec1_credential(grant: &ChannelInitGrant) -> Result<DirectCredential, Error> {
     let GrantSuite::Fsec1(suite) = grant.default_suite else {
         return Err(Error::InvalidGrant(
             "the grant names the noise suite: connect with connect_tunnel_with and a noise credential",
         ));
     };
     Ok(DirectCredential {
-        psk,
+        psk: psk(grant)?,
         suite,
         channel_id: Some(grant.channel_id.clone()),
         init_exp_unix_s: grant.channel_init_expire_at_unix_s,
     })
 }
 
-/// Refuses a grant that does not name the noise suite.
+fn psk(grant: &ChannelInitGrant) -> Result<Zeroizing<[u8; 32]>, Error> {
+    grant::decode_psk(&grant.e2ee_psk_b64u).ok_or(Error::InvalidGrant(
+        "e2ee_psk_b64u is not 32 bytes of base64url",
+    ))
+}
+
+/// Refuses a grant that does not name the noise suite (before the attach,
+/// as [`fsec1_credential`]).
 pub(crate) fn require_noise(grant: &ChannelInitGrant) -> Result<(), Error> {
     if grant.default_suite == GrantSuite::Noise {
         Ok(())
