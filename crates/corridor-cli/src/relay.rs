@@ -152,10 +152,12 @@ struct LimitArgs {
     /// Per-connection WebSocket read buffer in bytes.
     #[arg(long, default_value_t = Limits::default().ws_read_buffer_bytes)]
     ws_read_buffer_bytes: usize,
-    /// Time a connection has to send its HTTP request line and headers.
+    /// Time a connection has from accept to its WebSocket upgrade (TLS,
+    /// request line and headers); plain HTTP connections close after it.
     #[arg(long, value_parser = parse_duration, default_value = "5s")]
     http_header_timeout: Duration,
-    /// Connections still in their TLS or HTTP phase; more are closed at once.
+    /// Connections still in their TLS or HTTP phase; a new one past it closes
+    /// the one that has waited longest.
     #[arg(long, default_value_t = Limits::default().max_handshaking_conns)]
     max_handshaking_conns: usize,
 }

@@ -70,7 +70,9 @@ pub struct Limits {
     /// buffers a burst grew (`--compact-after`; 0 never): about 64 KiB per
     /// connection and direction after 64 KiB records.
     pub compact_after: Duration,
-    /// Time allowed for the HTTP request line and headers (`--http-header-timeout`).
+    /// Time a connection has from accept to its WebSocket upgrade: the TLS
+    /// handshake, the HTTP request line and headers (`--http-header-timeout`).
+    /// A plain HTTP connection (`/healthz`, `/metrics`) is closed after it too.
     pub http_header_timeout: Duration,
     /// TCP connections still in their TLS or HTTP phase, before any upgrade
     /// (`--max-handshaking-conns`). A new connection past it closes the one
