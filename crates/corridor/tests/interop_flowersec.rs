@@ -141,13 +141,10 @@ async fn corridor_client_to_flowersec_endpoint_direct() {
         .await
         .expect("corridor client handshake with flowersec");
     // Idle: keepalive pings go out until a few have.
-    tokio::time::timeout(WAIT, async {
-        while session.stats().pings_sent < 3 {
-            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
-        }
+    wait_until("keepalive pings while idle", || {
+        session.stats().pings_sent >= 3
     })
-    .await
-    .expect("keepalive pings while idle");
+    .await;
     // corridor changes its sending key too; flowersec must follow.
     session.rekey();
     run_corridor_client(&session, from_server, Some(&mut notes)).await;

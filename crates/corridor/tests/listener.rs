@@ -81,7 +81,7 @@ async fn the_connection_cap_refuses_at_once_and_counts() {
     // A place frees when a session ends.
     first.close().await;
     drop(first);
-    wait_until_async("a place frees", || {
+    wait_until("a place frees", || {
         listener.stats().open.load(Ordering::Relaxed) < 2
     })
     .await;
@@ -90,18 +90,6 @@ async fn the_connection_cap_refuses_at_once_and_counts() {
         .expect("again");
     small_echo(&again, b"room again").await;
     drop(second);
-}
-
-/// Polls `condition` as the runtime makes progress, for at most 10 s.
-async fn wait_until_async(what: &str, condition: impl Fn() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !condition() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -323,3 +323,16 @@ pub async fn join<T>(task: tokio::task::JoinHandle<T>) -> T {
         .expect("the task ends in time")
         .expect("the task did not panic")
 }
+
+/// Polls `condition` as the runtime makes progress, for at most 10 s;
+/// panics naming `what` otherwise.
+pub async fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
