@@ -269,14 +269,19 @@ impl Rpc {
 
     /// A frame to send, if within the frame limit.
     fn checked(&self, frame: Vec<u8>) -> Result<Bytes, RpcError> {
+        let frame = Bytes::from(frame);
+        self.check_size(&frame)?;
+        Ok(frame)
+    }
+
+    /// A frame (length prefix included) within the frame limit, or `TooLarge`.
+    fn check_size(&self, frame: &Bytes) -> Result<(), RpcError> {
         let body = frame.len() - 4;
-        if body > self.shared.options.max_frame_bytes {
-            return Err(RpcError::TooLarge {
-                bytes: body,
-                limit: self.shared.options.max_frame_bytes,
-            });
+        let limit = self.shared.options.max_frame_bytes;
+        if body > limit {
+            return Err(RpcError::TooLarge { bytes: body, limit });
         }
-        Ok(frame.into())
+        Ok(())
     }
 
     fn refused(&self, refused: Refused) -> RpcError {
@@ -406,13 +411,7 @@ impl Rpc {
     }
 
     fn checked_shared(&self, notification: &Notification) -> Result<Bytes, RpcError> {
-        let body = notification.frame.len() - 4;
-        if body > self.shared.options.max_frame_bytes {
-            return Err(RpcError::TooLarge {
-                bytes: body,
-                limit: self.shared.options.max_frame_bytes,
-            });
-        }
+        self.check_size(&notification.frame)?;
         if self.is_closed() {
             return Err(self.closed_error());
         }
