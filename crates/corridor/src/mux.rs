@@ -2,7 +2,7 @@
 //!
 //! The crate's `Connection` makes progress only while it is polled, so one
 //! task owns it: it opens outbound streams on request, hands inbound streams
-//! to the session through a bounded queue (a full queue resets the stream),
+//! to the session through a queue bounded by the stream limit,
 //! and wakes every few seconds so the crate's pings go out on an idle session.
 //! Windows are fixed at 256 KiB per stream: flowersec v1 refuses a window
 //! update that would take its send window above that, and the crate grows
@@ -88,7 +88,12 @@ impl Mux {
         };
         let connection = yamux::Connection::new(io.compat(), config, mode);
         let (commands, command_rx) = mpsc::channel(64);
-        let (inbound_tx, inbound_rx) = mpsc::channel(options.accept_backlog.max(1));
+        // Every inbound stream is a live yamux stream, so `max_streams` bounds
+        // this queue already; the accept backlog is applied once, after the
+        // stream's hello, where the session knows what the stream is for.
+        // (Sized to the backlog, a burst of streams was reset here while the
+        // backlog itself still had room.)
+        let (inbound_tx, inbound_rx) = mpsc::channel(options.max_streams.max(1));
         let ended = Arc::new(std::sync::OnceLock::new());
         tokio::spawn(drive(
             connection,
@@ -197,9 +202,11 @@ async fn drive(
         loop {
             match connection.poll_next_inbound(cx) {
                 Poll::Ready(Some(Ok(stream))) => {
-                    // A full backlog drops the stream, which resets it.
+                    // yamux caps live inbound streams at `max_streams`, the
+                    // queue's size; should it still be full, dropping the
+                    // stream resets it.
                     if inbound.try_send(stream).is_err() {
-                        tracing::debug!("accept backlog full: inbound stream reset");
+                        tracing::debug!("inbound queue full: inbound stream reset");
                     }
                 }
                 Poll::Ready(Some(Err(error))) => return Poll::Ready(Err(reason(error))),

@@ -319,20 +319,20 @@ async fn bad_rpc_frames_close_only_the_rpc_stream() {
 async fn ten_thousand_calls_against_a_slow_handler_get_429_beyond_the_limit() {
     const SLOW: u32 = 21;
     const CALLS: usize = 10_000;
-    let release = Arc::new(tokio::sync::Notify::new());
+    // Handlers wait until the gate opens; once open it stays open.
+    let (gate, gate_rx) = tokio::sync::watch::channel(false);
     let running = Arc::new(AtomicUsize::new(0));
     let most_running = Arc::new(AtomicUsize::new(0));
     let (options, _) = endpoint_options();
     let router = {
-        let (release, running, most_running) =
-            (release.clone(), running.clone(), most_running.clone());
+        let (running, most_running) = (running.clone(), most_running.clone());
         options.router().clone().handle(SLOW, move |n: u64| {
-            let (release, running, most_running) =
-                (release.clone(), running.clone(), most_running.clone());
+            let (mut gate, running, most_running) =
+                (gate_rx.clone(), running.clone(), most_running.clone());
             async move {
                 let now = running.fetch_add(1, Ordering::SeqCst) + 1;
                 most_running.fetch_max(now, Ordering::SeqCst);
-                release.notified().await;
+                let _ = gate.wait_for(|open| *open).await;
                 running.fetch_sub(1, Ordering::SeqCst);
                 Ok::<_, Failure>(n)
             }
@@ -344,63 +344,45 @@ async fn ten_thousand_calls_against_a_slow_handler_get_429_beyond_the_limit() {
     let (_, info) = endpoint(options).await;
     let mut client_options = SessionOptions::default();
     client_options.rpc.max_calls_in_flight = CALLS;
+    // Admitted calls wait for the last refusal; on a loaded machine that can
+    // take longer than the default call timeout.
+    client_options.rpc.call_timeout = WAIT;
     let client = Arc::new(
         Client::connect_direct(&info, &client_options)
             .await
             .expect("handshake"),
     );
-    let calls: Vec<_> = (0..CALLS as u64)
-        .map(|n| {
-            let client = client.clone();
-            tokio::spawn(async move { client.rpc().call::<_, u64>(SLOW, &n).await })
-        })
-        .collect();
+    let (done, mut answers) = tokio::sync::mpsc::unbounded_channel();
+    for n in 0..CALLS as u64 {
+        let (client, done) = (client.clone(), done.clone());
+        tokio::spawn(async move {
+            let _ = done.send(client.rpc().call::<_, u64>(SLOW, &n).await);
+        });
+    }
     // Release the handlers only once every refusal has arrived.
-    let waiting_for_refusals = async {
-        let mut refused = 0;
-        let mut pending = calls;
-        while pending.len() > admitted {
-            tokio::task::yield_now().await;
-            let mut still = Vec::new();
-            for call in pending {
-                if call.is_finished() {
-                    match call.await.expect("task") {
-                        Err(RpcError::Remote { code: 429, .. }) => refused += 1,
-                        other => panic!("unexpected answer before release {other:?}"),
-                    }
-                } else {
-                    still.push(call);
-                }
+    let refusals = async {
+        for _ in 0..CALLS - admitted {
+            match answers.recv().await.expect("a call's answer") {
+                Err(RpcError::Remote { code: 429, .. }) => {}
+                other => panic!("unexpected answer before release {other:?}"),
             }
-            pending = still;
         }
-        (refused, pending)
     };
-    let (refused, mut pending) = tokio::time::timeout(WAIT, waiting_for_refusals)
+    tokio::time::timeout(WAIT, refusals)
         .await
         .expect("every refusal arrives in time");
-    assert_eq!(refused, CALLS - admitted);
     assert_eq!(
         most_running.load(Ordering::SeqCst),
         limits.max_concurrent_requests
     );
+    gate.send_replace(true);
     let answering = async {
-        let mut answered = 0;
-        while answered < admitted {
-            release.notify_waiters();
-            let mut still = Vec::new();
-            for call in pending {
-                if call.is_finished() {
-                    call.await
-                        .expect("task")
-                        .expect("an admitted call is answered");
-                    answered += 1;
-                } else {
-                    still.push(call);
-                }
-            }
-            pending = still;
-            tokio::task::yield_now().await;
+        for _ in 0..admitted {
+            answers
+                .recv()
+                .await
+                .expect("a call's answer")
+                .expect("an admitted call is answered");
         }
     };
     tokio::time::timeout(WAIT, answering)
