@@ -58,3 +58,32 @@ pub(crate) fn write_key_files(key: &IssuerKey, dir: &Path) -> anyhow::Result<()>
         .with_context(|| format!("write {}", public.display()))?;
     Ok(())
 }
+
+/// The control sessions' PSK file inside a state directory.
+pub(crate) const CONTROL_PSK_FILE: &str = "controlplane_psk";
+
+/// Reads a control PSK file (32 bytes in base64url), or creates it (mode
+/// 0600) when `create` is set and it does not exist.
+pub(crate) fn control_psk(path: &Path, create: bool) -> anyhow::Result<[u8; 32]> {
+    if create && !path.exists() {
+        let mut psk = [0u8; 32];
+        rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut psk);
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).with_context(|| format!("create {}", dir.display()))?;
+        }
+        let text = format!("{}\n", corridor_core::b64::encode(psk));
+        corridor::keystore::write_secret_file(path, text.as_bytes())
+            .with_context(|| format!("create {}", path.display()))?;
+        tracing::info!(file = %path.display(), "created the control sessions' PSK");
+        return Ok(psk);
+    }
+    let text = std::fs::read_to_string(path).with_context(|| {
+        format!(
+            "read {} (the control plane creates it on first start)",
+            path.display()
+        )
+    })?;
+    corridor_core::grant::decode_psk(text.trim())
+        .map(|psk| *psk)
+        .with_context(|| format!("{} is not 32 bytes of base64url", path.display()))
+}

@@ -3,6 +3,7 @@
 
 mod bench;
 mod call;
+mod controlplane;
 mod demo;
 mod dev_state;
 mod go_flags;
@@ -21,9 +22,11 @@ use std::process::ExitCode;
 Start here:
   corridor demo                        a relay, an endpoint and a client in one process
   corridor relay                       run a relay with a development key (no flags needed)
-  corridor token grant > pair.json     mint a channel's grants for both endpoints
-  corridor serve --grant pair.json     run the endpoint of that channel
-  corridor call --grant pair.json ping call it as the client
+  corridor controlplane                mint a fresh channel for every client (no flags needed)
+  corridor serve --controlplane http://127.0.0.1:8090 --endpoint-id demo
+                                       serve every client sent for demo
+  corridor call --controlplane http://127.0.0.1:8090 --endpoint-id demo ping
+                                       call it as a client, as often as you like
   corridor bench --direct-info i.json  time calls and stream throughput of an endpoint
 Every subcommand has --help.")]
 struct Cli {
@@ -34,6 +37,7 @@ struct Cli {
 #[derive(Subcommand, Debug)]
 enum Command {
     Relay(Box<relay::RelayArgs>),
+    Controlplane(Box<controlplane::ControlPlaneArgs>),
     Keygen(keygen::KeygenArgs),
     Token(token::TokenArgs),
     Serve(serve::ServeArgs),
@@ -47,6 +51,7 @@ fn main() -> ExitCode {
     init_logging();
     let result = match cli.command {
         Command::Relay(args) => relay::run(*args),
+        Command::Controlplane(args) => controlplane::run(*args),
         Command::Keygen(args) => keygen::run(args),
         Command::Token(args) => token::run(args),
         Command::Serve(args) => serve::run(args),

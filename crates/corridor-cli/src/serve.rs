@@ -5,8 +5,11 @@ use anyhow::Context as _;
 use clap::Args;
 use corridor::builtin::{self, Forwards, Info};
 use corridor::listener::{BindAddr, HandshakeError, Listener, ListenerConfig};
-use corridor::rpc::Router;
+use corridor::reconnect::Link;
+use corridor::rpc::{Failure, Router};
 use corridor::{DirectCredential, Endpoint, SessionOptions};
+use corridor_controlplane::agent::{self, AgentConfig, OnGrant};
+use corridor_controlplane::protocol;
 use corridor_core::b64;
 use corridor_core::fsec1::Suite;
 use corridor_core::grant::{ChannelInitGrant, DirectInfo, GrantPair};
@@ -16,28 +19,62 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::Semaphore;
 
-/// Run an endpoint that clients reach through a relay (--grant) or directly (--listen).
+/// Run an endpoint that clients reach through a relay (--controlplane or
+/// --grant) or directly (--listen).
 ///
 /// It answers the built-in RPC methods ping (type_id 1), echo (2) and info (3),
 /// echoes streams of kind "echo", and pipes each --forward kind to its TCP
-/// address. Through a relay it serves the one session its grant admits, then
-/// exits. Listening directly, it prints one JSON line with the direct connect
-/// info a client needs (`corridor call --direct-info`), then serves every
-/// client that completes the handshake.
+/// address. With --controlplane it keeps a control session to `corridor
+/// controlplane`, registered as --endpoint-id, and serves every client the
+/// control plane sends (each on a fresh relay channel) until SIGINT or
+/// SIGTERM, which let open sessions finish. With --grant it serves the one
+/// session that grant admits, then exits. Listening directly, it prints one
+/// JSON line with the direct connect info a client needs (`corridor call
+/// --direct-info`), then serves every client that completes the handshake.
 #[derive(Args, Debug)]
 #[command(after_help = "\
 Examples:
-  corridor token grant > pair.json
+  corridor serve --controlplane http://127.0.0.1:8090 --endpoint-id demo
   corridor serve --grant pair.json --forward ssh=127.0.0.1:22
   corridor serve --listen 127.0.0.1:9000 --info-file info.json")]
 pub(crate) struct ServeArgs {
-    /// A grant file (a server grant, or a {client, server} pair from `corridor token grant`); `-` reads stdin.
+    /// A control plane's URL: serve every client it sends for --endpoint-id.
+    #[arg(long, requires = "endpoint_id", conflicts_with_all = ["grant", "listen"])]
+    controlplane: Option<String>,
+    /// The id clients ask the control plane for.
+    #[arg(long, requires = "controlplane")]
+    endpoint_id: Option<String>,
+    /// The control sessions' PSK file; default: `controlplane_psk` in the
+    /// state directory, where `corridor controlplane` creates it.
+    #[arg(long, requires = "controlplane")]
+    control_psk_file: Option<PathBuf>,
+    /// State directory holding the default control PSK file.
+    #[arg(long, env = "CORRIDOR_STATE_DIR")]
+    state_dir: Option<PathBuf>,
+    /// Client sessions served at once through the control plane; grants
+    /// beyond it are refused (the control plane tries another endpoint).
+    #[arg(long, default_value_t = 256)]
+    max_sessions: usize,
+    /// A grant file (a server grant, or a {client, server} pair from `corridor
+    /// token grant`); `-` reads stdin. One session per grant: its tokens are single-use.
     #[arg(long, conflicts_with = "listen")]
     grant: Option<PathBuf>,
     /// Listen for direct WebSocket clients on this address.
     #[arg(long)]
     listen: Option<SocketAddr>,
+    /// Browser origins direct clients may come from (repeatable; the
+    /// relay's --allow-origin forms). Default: none; clients that send no
+    /// Origin, such as `corridor call`, are always served.
+    #[arg(long, requires = "listen", value_name = "ORIGIN")]
+    allow_origin: Vec<String>,
+    /// Send this `Origin` header to the relay or control plane, for relays
+    /// that allow only listed origins (flowersec's FSEC_ORIGIN). Default: none.
+    #[arg(long, env = "FSEC_ORIGIN")]
+    origin: Option<String>,
     /// Also write the direct connect info to this file.
     #[arg(long, requires = "listen")]
     info_file: Option<PathBuf>,
@@ -97,13 +134,29 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             streams: streams.clone(),
         },
     );
-    let options = SessionOptions {
+    let mut options = SessionOptions {
         stream_kinds: Some(streams),
         ..SessionOptions::default()
     }
     .with_router(router);
+    options.ws.origin.clone_from(&args.origin);
+    options
+        .ws
+        .allowed_origins
+        .allowed
+        .clone_from(&args.allow_origin);
     let forwards = Arc::new(forwards);
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
+    if let (Some(url), Some(endpoint_id)) = (&args.controlplane, &args.endpoint_id) {
+        let psk_file = args
+            .control_psk_file
+            .clone()
+            .unwrap_or_else(|| crate::controlplane::default_psk_file(args.state_dir.as_ref()));
+        let psk = crate::dev_state::control_psk(&psk_file, false)?;
+        let config = AgentConfig::new(url, endpoint_id, psk);
+        let max_sessions = args.max_sessions.max(1);
+        return runtime.block_on(serve_controlplane(config, max_sessions, options, forwards));
+    }
     if let Some(path) = &args.grant {
         let grant = read_grant(path, true)?;
         return runtime.block_on(serve_grant(grant, options, forwards));
@@ -130,6 +183,121 @@ async fn serve_grant(
         "session ended"
     );
     Ok(ExitCode::SUCCESS)
+}
+
+async fn serve_controlplane(
+    config: AgentConfig,
+    max_sessions: usize,
+    options: SessionOptions,
+    forwards: Forwards,
+) -> anyhow::Result<ExitCode> {
+    let permits = Arc::new(Semaphore::new(max_sessions));
+    let refused = Arc::new(AtomicU64::new(0));
+    let on_grant: OnGrant = {
+        let permits = permits.clone();
+        Arc::new(move |grant: ChannelInitGrant| {
+            let Ok(permit) = permits.clone().try_acquire_owned() else {
+                let refused = refused.fetch_add(1, Ordering::Relaxed) + 1;
+                tracing::warn!(
+                    max_sessions,
+                    refused,
+                    "at --max-sessions: a client's channel was refused"
+                );
+                return Err(Failure::new(503, protocol::REFUSED_AT_CAPACITY));
+            };
+            let (options, forwards) = (options.clone(), forwards.clone());
+            tokio::spawn(async move {
+                let _permit = permit;
+                serve_pushed_grant(grant, options, forwards).await;
+            });
+            Ok(())
+        })
+    };
+    let (endpoint_id, url) = (config.endpoint_id.clone(), config.controlplane_url.clone());
+    let link = agent::spawn(config, on_grant)?;
+    let mut announced = false;
+    let mut changes = link.watch();
+    loop {
+        tokio::select! {
+            _ = terminated() => break,
+            changed = changes.changed() => {
+                if changed.is_err() {
+                    break;
+                }
+                match &*changes.borrow_and_update() {
+                    Link::Up(_) => {
+                        if !announced {
+                            // The ready line, once: scripts wait for it.
+                            println!("{}", serde_json::json!({"endpoint_id": endpoint_id, "controlplane": url}));
+                            announced = true;
+                        }
+                        tracing::info!(endpoint_id, "registered with the control plane; serving")
+                    }
+                    Link::Connecting { attempt, last_error: Some(error) } => {
+                        tracing::warn!(attempt, %error, "control session down; reconnecting")
+                    }
+                    _ => {}
+                }
+            }
+        }
+    }
+    // No new clients; the open sessions finish (within a bound).
+    link.stop();
+    let open = max_sessions - permits.available_permits();
+    tracing::info!(open, "draining: waiting for open sessions to end");
+    let all = u32::try_from(max_sessions).unwrap_or(u32::MAX);
+    if tokio::time::timeout(DRAIN_TIMEOUT, permits.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!("sessions still open after {DRAIN_TIMEOUT:?}; exiting");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// How long SIGTERM waits for open sessions.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Attaches for one pushed grant and serves its client. A grant that cannot
+/// be used (expired, refused by the relay, no client before its init
+/// window closes) is logged and dropped.
+async fn serve_pushed_grant(grant: ChannelInitGrant, options: SessionOptions, forwards: Forwards) {
+    let window = grant.channel_init_expire_at_unix_s - crate::unix_now();
+    // The relay drops a lone endpoint when the window closes; this is the backstop.
+    let deadline = Duration::from_secs(u64::try_from(window).unwrap_or(0) + 5);
+    let channel = grant.channel_id.clone();
+    match tokio::time::timeout(deadline, Endpoint::connect_tunnel(&grant, &options)).await {
+        Ok(Ok(session)) => {
+            tracing::debug!(channel, "client connected");
+            builtin::serve_streams(&session, forwards).await;
+            tracing::debug!(
+                channel,
+                reason = session.end_reason().unwrap_or("closed"),
+                "session ended"
+            );
+        }
+        Ok(Err(error)) => tracing::warn!(channel, %error, "a pushed grant could not be used"),
+        Err(_) => tracing::warn!(channel, "no client came for a pushed grant"),
+    }
+}
+
+/// Resolves on SIGINT or SIGTERM.
+pub(crate) async fn terminated() {
+    use tokio::signal::unix::{SignalKind, signal};
+    match (
+        signal(SignalKind::interrupt()),
+        signal(SignalKind::terminate()),
+    ) {
+        (Ok(mut int), Ok(mut term)) => {
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+            }
+        }
+        _ => {
+            let _ = tokio::signal::ctrl_c().await;
+        }
+    }
 }
 
 async fn serve_direct(

@@ -32,13 +32,13 @@ enum TokenCommand {
 }
 
 #[derive(Args, Debug)]
-struct IssuerArgs {
+pub(crate) struct IssuerArgs {
     /// Private key file (`issuer_key.json` from `corridor keygen`).
     #[arg(long, env = "CORRIDOR_ISSUER_KEY_FILE")]
     key: Option<PathBuf>,
     /// State directory holding the development key, used when --key is absent.
     #[arg(long, env = "CORRIDOR_STATE_DIR")]
-    state_dir: Option<PathBuf>,
+    pub(crate) state_dir: Option<PathBuf>,
     /// Audience: the relay's --aud.
     #[arg(long)]
     aud: Option<String>,
@@ -47,13 +47,13 @@ struct IssuerArgs {
     iss: Option<String>,
     /// Seconds the endpoints have to finish the E2EE handshake.
     #[arg(long, default_value_t = grant::DEFAULT_INIT_WINDOW_SECS)]
-    init_window: i64,
+    pub(crate) init_window: i64,
     /// Seconds of silence after which the relay closes the channel.
     #[arg(long, default_value_t = grant::DEFAULT_IDLE_TIMEOUT_SECS)]
-    idle_timeout: i32,
+    pub(crate) idle_timeout: i32,
     /// Lifetime of each token in seconds (capped at init_exp).
     #[arg(long, default_value_t = grant::DEFAULT_TOKEN_EXP_SECS)]
-    token_exp: i64,
+    pub(crate) token_exp: i64,
 }
 
 #[derive(Args, Debug)]
@@ -93,7 +93,7 @@ pub(crate) fn run(args: TokenArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// The key, audience and issuer to sign with.
-fn issuer(args: &IssuerArgs) -> anyhow::Result<(IssuerKey, String, String)> {
+pub(crate) fn issuer(args: &IssuerArgs) -> anyhow::Result<(IssuerKey, String, String)> {
     match &args.key {
         Some(path) => {
             let key = dev_state::load_private_key(path)?;
@@ -120,12 +120,6 @@ fn issuer(args: &IssuerArgs) -> anyhow::Result<(IssuerKey, String, String)> {
     }
 }
 
-fn random_channel_id() -> String {
-    let mut bytes = [0u8; 16];
-    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut bytes);
-    format!("ch_{}", corridor_core::b64::encode(bytes))
-}
-
 fn grant_cmd(args: GrantArgs) -> anyhow::Result<ExitCode> {
     let (key, audience, issuer) = issuer(&args.issuer)?;
     let params = GrantParams {
@@ -137,7 +131,9 @@ fn grant_cmd(args: GrantArgs) -> anyhow::Result<ExitCode> {
         token_exp_secs: args.issuer.token_exp,
         suites: args.suites,
     };
-    let channel_id = args.channel_id.unwrap_or_else(random_channel_id);
+    let channel_id = args
+        .channel_id
+        .unwrap_or_else(|| grant::random_channel_id(&mut rand_core::OsRng));
     let pair = grant::mint(
         &key,
         &params,

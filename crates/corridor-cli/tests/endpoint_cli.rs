@@ -280,3 +280,48 @@ fn serve_keeps_serving_when_accept_runs_out_of_file_descriptors() {
     assert_eq!(code, 0, "{out}");
     assert!(out.contains("pong"), "{out}");
 }
+
+#[test]
+fn a_control_plane_sends_every_client_to_one_persistent_endpoint() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let relay = Service::start(&[], state.path());
+    let control_plane = Service::spawn(
+        &[
+            "controlplane",
+            "--listen",
+            "127.0.0.1:0",
+            "--tunnel-url",
+            &relay.url("ws_url"),
+        ],
+        state.path(),
+    );
+    let url = control_plane.url("controlplane_url");
+    assert_eq!(control_plane.ready["callers"], "loopback only");
+    let mut serve = Service::spawn(
+        &["serve", "--controlplane", &url, "--endpoint-id", "demo"],
+        state.path(),
+    );
+    assert_eq!(serve.ready["endpoint_id"], "demo");
+    let target = ["--controlplane", url.as_str(), "--endpoint-id", "demo"];
+    // Every call is a new client on a fresh channel, served by the same endpoint.
+    for n in 0..3 {
+        let mut args = target.to_vec();
+        let payload = n.to_string();
+        args.extend(["echo", payload.as_str()]);
+        let (code, out) = call(&args, b"", state.path());
+        assert_eq!((code, json_of(&out)), (0, json!(n)), "{out}");
+    }
+    let mut args = target.to_vec();
+    args.extend(["--stream", "echo"]);
+    let (code, out) = call(&args, b"a stream too", state.path());
+    assert_eq!((code, out.as_str()), (0, "a stream too"));
+    let mut args = target.to_vec();
+    args[3] = "nobody";
+    args.push("ping");
+    let (code, out) = call(&args, b"", state.path());
+    assert_ne!(code, 0);
+    assert!(out.contains("endpoint_not_connected"), "{out}");
+    serve.signal("TERM");
+    let status = serve.child.wait().expect("serve exits on SIGTERM");
+    assert!(status.success(), "{status:?}");
+}

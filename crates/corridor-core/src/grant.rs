@@ -182,6 +182,13 @@ pub struct GrantPair {
     pub server: ChannelInitGrant,
 }
 
+/// A fresh random channel id: `ch_` and 16 random bytes in base64url.
+pub fn random_channel_id(rng: &mut impl CryptoRngCore) -> String {
+    let mut bytes = [0u8; 16];
+    rng.fill_bytes(&mut bytes);
+    format!("ch_{}", b64::encode(bytes))
+}
+
 /// Mints the grants of a new channel at time `now` (Unix seconds).
 ///
 /// ```

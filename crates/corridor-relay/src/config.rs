@@ -2,8 +2,8 @@
 
 use crate::Limits;
 use crate::advertise::AdvertiseHost;
-use crate::origin::OriginPolicy;
 use corridor::clock::{Clock, SystemClock};
+use corridor::origin::OriginPolicy;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;

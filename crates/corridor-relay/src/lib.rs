@@ -30,7 +30,6 @@ mod delegate_write;
 mod http;
 mod limits;
 mod metrics;
-mod origin;
 mod pairing;
 mod pump;
 mod read_ahead;
@@ -44,9 +43,9 @@ mod ws;
 
 pub use advertise::{AdvertiseHost, AdvertiseHostError};
 pub use config::{ConfigError, RelayConfig, TlsFiles};
+pub use corridor::origin::OriginPolicy;
 pub use limits::Limits;
 pub use metrics::Metrics;
-pub use origin::OriginPolicy;
 pub use replay::{ReplayCache, ReplayStore, ReplayUsage, StoreFuture, TokenUse};
 pub use server::{Relay, RelayError, RelayHandle};
 pub use verifier::{LoadKeysError, VerifyError, load_public_keys};

@@ -28,6 +28,7 @@ impl Endpoint {
     ) -> Result<Session, Error> {
         let credential = EndpointCredential::fsec1(tunnel::fsec1_credential(grant)?);
         let (records, info, _) = tunnel::attach(grant, Role::Server, options).await?;
+        let options = &crate::liveness::for_grant(options, grant.idle_timeout_seconds);
         Self::finish(
             Box::new(records),
             info,
@@ -52,6 +53,7 @@ impl Endpoint {
             "the grant names the noise suite, and the credential has no noise configuration",
         ))?;
         let (records, info, psk) = tunnel::attach(grant, Role::Server, options).await?;
+        let options = &crate::liveness::for_grant(options, grant.idle_timeout_seconds);
         noise.channel_id = Some(grant.channel_id.clone());
         noise.psk = Some(psk);
         let credential = EndpointCredential {
@@ -92,15 +94,26 @@ impl Endpoint {
         let credential = credential.into();
         let (records, suite, info) = tokio::time::timeout(
             options.handshake_timeout,
-            WsRecords::accept_suites(
-                connection.into(),
-                &credential.suites(),
-                options.ws.max_message_bytes,
-            ),
+            WsRecords::accept_suites(connection.into(), &credential.suites(), &options.ws),
         )
         .await
         .map_err(|_| Error::Timeout("upgrade"))??;
         Self::finish(Box::new(records), info, suite, &credential, options).await
+    }
+
+    /// Runs the endpoint over a WebSocket that the caller's HTTP server has
+    /// already upgraded, so a service can serve its own routes beside
+    /// corridor sessions on one port. `suite` is the one the upgrade agreed
+    /// (fsec1 when the client named no subprotocol, as flowersec's do).
+    pub async fn accept_upgraded(
+        ws: tokio_tungstenite::WebSocketStream<Box<dyn crate::carrier::ByteIo>>,
+        info: ConnectionInfo,
+        suite: SuiteName,
+        credential: impl Into<EndpointCredential>,
+        options: &SessionOptions,
+    ) -> Result<Session, Error> {
+        let records = WsRecords::new(ws);
+        Self::finish(Box::new(records), info, suite, &credential.into(), options).await
     }
 
     /// Runs the endpoint over an accepted byte stream (TCP, a Unix socket):

@@ -59,6 +59,10 @@ pub enum Error {
     /// The session is closed.
     #[error("session closed")]
     SessionClosed,
+    /// A browser's `Origin` is not on the endpoint's allow list (refused
+    /// with 403 before the upgrade).
+    #[error("origin {0:?} is not allowed")]
+    OriginNotAllowed(String),
     /// The carrier refused what arrived (named: `non_binary_frame`, `record_too_large`).
     #[error("carrier: {0}")]
     Carrier(&'static str),
@@ -83,6 +87,7 @@ impl Error {
             Error::Preface(error) => error.reason(),
             Error::Hello(error) => error.reason(),
             Error::SessionClosed => "session_closed",
+            Error::OriginNotAllowed(_) => "origin_not_allowed",
             Error::Carrier(name) => name,
             Error::Io(_) => "io",
         }

@@ -25,6 +25,9 @@ pub struct SessionOptions {
     pub secure: SecureOptions,
     /// Stream limits and keepalive.
     pub mux: MuxOptions,
+    /// Whether relay channels derive keepalive from their grant (the
+    /// default) or keep `secure` and `mux` as set.
+    pub liveness: crate::liveness::Liveness,
     /// RPC limits and call timeout.
     pub rpc: RpcOptions,
     /// Handlers served from the first moment of the session, usually set with
@@ -55,6 +58,7 @@ impl Default for SessionOptions {
                 ..SecureOptions::default()
             },
             mux: MuxOptions::default(),
+            liveness: crate::liveness::Liveness::default(),
             rpc: RpcOptions::default(),
             router: Arc::new(Router::new()),
             hello_timeout: Duration::from_secs(10),

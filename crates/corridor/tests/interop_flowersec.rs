@@ -260,3 +260,39 @@ async fn flowersec_client_to_corridor_endpoint_direct() {
     run_flowersec_client(client, &mut notes).await;
     join(endpoint).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_flowersec_client_keeps_a_short_idle_channel_through_a_corridor_endpoint() {
+    // The grant allows 1 s of silence and the flowersec client sends no
+    // keepalives of its own: the corridor endpoint's, derived from the
+    // grant, keep the channel open.
+    let relay = TestRelay::start().await;
+    let pair = relay.grants_with("quiet-flowersec", X25519, |params| {
+        params.idle_timeout_secs = 1;
+    });
+    let (options, _) = endpoint_options();
+    let server_grant = pair.server.clone();
+    let endpoint = tokio::spawn(async move {
+        let session = Endpoint::connect_tunnel(&server_grant, &options)
+            .await
+            .expect("corridor endpoint handshake");
+        session.closed().await;
+    });
+    let options = ConnectOptions {
+        liveness: flowersec::yamux::LivenessOptions::Disabled,
+        ..flowersec_connect_options()
+    };
+    let client = flowersec::connect_tunnel(to_flowersec(&pair.client), options)
+        .await
+        .expect("flowersec client handshake");
+    // Silent for three of the grant's idle timeouts (the silence is what is tested).
+    tokio::time::sleep(std::time::Duration::from_secs(3)).await;
+    let reply: Value = client
+        .rpc()
+        .call_typed(ECHO_RPC, &json!("still here"))
+        .await
+        .expect("the channel is still open");
+    assert_eq!(reply, json!({"echo": "still here"}));
+    client.close().await.expect("close");
+    join(endpoint).await;
+}

@@ -4,7 +4,8 @@
 
 mod support;
 
-use corridor::{Client, SessionOptions};
+use corridor::liveness::Liveness;
+use corridor::{Client, Endpoint, SessionOptions};
 use corridor_core::fsec1::Suite;
 use serde_json::{Value, json};
 use std::time::Duration;
@@ -88,4 +89,58 @@ async fn a_silent_peer_ends_the_session_with_keepalive_timeout() {
         .await
         .expect("the session ends");
     assert_eq!(session.end_reason(), Some("keepalive_timeout"));
+}
+
+/// A relay channel whose grant allows 1 s of silence, with both ends'
+/// liveness as `liveness` says; returns the client's session.
+async fn quiet_relay_channel(
+    relay: &TestRelay,
+    name: &str,
+    liveness: Liveness,
+) -> (corridor::Session, tokio::task::JoinHandle<()>) {
+    let pair = relay.grants_with(name, Suite::X25519HkdfSha256Aes256Gcm, |params| {
+        params.idle_timeout_secs = 1;
+    });
+    let mut options = endpoint_options().0;
+    options.liveness = liveness;
+    let endpoint = tokio::spawn(async move {
+        let session = Endpoint::connect_tunnel(&pair.server, &options)
+            .await
+            .expect("endpoint handshake");
+        session.closed().await;
+    });
+    let options = SessionOptions {
+        liveness,
+        ..SessionOptions::default()
+    };
+    let session = Client::connect_tunnel(&pair.client, &options)
+        .await
+        .expect("client handshake");
+    (session, endpoint)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_quiet_relay_channel_outlives_a_short_grant_idle_timeout() {
+    let relay = TestRelay::start().await;
+    let (session, _endpoint) = quiet_relay_channel(&relay, "quiet-1", Liveness::FromGrant).await;
+    // Silent for three of the grant's idle timeouts (the silence is what is
+    // tested): keepalives derived from the grant (every 500 ms) keep it open.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(session.end_reason(), None, "the channel is still open");
+    let reply: Value = session
+        .rpc()
+        .call(ECHO_RPC, &json!("awake"))
+        .await
+        .expect("call after the silence");
+    assert_eq!(reply, json!({"echo": "awake"}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fixed_keepalives_slower_than_the_grant_lose_the_channel() {
+    // The same channel with the fixed 15 s keepalive: the relay closes it.
+    let relay = TestRelay::start().await;
+    let (session, _endpoint) = quiet_relay_channel(&relay, "quiet-2", Liveness::AsConfigured).await;
+    tokio::time::timeout(WAIT, session.closed())
+        .await
+        .expect("the relay closes the idle channel");
 }

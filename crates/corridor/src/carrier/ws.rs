@@ -5,6 +5,7 @@
 
 use super::{ByteIo, Connection};
 use crate::error::{CarrierError, Error, PeerClosed};
+use crate::origin::OriginPolicy;
 use crate::peer::ConnectionInfo;
 use bytes::Bytes;
 use corridor_core::negotiate;
@@ -36,6 +37,10 @@ pub struct WsOptions {
     pub max_message_bytes: usize,
     /// TLS settings for wss://; `None` uses the webpki root store.
     pub tls: Option<Arc<rustls::ClientConfig>>,
+    /// Which `Origin`s an accepted WebSocket may come from. The default
+    /// admits clients that send none (programs such as `corridor call`)
+    /// and refuses every browser origin: browsers need an allow list.
+    pub allowed_origins: OriginPolicy,
 }
 
 impl Default for WsOptions {
@@ -45,6 +50,10 @@ impl Default for WsOptions {
             connect_timeout: Duration::from_secs(10),
             max_message_bytes: corridor_core::fsec1::DEFAULT_MAX_RECORD_BYTES,
             tls: None,
+            allowed_origins: OriginPolicy {
+                allowed: Vec::new(),
+                allow_no_origin: true,
+            },
         }
     }
 }
@@ -93,33 +102,46 @@ impl WsRecords {
     /// Answers a WebSocket upgrade on an accepted byte stream, for fsec1 alone.
     pub async fn accept(io: Box<dyn ByteIo>, max_message_bytes: usize) -> Result<WsRecords, Error> {
         let connection = Connection::new(io, ConnectionInfo::default());
+        let options = WsOptions {
+            max_message_bytes,
+            ..WsOptions::default()
+        };
         let (records, _, _) =
-            Self::accept_suites(connection, &[SuiteName::Fsec1], max_message_bytes).await?;
+            Self::accept_suites(connection, &[SuiteName::Fsec1], &options).await?;
         Ok(records)
     }
 
     /// Answers a WebSocket upgrade, choosing the first suite the client's
     /// `Sec-WebSocket-Protocol` offers (fsec1 without one) that is among
     /// `accepted`. A client offering none of them gets 400 with the accepted
-    /// names in `x-corridor-suites`. Returns the carrier, the suite, and the
-    /// connection's facts with the client's `Origin`.
+    /// names in `x-corridor-suites`; an `Origin` that `options` does not
+    /// allow gets 403. Returns the carrier, the suite, and the connection's
+    /// facts with the client's `Origin`.
     pub async fn accept_suites(
         connection: Connection,
         accepted: &[SuiteName],
-        max_message_bytes: usize,
+        options: &WsOptions,
     ) -> Result<(WsRecords, SuiteName, ConnectionInfo), Error> {
         let Connection { io, mut info } = connection;
         let mut chosen = None;
         let mut offered = None;
         let mut origin = None;
+        let mut origin_refused = false;
         // The error type is tungstenite's own, in its callback's signature.
         #[allow(clippy::result_large_err)]
         let callback = |request: &Request, mut response: Response| {
             let headers = request.headers();
-            origin = headers
-                .get(header::ORIGIN)
-                .and_then(|value| value.to_str().ok())
-                .map(str::to_owned);
+            origin = headers.get(header::ORIGIN).map(|value| {
+                // Not text: matched as a value no entry can equal.
+                value.to_str().unwrap_or("\u{fffd}").to_owned()
+            });
+            if !options.allowed_origins.allows(origin.as_deref()) {
+                origin_refused = true;
+                return Err(status_response(
+                    StatusCode::FORBIDDEN,
+                    "origin not allowed\n",
+                ));
+            }
             let protocols = headers
                 .get(header::SEC_WEBSOCKET_PROTOCOL)
                 .map(|value| value.to_str().unwrap_or(""));
@@ -145,10 +167,11 @@ impl WsRecords {
         let accepted_ws = tokio_tungstenite::accept_hdr_async_with_config(
             io,
             callback,
-            Some(ws_config(max_message_bytes)),
+            Some(ws_config(options.max_message_bytes)),
         )
         .await;
         let ws = accepted_ws.map_err(|error| match (&offered, chosen) {
+            _ if origin_refused => Error::OriginNotAllowed(origin.clone().unwrap_or_default()),
             // The request arrived and offered nothing this endpoint accepts.
             (Some(offered), None) => Error::NoCommonSuite {
                 offered: corridor_core::negotiate::wire_names(offered),
@@ -262,10 +285,18 @@ impl WsRecords {
 }
 
 /// The 400 an endpoint answers when no offered suite is accepted.
+fn status_response(status: StatusCode, body: &str) -> ErrorResponse {
+    let mut response = ErrorResponse::new(Some(body.to_owned()));
+    *response.status_mut() = status;
+    response
+}
+
 fn no_common_suite_response(accepted: &[SuiteName]) -> ErrorResponse {
     let names = corridor_core::negotiate::wire_names(accepted).join(", ");
-    let mut response = ErrorResponse::new(Some(format!("no common suite; accepted: {names}\n")));
-    *response.status_mut() = StatusCode::BAD_REQUEST;
+    let mut response = status_response(
+        StatusCode::BAD_REQUEST,
+        &format!("no common suite; accepted: {names}\n"),
+    );
     if let Ok(value) = HeaderValue::from_str(&names) {
         response.headers_mut().insert(SUITES_HEADER, value);
     }

@@ -67,13 +67,23 @@ impl TestRelay {
     }
 
     pub fn grants(&self, channel_id: &str, suite: impl Into<GrantSuite>) -> GrantPair {
-        let params = GrantParams {
+        self.grants_with(channel_id, suite, |_| {})
+    }
+
+    pub fn grants_with(
+        &self,
+        channel_id: &str,
+        suite: impl Into<GrantSuite>,
+        adjust: impl FnOnce(&mut GrantParams),
+    ) -> GrantPair {
+        let mut params = GrantParams {
             tunnel_url: self.ws_url.clone(),
             audience: AUD.into(),
             issuer: ISS.into(),
             suites: vec![suite.into()],
             ..GrantParams::default()
         };
+        adjust(&mut params);
         grant::mint(&self.key, &params, channel_id, now(), &mut rand_core::OsRng).expect("mint")
     }
 }

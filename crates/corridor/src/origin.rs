@@ -73,7 +73,7 @@ impl OriginPolicy {
     /// Whether a request with this `Origin` header (None: no header) may attach.
     ///
     /// ```
-    /// use corridor_relay::OriginPolicy;
+    /// use corridor::origin::OriginPolicy;
     /// let policy = OriginPolicy { allowed: vec!["https://app.example.com".into(), "*.example.org".into()], allow_no_origin: false };
     /// assert!(policy.allows(Some("https://app.example.com:443")));
     /// assert!(policy.allows(Some("http://a.example.org:8080")));

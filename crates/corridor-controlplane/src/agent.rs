@@ -1,0 +1,146 @@
+//! The endpoint side of a control session: stay connected to the control
+//! plane (reconnecting with backoff), register an endpoint id, and hand
+//! every pushed server grant to the application, which attaches a relay
+//! session for it.
+//!
+//! ```no_run
+//! # async fn run(psk: [u8; 32]) -> Result<(), corridor_controlplane::agent::AgentError> {
+//! use corridor_controlplane::agent::{self, AgentConfig};
+//! use corridor::{Endpoint, SessionOptions};
+//! use std::sync::Arc;
+//! let config = AgentConfig::new("http://127.0.0.1:8090", "files", psk);
+//! let link = agent::spawn(config, Arc::new(|grant| {
+//!     tokio::spawn(async move {
+//!         let session = Endpoint::connect_tunnel(&grant, &SessionOptions::default()).await;
+//!         // serve the session ...
+//!     });
+//!     Ok(())
+//! }))?;
+//! link.session().await; // registered
+//! # Ok(()) }
+//! ```
+
+use crate::protocol::{self, GRANT, GrantPush, REGISTER, Register};
+use corridor::reconnect::{Backoff, Reconnecting};
+use corridor::rpc::{Failure, Router};
+use corridor::{Client, DirectInfo, Error, SessionOptions};
+use corridor_core::fsec1::Suite;
+use corridor_core::grant::ChannelInitGrant;
+use std::sync::Arc;
+use zeroize::Zeroizing;
+
+/// Takes a pushed grant: `Ok` once the application has it (attaching may
+/// still be under way), `Err` to refuse it (the control plane then tries
+/// another endpoint of the id).
+pub type OnGrant = Arc<dyn Fn(ChannelInitGrant) -> Result<(), Failure> + Send + Sync>;
+
+/// Why an agent cannot start.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AgentError {
+    /// The control plane URL is not `http://` or `https://` with a host.
+    #[error("control plane URL {0:?}: expected http://HOST:PORT or https://HOST:PORT")]
+    InvalidUrl(String),
+    /// The endpoint id is empty or too long.
+    #[error("endpoint id: {0}")]
+    InvalidEndpointId(&'static str),
+}
+
+/// Where the control plane is and who this endpoint is.
+#[derive(Clone, Debug)]
+pub struct AgentConfig {
+    /// The control plane's base URL (`http://127.0.0.1:8090`).
+    pub controlplane_url: String,
+    /// The id clients ask for.
+    pub endpoint_id: String,
+    /// The control sessions' PSK.
+    pub psk: Zeroizing<[u8; 32]>,
+    /// Waits between connection attempts.
+    pub backoff: Backoff,
+    /// Options of the control session (its router is replaced).
+    pub options: SessionOptions,
+}
+
+impl AgentConfig {
+    /// Defaults for everything but the URL, the id and the PSK.
+    pub fn new(controlplane_url: &str, endpoint_id: &str, psk: [u8; 32]) -> AgentConfig {
+        AgentConfig {
+            controlplane_url: controlplane_url.to_owned(),
+            endpoint_id: endpoint_id.to_owned(),
+            psk: Zeroizing::new(psk),
+            backoff: Backoff::default(),
+            options: SessionOptions::default(),
+        }
+    }
+}
+
+/// The WebSocket URL of the control path under a control plane's base URL.
+pub fn control_url(base: &str) -> Result<String, AgentError> {
+    let invalid = || AgentError::InvalidUrl(base.to_owned());
+    let base = base.trim().trim_end_matches('/');
+    let (scheme, rest) = base.split_once("://").ok_or_else(invalid)?;
+    let ws = match scheme.to_ascii_lowercase().as_str() {
+        "http" | "ws" => "ws",
+        "https" | "wss" => "wss",
+        _ => return Err(invalid()),
+    };
+    if rest.is_empty() || rest.contains('/') {
+        return Err(invalid());
+    }
+    Ok(format!("{ws}://{rest}{}", protocol::CONTROL_PATH))
+}
+
+/// Starts the control session in the background; every grant pushed over
+/// it goes to `on_grant`. [`Reconnecting::session`] resolves once the
+/// session is up and registered.
+pub fn spawn(config: AgentConfig, on_grant: OnGrant) -> Result<Reconnecting, AgentError> {
+    let url = control_url(&config.controlplane_url)?;
+    let endpoint_id = protocol::endpoint_id(&config.endpoint_id)
+        .map_err(AgentError::InvalidEndpointId)?
+        .to_owned();
+    let info = DirectInfo {
+        ws_url: url,
+        channel_id: protocol::CONTROL_CHANNEL_ID.to_owned(),
+        e2ee_psk_b64u: corridor_core::b64::encode(*config.psk),
+        channel_init_expire_at_unix_s: protocol::CONTROL_INIT_EXP,
+        default_suite: Suite::X25519HkdfSha256Aes256Gcm,
+    };
+    let router = Router::new().handle(GRANT, move |push: GrantPush| {
+        let taken = on_grant(push.grant);
+        async move { taken.map(|()| serde_json::json!({})) }
+    });
+    let options = config.options.with_router(router);
+    let connect = move || {
+        let (info, options, endpoint_id) = (info.clone(), options.clone(), endpoint_id.clone());
+        async move {
+            let session = Client::connect_direct(&info, &options).await?;
+            session
+                .rpc()
+                .call::<_, serde_json::Value>(REGISTER, &Register { endpoint_id })
+                .await
+                .map_err(|error| Error::Io(std::io::Error::other(format!("register: {error}"))))?;
+            Ok(session)
+        }
+    };
+    Ok(Reconnecting::spawn(connect, config.backoff))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::control_url;
+
+    #[test]
+    fn control_urls() {
+        assert_eq!(
+            control_url("http://127.0.0.1:8090/").unwrap(),
+            "ws://127.0.0.1:8090/v1/endpoint"
+        );
+        assert_eq!(
+            control_url("https://cp.example").unwrap(),
+            "wss://cp.example/v1/endpoint"
+        );
+        assert!(control_url("ftp://x").is_err());
+        assert!(control_url("http://x/prefix").is_err());
+        assert!(control_url("127.0.0.1:8090").is_err());
+    }
+}

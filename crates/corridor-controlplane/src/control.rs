@@ -1,0 +1,120 @@
+//! Control sessions: an endpoint upgrades `GET /v1/endpoint` to a
+//! WebSocket, runs an fsec1 handshake with the control PSK, and registers
+//! the ids it serves. Its registrations live exactly as long as the session.
+
+use crate::api::ApiError;
+use crate::protocol::{REGISTER, Register};
+use crate::state::State;
+use bytes::Bytes;
+use corridor::carrier::ByteIo;
+use corridor::peer::Address;
+use corridor::rpc::{Call, Failure, Router};
+use corridor::{ConnectionInfo, Endpoint};
+use corridor_core::suite::SuiteName;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::header::{self, HeaderMap, HeaderValue};
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use tokio_tungstenite::WebSocketStream;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
+
+fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
+    headers.get_all(name).iter().any(|value| {
+        value.to_str().is_ok_and(|value| {
+            value
+                .split(',')
+                .any(|part| part.trim().eq_ignore_ascii_case(token))
+        })
+    })
+}
+
+/// Answers the upgrade and runs the control session in a task of its own.
+pub(crate) fn upgrade(
+    state: Arc<State>,
+    mut req: Request<Incoming>,
+    remote: SocketAddr,
+) -> Response<Full<Bytes>> {
+    let headers = req.headers();
+    let key = headers.get(header::SEC_WEBSOCKET_KEY).cloned();
+    let is_upgrade = has_token(headers, header::CONNECTION, "upgrade")
+        && has_token(headers, header::UPGRADE, "websocket")
+        && has_token(headers, header::SEC_WEBSOCKET_VERSION, "13");
+    let Some(key) = key.filter(|_| is_upgrade) else {
+        return ApiError::new(400, "bad_upgrade", "a WebSocket upgrade is expected here")
+            .response();
+    };
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let task_state = state.clone();
+    state.tasks.spawn(async move {
+        match on_upgrade.await {
+            Ok(upgraded) => run(task_state, TokioIo::new(upgraded), remote).await,
+            Err(error) => tracing::debug!(%error, "control upgrade failed"),
+        }
+    });
+    let mut response = Response::new(Full::new(Bytes::new()));
+    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+    let headers = response.headers_mut();
+    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
+    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+    if let Ok(accept) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
+        headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
+    }
+    response
+}
+
+async fn run(state: Arc<State>, io: impl ByteIo + 'static, remote: SocketAddr) {
+    let io: Box<dyn ByteIo> = Box::new(io);
+    let ws_config = corridor::carrier::ws::ws_config(state.control_options.ws.max_message_bytes);
+    let ws = WebSocketStream::from_raw_socket(io, WsRole::Server, Some(ws_config)).await;
+    let session_key = state.next_session.fetch_add(1, Ordering::Relaxed);
+    let options = state
+        .control_options
+        .clone()
+        .with_router(register_handler(state.clone(), session_key));
+    let mut info = ConnectionInfo::default();
+    info.remote = Some(Address::Tcp(remote));
+    let session = match Endpoint::accept_upgraded(
+        ws,
+        info,
+        SuiteName::Fsec1,
+        state.control_credential.clone(),
+        &options,
+    )
+    .await
+    {
+        Ok(session) => session,
+        Err(error) => {
+            tracing::warn!(%remote, %error, "control session refused");
+            return;
+        }
+    };
+    tracing::debug!(%remote, "control session up");
+    tokio::select! {
+        _ = session.closed() => {}
+        _ = state.shutdown.cancelled() => session.close().await,
+    }
+    let left = state.registry.remove_session(session_key);
+    state.metrics.set_endpoints(left);
+    tracing::info!(%remote, reason = session.end_reason().unwrap_or("closed"), "endpoint left");
+}
+
+/// The control session's one handler: `register`, which files this
+/// session under an endpoint id.
+fn register_handler(state: Arc<State>, session_key: u64) -> Router {
+    Router::new().handle(REGISTER, move |call: Call, request: Register| {
+        let state = state.clone();
+        async move {
+            let id = crate::protocol::endpoint_id(&request.endpoint_id)
+                .map_err(|message| Failure::new(400, message))?;
+            let count = state.registry.add(id, session_key, call.session().clone());
+            state.metrics.set_endpoints(count);
+            tracing::info!(endpoint_id = id, remote = ?call.peer().connection.remote, "endpoint registered");
+            Ok::<_, Failure>(serde_json::json!({}))
+        }
+    })
+}

@@ -1,0 +1,206 @@
+//! A relay, a control plane on loopback, and endpoints that register with it.
+
+#![allow(dead_code)]
+
+use corridor::builtin::{self, Info};
+use corridor::reconnect::{Backoff, Reconnecting};
+use corridor::rpc::Router;
+use corridor::{Endpoint, SessionOptions};
+use corridor_controlplane::agent::{self, AgentConfig};
+use corridor_controlplane::{ControlPlane, ControlPlaneConfig, ControlPlaneHandle};
+use corridor_core::grant::GrantParams;
+use corridor_core::keys::IssuerKey;
+use corridor_relay::{Relay, RelayConfig};
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+pub const AUD: &str = "cp-test";
+pub const ISS: &str = "cp-test-issuer";
+pub const WAIT: Duration = Duration::from_secs(60);
+pub const PSK: [u8; 32] = [7; 32];
+
+pub struct Stack {
+    pub url: String,
+    pub control_plane: ControlPlaneHandle,
+    pub relay: corridor_relay::RelayHandle,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Stack {
+    fn drop(&mut self) {
+        self.control_plane.shutdown();
+    }
+}
+
+/// A relay and a control plane minting channels on it.
+pub async fn stack(adjust: impl FnOnce(&mut ControlPlaneConfig)) -> Stack {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = IssuerKey::generate("k1", &mut rand_core::OsRng).expect("key");
+    let keys_file = dir.path().join("issuer_keys.json");
+    std::fs::write(&keys_file, key.to_public_json()).expect("write keys");
+    let mut relay_config = RelayConfig::new(&keys_file, AUD, ISS);
+    relay_config.origins.allow_no_origin = true;
+    let relay = Relay::bind(relay_config).await.expect("relay binds");
+    let grants = GrantParams {
+        tunnel_url: relay.ws_url(),
+        audience: AUD.into(),
+        issuer: ISS.into(),
+        ..GrantParams::default()
+    };
+    let relay_handle = relay.handle();
+    tokio::spawn(relay.run());
+    let mut config = ControlPlaneConfig::new(key, grants, PSK);
+    config.listen = "127.0.0.1:0".parse().expect("addr");
+    adjust(&mut config);
+    let control_plane = ControlPlane::bind(config)
+        .await
+        .expect("control plane binds");
+    let url = control_plane.url();
+    let handle = control_plane.handle();
+    tokio::spawn(control_plane.run());
+    Stack {
+        url,
+        control_plane: handle,
+        relay: relay_handle,
+        _dir: dir,
+    }
+}
+
+/// An endpoint serving the built-in RPC and echo streams under `id`;
+/// counts the client sessions it served.
+pub struct TestEndpoint {
+    pub link: Reconnecting,
+    pub served: Arc<AtomicUsize>,
+    /// Attach tasks that have finished, served or not.
+    pub finished: Arc<AtomicUsize>,
+}
+
+impl TestEndpoint {
+    pub fn served(&self) -> usize {
+        self.served.load(Ordering::SeqCst)
+    }
+
+    pub fn finished(&self) -> usize {
+        self.finished.load(Ordering::SeqCst)
+    }
+}
+
+/// Polls `condition` until it holds (within 10 s).
+pub async fn wait_until(what: &str, condition: impl Fn() -> bool) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while !condition() {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+pub async fn endpoint(stack: &Stack, id: &str) -> TestEndpoint {
+    let served = Arc::new(AtomicUsize::new(0));
+    let router = builtin::register(
+        Router::new(),
+        Info {
+            name: "test".into(),
+            version: "0".into(),
+            streams: vec![builtin::ECHO_STREAM.into()],
+        },
+    );
+    let options = SessionOptions::default().with_router(router);
+    let forwards = Arc::new(HashMap::new());
+    let finished = Arc::new(AtomicUsize::new(0));
+    let (counter, done) = (served.clone(), finished.clone());
+    let mut config = AgentConfig::new(&stack.url, id, PSK);
+    config.backoff = Backoff {
+        initial: Duration::from_millis(20),
+        max: Duration::from_millis(200),
+        ..Backoff::default()
+    };
+    let link = agent::spawn(
+        config,
+        Arc::new(move |grant| {
+            let (options, forwards) = (options.clone(), forwards.clone());
+            let (counter, done) = (counter.clone(), done.clone());
+            tokio::spawn(async move {
+                if let Ok(session) = Endpoint::connect_tunnel(&grant, &options).await {
+                    counter.fetch_add(1, Ordering::SeqCst);
+                    builtin::serve_streams(&session, forwards).await;
+                }
+                done.fetch_add(1, Ordering::SeqCst);
+            });
+            Ok(())
+        }),
+    )
+    .expect("agent starts");
+    tokio::time::timeout(WAIT, link.session())
+        .await
+        .expect("registered in time")
+        .expect("not stopped");
+    TestEndpoint {
+        link,
+        served,
+        finished,
+    }
+}
+
+/// A raw HTTP/1.1 POST; returns the status and the body as JSON.
+pub async fn post(
+    url: &str,
+    path: &str,
+    content_type: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> (u16, serde_json::Value) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let authority = url.strip_prefix("http://").expect("http url");
+    let mut tcp = tokio::net::TcpStream::connect(authority)
+        .await
+        .expect("connect");
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Type: {content_type}\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str("\r\n");
+    tcp.write_all(head.as_bytes()).await.expect("write head");
+    // A server may answer and close before taking a large body.
+    let _ = tcp.write_all(body).await;
+    let mut response = Vec::new();
+    let _ = tcp.read_to_end(&mut response).await;
+    let text = String::from_utf8_lossy(&response);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let body = text
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body)
+        .unwrap_or_default();
+    (
+        status,
+        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// The body of a plain HTTP/1.1 GET.
+pub async fn get(url: &str, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let authority = url.strip_prefix("http://").expect("http url");
+    let mut tcp = tokio::net::TcpStream::connect(authority)
+        .await
+        .expect("connect");
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
+    tcp.write_all(request.as_bytes()).await.expect("write");
+    let mut response = String::new();
+    tcp.read_to_string(&mut response).await.expect("read");
+    response
+        .split_once("\r\n\r\n")
+        .map(|(_, body)| body.to_owned())
+        .unwrap_or_default()
+}
