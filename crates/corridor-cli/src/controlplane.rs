@@ -5,7 +5,10 @@ use crate::dev_state;
 use crate::token::{IssuerArgs, issuer};
 use anyhow::Context as _;
 use clap::Args;
-use corridor_controlplane::{ControlPlane, ControlPlaneConfig, RateLimit, parse_tokens_file};
+use corridor::keystore::{FileKeyStore, KeyStore as _};
+use corridor_controlplane::{
+    ControlNoise, ControlPlane, ControlPlaneConfig, EndpointKeys, RateLimit, parse_tokens_file,
+};
 use corridor_core::grant::{GrantParams, GrantSuite};
 use std::net::SocketAddr;
 use std::num::NonZeroU32;
@@ -51,10 +54,20 @@ pub(crate) struct ControlPlaneArgs {
     /// loopback callers are served.
     #[arg(long)]
     api_tokens_file: Option<PathBuf>,
-    /// The PSK endpoints' control sessions use (created if missing);
-    /// default: `controlplane_psk` in the state directory.
+    /// The PSK endpoints' control sessions may use (created if missing);
+    /// default: `controlplane_psk` in the state directory. Any holder may
+    /// register any endpoint id. Off when --endpoint-keys is given without it.
     #[arg(long)]
     control_psk_file: Option<PathBuf>,
+    /// Endpoint keys allowed to open Noise control sessions, one per line:
+    /// `PUBLIC_KEY [ENDPOINT_ID ...]` (no ids or `*`: any id). Endpoints pin
+    /// the control plane's key, printed as `control_key` in the ready line.
+    #[arg(long)]
+    endpoint_keys: Option<PathBuf>,
+    /// The control plane's identity file (created if missing); default:
+    /// `controlplane_identity.json` in the state directory.
+    #[arg(long, requires = "endpoint_keys")]
+    identity: Option<PathBuf>,
     /// Largest request body in bytes.
     #[arg(long, default_value_t = corridor_controlplane::DEFAULT_MAX_BODY_BYTES)]
     max_body_bytes: usize,
@@ -69,6 +82,9 @@ pub(crate) struct ControlPlaneArgs {
     push_timeout: u64,
 }
 
+/// The control plane's identity file in the state directory.
+const CONTROL_IDENTITY_FILE: &str = "controlplane_identity.json";
+
 /// The control PSK file `serve` and `controlplane` agree on by default.
 pub(crate) fn default_psk_file(state_dir: Option<&PathBuf>) -> PathBuf {
     state_dir
@@ -79,11 +95,41 @@ pub(crate) fn default_psk_file(state_dir: Option<&PathBuf>) -> PathBuf {
 
 pub(crate) fn run(args: ControlPlaneArgs) -> anyhow::Result<ExitCode> {
     let (key, audience, issuer_id) = issuer(&args.issuer)?;
-    let psk_file = args
-        .control_psk_file
+    let state_dir = args
+        .issuer
+        .state_dir
         .clone()
-        .unwrap_or_else(|| default_psk_file(args.issuer.state_dir.as_ref()));
-    let psk = dev_state::control_psk(&psk_file, true)?;
+        .unwrap_or_else(dev_state::default_dir);
+    let control_noise = match &args.endpoint_keys {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("reading {}", path.display()))?;
+            let endpoint_keys =
+                EndpointKeys::parse(&text).with_context(|| format!("{}", path.display()))?;
+            let identity_file = args
+                .identity
+                .clone()
+                .unwrap_or_else(|| state_dir.join(CONTROL_IDENTITY_FILE));
+            let (identity, _) = FileKeyStore::new(&identity_file)
+                .load_or_create()
+                .with_context(|| format!("{}", identity_file.display()))?;
+            Some(ControlNoise {
+                identity,
+                endpoint_keys,
+            })
+        }
+        None => None,
+    };
+    // With endpoint keys the PSK is off unless asked for by name.
+    let psk_file = match (&args.control_psk_file, &control_noise) {
+        (Some(path), _) => Some(path.clone()),
+        (None, None) => Some(default_psk_file(Some(&state_dir))),
+        (None, Some(_)) => None,
+    };
+    let control_psk = match &psk_file {
+        Some(path) => Some(dev_state::control_psk(path, true)?.into()),
+        None => None,
+    };
     let api_tokens = match &args.api_tokens_file {
         Some(path) => {
             let text = std::fs::read_to_string(path)
@@ -108,7 +154,9 @@ pub(crate) fn run(args: ControlPlaneArgs) -> anyhow::Result<ExitCode> {
         token_exp_secs: args.issuer.token_exp,
         suites: args.suites,
     };
-    let mut config = ControlPlaneConfig::new(key, grants, psk);
+    let mut config = ControlPlaneConfig::new(key, grants);
+    config.control_psk = control_psk;
+    config.control_noise = control_noise;
     config.listen = args.listen;
     config.api_tokens = api_tokens;
     config.max_body_bytes = args.max_body_bytes.max(1);
@@ -124,7 +172,7 @@ pub(crate) fn run(args: ControlPlaneArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("listening on {}", args.listen))?;
         println!("{}", control_plane.ready_line());
         tracing::info!(
-            psk_file = %psk_file.display(),
+            psk_file = ?psk_file,
             "control plane ready; endpoints join with: corridor serve --controlplane {} --endpoint-id NAME",
             control_plane.url()
         );

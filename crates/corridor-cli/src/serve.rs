@@ -4,15 +4,17 @@
 use anyhow::Context as _;
 use clap::Args;
 use corridor::builtin::{self, Forwards, Info};
+use corridor::keystore::{FileKeyStore, KeyStore as _};
 use corridor::listener::{BindAddr, HandshakeError, Listener, ListenerConfig};
 use corridor::reconnect::Link;
 use corridor::rpc::{Failure, Router};
 use corridor::{DirectCredential, Endpoint, SessionOptions};
-use corridor_controlplane::agent::{self, AgentConfig, OnGrant};
+use corridor_controlplane::agent::{self, AgentConfig, ControlCredential, OnGrant};
 use corridor_controlplane::protocol;
 use corridor_core::b64;
 use corridor_core::fsec1::Suite;
 use corridor_core::grant::{ChannelInitGrant, DirectInfo, GrantPair};
+use corridor_core::identity::PublicKey;
 use rand_core::RngCore;
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -52,6 +54,14 @@ pub(crate) struct ServeArgs {
     /// state directory, where `corridor controlplane` creates it.
     #[arg(long, requires = "controlplane")]
     control_psk_file: Option<PathBuf>,
+    /// This endpoint's identity file (`corridor keygen --kind identity`):
+    /// with --controlplane-key, the control session runs Noise and proves
+    /// which endpoint this is, in place of the PSK.
+    #[arg(long, requires = "controlplane_key")]
+    identity: Option<PathBuf>,
+    /// The control plane's public key (`control_key` in its ready line).
+    #[arg(long, requires_all = ["controlplane", "identity"])]
+    controlplane_key: Option<String>,
     /// State directory holding the default control PSK file.
     #[arg(long, env = "CORRIDOR_STATE_DIR")]
     state_dir: Option<PathBuf>,
@@ -148,12 +158,22 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let forwards = Arc::new(forwards);
     let runtime = tokio::runtime::Runtime::new().context("starting the runtime")?;
     if let (Some(url), Some(endpoint_id)) = (&args.controlplane, &args.endpoint_id) {
-        let psk_file = args
-            .control_psk_file
-            .clone()
-            .unwrap_or_else(|| crate::controlplane::default_psk_file(args.state_dir.as_ref()));
-        let psk = crate::dev_state::control_psk(&psk_file, false)?;
-        let config = AgentConfig::new(url, endpoint_id, psk);
+        let credential = match (&args.identity, &args.controlplane_key) {
+            (Some(path), Some(key)) => ControlCredential::Noise {
+                identity: FileKeyStore::new(path)
+                    .load()
+                    .with_context(|| format!("{}", path.display()))?,
+                controlplane_key: PublicKey::from_b64u(key)
+                    .context("--controlplane-key is not a base64url X25519 public key")?,
+            },
+            _ => {
+                let psk_file = args.control_psk_file.clone().unwrap_or_else(|| {
+                    crate::controlplane::default_psk_file(args.state_dir.as_ref())
+                });
+                ControlCredential::Psk(crate::dev_state::control_psk(&psk_file, false)?.into())
+            }
+        };
+        let config = AgentConfig::with(url, endpoint_id, credential);
         let max_sessions = args.max_sessions.max(1);
         return runtime.block_on(serve_controlplane(config, max_sessions, options, forwards));
     }

@@ -325,3 +325,114 @@ fn a_control_plane_sends_every_client_to_one_persistent_endpoint() {
     let status = serve.child.wait().expect("serve exits on SIGTERM");
     assert!(status.success(), "{status:?}");
 }
+
+#[test]
+fn sigterm_lets_an_open_session_finish_before_serve_exits() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let relay = Service::start(&[], state.path());
+    let control_plane = Service::spawn(
+        &[
+            "controlplane",
+            "--listen",
+            "127.0.0.1:0",
+            "--tunnel-url",
+            &relay.url("ws_url"),
+        ],
+        state.path(),
+    );
+    let url = control_plane.url("controlplane_url");
+    let mut serve = Service::spawn(
+        &["serve", "--controlplane", &url, "--endpoint-id", "drain"],
+        state.path(),
+    );
+    let mut client = Command::new(BIN)
+        .args(["call", "--controlplane", &url, "--endpoint-id", "drain"])
+        .args(["--stream", "echo"])
+        .env("CORRIDOR_STATE_DIR", state.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn corridor call");
+    let mut stdin = client.stdin.take().expect("stdin");
+    let mut stdout = client.stdout.take().expect("stdout");
+    let mut echoed = |text: &[u8]| {
+        stdin.write_all(text).expect("write");
+        stdin.flush().expect("flush");
+        let mut back = vec![0u8; text.len()];
+        stdout.read_exact(&mut back).expect("echo");
+        assert_eq!(back, text);
+    };
+    echoed(b"before\n");
+    serve.signal("TERM");
+    serve.wait_log("draining");
+    // The open session is still served after SIGTERM.
+    echoed(b"after\n");
+    drop(stdin);
+    assert!(client.wait().expect("call ends").success());
+    let status = serve
+        .child
+        .wait()
+        .expect("serve exits once the session ends");
+    assert!(status.success(), "{status:?}");
+}
+
+#[test]
+fn an_endpoint_with_a_listed_key_joins_a_control_plane_over_noise() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let key_file = state.path().join("endpoint.key");
+    let key_arg = key_file.to_str().expect("utf8");
+    let out = corridor(
+        &["keygen", "--kind", "identity", "--out", key_arg],
+        state.path(),
+    );
+    assert!(out.status.success());
+    let printed: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let keys_file = state.path().join("endpoint_keys.txt");
+    let public_key = printed["public_key"].as_str().expect("key");
+    std::fs::write(&keys_file, format!("{public_key} noisy\n")).expect("write keys");
+    let relay = Service::start(&[], state.path());
+    let control_plane = Service::spawn(
+        &[
+            "controlplane",
+            "--listen",
+            "127.0.0.1:0",
+            "--tunnel-url",
+            &relay.url("ws_url"),
+            "--endpoint-keys",
+            keys_file.to_str().expect("utf8"),
+        ],
+        state.path(),
+    );
+    let url = control_plane.url("controlplane_url");
+    let control_key = control_plane.url("control_key");
+    // Endpoint keys alone turn the PSK off: none was written.
+    assert!(!state.path().join("controlplane_psk").exists());
+    let _serve = Service::spawn(
+        &[
+            "serve",
+            "--controlplane",
+            &url,
+            "--endpoint-id",
+            "noisy",
+            "--identity",
+            key_arg,
+            "--controlplane-key",
+            &control_key,
+        ],
+        state.path(),
+    );
+    let (code, out) = call(
+        &[
+            "--controlplane",
+            &url,
+            "--endpoint-id",
+            "noisy",
+            "echo",
+            "7",
+        ],
+        b"",
+        state.path(),
+    );
+    assert_eq!((code, json_of(&out)), (0, json!(7)), "{out}");
+}

@@ -21,11 +21,13 @@
 //! ```
 
 use crate::protocol::{self, GRANT, GrantPush, REGISTER, Register};
+use corridor::credential::NoiseCredential;
 use corridor::reconnect::{Backoff, Reconnecting};
 use corridor::rpc::{Failure, Router};
-use corridor::{Client, DirectInfo, Error, SessionOptions};
+use corridor::{Client, ClientCredential, DirectCredential, Error, SessionOptions};
 use corridor_core::fsec1::Suite;
 use corridor_core::grant::ChannelInitGrant;
+use corridor_core::identity::{PublicKey, StaticSecret};
 use std::sync::Arc;
 use zeroize::Zeroizing;
 
@@ -46,6 +48,23 @@ pub enum AgentError {
     InvalidEndpointId(&'static str),
 }
 
+/// How the endpoint proves itself on the control session.
+#[derive(Clone, Debug)]
+pub enum ControlCredential {
+    /// The control plane's PSK (fsec1): whoever holds it may register any id.
+    Psk(Zeroizing<[u8; 32]>),
+    /// This endpoint's key, and the control plane's key pinned (Noise IK):
+    /// the control plane knows which endpoint this is and which ids it may
+    /// register, and the endpoint knows it reached the real control plane.
+    Noise {
+        /// This endpoint's static key (listed in the control plane's
+        /// endpoint keys).
+        identity: StaticSecret,
+        /// The control plane's public key (its ready line's `control_key`).
+        controlplane_key: PublicKey,
+    },
+}
+
 /// Where the control plane is and who this endpoint is.
 #[derive(Clone, Debug)]
 pub struct AgentConfig {
@@ -53,8 +72,8 @@ pub struct AgentConfig {
     pub controlplane_url: String,
     /// The id clients ask for.
     pub endpoint_id: String,
-    /// The control sessions' PSK.
-    pub psk: Zeroizing<[u8; 32]>,
+    /// How the control session is authenticated.
+    pub credential: ControlCredential,
     /// Waits between connection attempts.
     pub backoff: Backoff,
     /// Options of the control session (its router is replaced).
@@ -64,10 +83,23 @@ pub struct AgentConfig {
 impl AgentConfig {
     /// Defaults for everything but the URL, the id and the PSK.
     pub fn new(controlplane_url: &str, endpoint_id: &str, psk: [u8; 32]) -> AgentConfig {
+        AgentConfig::with(
+            controlplane_url,
+            endpoint_id,
+            ControlCredential::Psk(Zeroizing::new(psk)),
+        )
+    }
+
+    /// Defaults for everything but the URL, the id and the credential.
+    pub fn with(
+        controlplane_url: &str,
+        endpoint_id: &str,
+        credential: ControlCredential,
+    ) -> AgentConfig {
         AgentConfig {
             controlplane_url: controlplane_url.to_owned(),
             endpoint_id: endpoint_id.to_owned(),
-            psk: Zeroizing::new(psk),
+            credential,
             backoff: Backoff::default(),
             options: SessionOptions::default(),
         }
@@ -98,12 +130,18 @@ pub fn spawn(config: AgentConfig, on_grant: OnGrant) -> Result<Reconnecting, Age
     let endpoint_id = protocol::endpoint_id(&config.endpoint_id)
         .map_err(AgentError::InvalidEndpointId)?
         .to_owned();
-    let info = DirectInfo {
-        ws_url: url,
-        channel_id: protocol::CONTROL_CHANNEL_ID.to_owned(),
-        e2ee_psk_b64u: corridor_core::b64::encode(*config.psk),
-        channel_init_expire_at_unix_s: protocol::CONTROL_INIT_EXP,
-        default_suite: Suite::X25519HkdfSha256Aes256Gcm,
+    let credential: ClientCredential = match config.credential {
+        ControlCredential::Psk(psk) => DirectCredential {
+            psk,
+            suite: Suite::X25519HkdfSha256Aes256Gcm,
+            channel_id: Some(protocol::CONTROL_CHANNEL_ID.to_owned()),
+            init_exp_unix_s: protocol::CONTROL_INIT_EXP,
+        }
+        .into(),
+        ControlCredential::Noise {
+            identity,
+            controlplane_key,
+        } => NoiseCredential::ik(identity, controlplane_key, protocol::CONTROL_CHANNEL_ID).into(),
     };
     let router = Router::new().handle(GRANT, move |push: GrantPush| {
         let taken = on_grant(push.grant);
@@ -111,9 +149,10 @@ pub fn spawn(config: AgentConfig, on_grant: OnGrant) -> Result<Reconnecting, Age
     });
     let options = config.options.with_router(router);
     let connect = move || {
-        let (info, options, endpoint_id) = (info.clone(), options.clone(), endpoint_id.clone());
+        let (url, credential, options) = (url.clone(), credential.clone(), options.clone());
+        let endpoint_id = endpoint_id.clone();
         async move {
-            let session = Client::connect_direct(&info, &options).await?;
+            let session = Client::connect_ws(&url, credential, &options).await?;
             session
                 .rpc()
                 .call::<_, serde_json::Value>(REGISTER, &Register { endpoint_id })

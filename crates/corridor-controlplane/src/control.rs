@@ -10,6 +10,7 @@ use corridor::carrier::ByteIo;
 use corridor::peer::Address;
 use corridor::rpc::{Call, Failure, Router};
 use corridor::{ConnectionInfo, Endpoint};
+use corridor_core::negotiate;
 use corridor_core::suite::SuiteName;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -48,11 +49,23 @@ pub(crate) fn upgrade(
         return ApiError::new(400, "bad_upgrade", "a WebSocket upgrade is expected here")
             .response();
     };
+    // The suite: the first the endpoint offers that is accepted (fsec1 when
+    // it names none, as flowersec's clients do).
+    let protocols = headers
+        .get(header::SEC_WEBSOCKET_PROTOCOL)
+        .map(|value| value.to_str().unwrap_or("").to_owned());
+    let accepted = state.control_credential.suites();
+    let Some(suite) = negotiate::parse_header(protocols.as_deref())
+        .into_iter()
+        .find(|suite| accepted.contains(suite))
+    else {
+        return ApiError::new(400, "no_common_suite", "no accepted suite offered").response();
+    };
     let on_upgrade = hyper::upgrade::on(&mut req);
     let task_state = state.clone();
     state.tasks.spawn(async move {
         match on_upgrade.await {
-            Ok(upgraded) => run(task_state, TokioIo::new(upgraded), remote).await,
+            Ok(upgraded) => run(task_state, TokioIo::new(upgraded), remote, suite).await,
             Err(error) => tracing::debug!(%error, "control upgrade failed"),
         }
     });
@@ -64,10 +77,16 @@ pub(crate) fn upgrade(
     if let Ok(accept) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
         headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
     }
+    if protocols.is_some() {
+        headers.insert(
+            header::SEC_WEBSOCKET_PROTOCOL,
+            HeaderValue::from_static(suite.wire_name()),
+        );
+    }
     response
 }
 
-async fn run(state: Arc<State>, io: impl ByteIo + 'static, remote: SocketAddr) {
+async fn run(state: Arc<State>, io: impl ByteIo + 'static, remote: SocketAddr, suite: SuiteName) {
     let io: Box<dyn ByteIo> = Box::new(io);
     let ws_config = corridor::carrier::ws::ws_config(state.control_options.ws.max_message_bytes);
     let ws = WebSocketStream::from_raw_socket(io, WsRole::Server, Some(ws_config)).await;
@@ -81,7 +100,7 @@ async fn run(state: Arc<State>, io: impl ByteIo + 'static, remote: SocketAddr) {
     let session = match Endpoint::accept_upgraded(
         ws,
         info,
-        SuiteName::Fsec1,
+        suite,
         state.control_credential.clone(),
         &options,
     )
@@ -111,6 +130,16 @@ fn register_handler(state: Arc<State>, session_key: u64) -> Router {
         async move {
             let id = crate::protocol::endpoint_id(&request.endpoint_id)
                 .map_err(|message| Failure::new(400, message))?;
+            // A Noise session proved its key: it registers only its ids. A
+            // PSK session proved only that it holds the PSK.
+            if let (Some(key), Some(noise)) = (
+                call.peer().identity.static_key(),
+                &state.config.control_noise,
+            ) {
+                if !noise.endpoint_keys.allows(key, id) {
+                    return Err(Failure::new(403, format!("this key may not register {id:?}")));
+                }
+            }
             let count = state.registry.add(id, session_key, call.session().clone());
             state.metrics.set_endpoints(count);
             tracing::info!(endpoint_id = id, remote = ?call.peer().connection.remote, "endpoint registered");

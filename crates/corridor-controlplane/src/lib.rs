@@ -23,6 +23,7 @@ mod api;
 mod auth;
 pub mod client;
 mod control;
+mod endpoint_keys;
 mod metrics;
 pub mod protocol;
 mod registry;
@@ -30,13 +31,17 @@ mod state;
 
 pub use api::{ARTIFACT_PATH, CHANNEL_INIT_PATH};
 pub use auth::{RateLimit, parse_tokens_file};
+pub use endpoint_keys::{EndpointKeys, EndpointKeysError};
 
+use corridor::credential::{AcceptAll, Authorizer};
 use corridor::listener::{BindAddr, Listener, ListenerConfig};
 use corridor::peer::Address;
-use corridor::{DirectCredential, SessionOptions};
+use corridor::{DirectCredential, EndpointCredential, SessionOptions};
 use corridor_core::fsec1::Suite;
 use corridor_core::grant::GrantParams;
+use corridor_core::identity::StaticSecret;
 use corridor_core::keys::IssuerKey;
+use corridor_core::noise::ResponderConfig;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper_util::rt::{TokioIo, TokioTimer};
@@ -61,8 +66,12 @@ pub struct ControlPlaneConfig {
     pub grants: GrantParams,
     /// Bearer tokens API callers must present; none: loopback callers only.
     pub api_tokens: Vec<String>,
-    /// The PSK endpoints authenticate their control sessions with.
-    pub control_psk: Zeroizing<[u8; 32]>,
+    /// The PSK endpoints may authenticate their control sessions with
+    /// (fsec1; any holder may register any id). `None`: Noise only.
+    pub control_psk: Option<Zeroizing<[u8; 32]>>,
+    /// The control plane's key and the endpoint keys allowed, for Noise
+    /// control sessions (each key limited to its endpoint ids).
+    pub control_noise: Option<ControlNoise>,
     /// Largest request body.
     pub max_body_bytes: usize,
     /// Requests per caller.
@@ -73,16 +82,27 @@ pub struct ControlPlaneConfig {
     pub listener: ListenerConfig,
 }
 
+/// Noise control sessions: who the control plane is, and who may connect.
+#[derive(Debug)]
+pub struct ControlNoise {
+    /// The control plane's static key; endpoints pin its public half.
+    pub identity: StaticSecret,
+    /// The endpoints' keys and the ids each may register.
+    pub endpoint_keys: EndpointKeys,
+}
+
 impl ControlPlaneConfig {
-    /// A configuration with the defaults for everything but the key, the
-    /// grants and the control PSK.
-    pub fn new(issuer: IssuerKey, grants: GrantParams, control_psk: [u8; 32]) -> Self {
+    /// A configuration with the defaults for everything but the key and
+    /// the grants. Set `control_psk` or `control_noise` so endpoints can
+    /// connect.
+    pub fn new(issuer: IssuerKey, grants: GrantParams) -> Self {
         ControlPlaneConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8090)),
             issuer,
             grants,
             api_tokens: Vec::new(),
-            control_psk: Zeroizing::new(control_psk),
+            control_psk: None,
+            control_noise: None,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             rate: RateLimit::default(),
             push_timeout: Duration::from_secs(5),
@@ -121,12 +141,7 @@ impl ControlPlane {
             Address::Tcp(addr) => *addr,
             _ => config.listen,
         };
-        let control_credential = DirectCredential {
-            psk: config.control_psk.clone(),
-            suite: Suite::X25519HkdfSha256Aes256Gcm,
-            channel_id: Some(protocol::CONTROL_CHANNEL_ID.to_owned()),
-            init_exp_unix_s: protocol::CONTROL_INIT_EXP,
-        };
+        let control_credential = control_credential(&config);
         let state = Arc::new(State {
             gate: auth::Gate::new(&config.api_tokens, config.rate),
             registry: Default::default(),
@@ -156,15 +171,18 @@ impl ControlPlane {
     }
 
     /// One JSON line for scripts: where it listens, which relay its grants
-    /// name, and whether callers need a token.
+    /// name, whether callers need a token, and the key endpoints pin.
     pub fn ready_line(&self) -> String {
-        serde_json::json!({
+        let mut line = serde_json::json!({
             "controlplane_url": self.url(),
             "artifact_url": format!("{}{}", self.url(), ARTIFACT_PATH),
             "tunnel_url": self.state.config.grants.tunnel_url,
             "callers": if self.state.gate.requires_tokens() { "bearer token" } else { "loopback only" },
-        })
-        .to_string()
+        });
+        if let Some(noise) = &self.state.config.control_noise {
+            line["control_key"] = noise.identity.public_key().to_b64u().into();
+        }
+        line.to_string()
     }
 
     /// A handle that stops [`ControlPlane::run`].
@@ -199,6 +217,30 @@ impl ControlPlane {
         }
         state.tasks.close();
         state.tasks.wait().await;
+    }
+}
+
+/// Every suite control sessions may use: Noise first (it proves which
+/// endpoint this is), then the PSK.
+fn control_credential(config: &ControlPlaneConfig) -> EndpointCredential {
+    let fsec1 = config.control_psk.as_ref().map(|psk| DirectCredential {
+        psk: psk.clone(),
+        suite: Suite::X25519HkdfSha256Aes256Gcm,
+        channel_id: Some(protocol::CONTROL_CHANNEL_ID.to_owned()),
+        init_exp_unix_s: protocol::CONTROL_INIT_EXP,
+    });
+    let (noise, authorizer): (_, Arc<dyn Authorizer>) = match &config.control_noise {
+        Some(noise) => {
+            let mut responder = ResponderConfig::new(noise.identity.clone());
+            responder.channel_id = Some(protocol::CONTROL_CHANNEL_ID.to_owned());
+            (Some(responder), Arc::new(noise.endpoint_keys.clone()))
+        }
+        None => (None, Arc::new(AcceptAll)),
+    };
+    EndpointCredential {
+        fsec1,
+        noise,
+        authorizer,
     }
 }
 

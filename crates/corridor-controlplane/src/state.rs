@@ -4,7 +4,7 @@ use crate::ControlPlaneConfig;
 use crate::auth::Gate;
 use crate::metrics::Metrics;
 use crate::registry::Registry;
-use corridor::{DirectCredential, SessionOptions};
+use corridor::{EndpointCredential, SessionOptions};
 use std::sync::atomic::AtomicU64;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -18,7 +18,7 @@ pub(crate) struct State {
     /// Tells control sessions apart in the registry.
     pub(crate) next_session: AtomicU64,
     pub(crate) control_options: SessionOptions,
-    pub(crate) control_credential: DirectCredential,
+    pub(crate) control_credential: EndpointCredential,
     pub(crate) shutdown: CancellationToken,
     pub(crate) tasks: TaskTracker,
 }

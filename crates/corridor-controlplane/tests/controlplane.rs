@@ -305,3 +305,92 @@ async fn callers_over_their_rate_get_429_and_metrics_count_outcomes() {
     }
     assert_eq!(get(&stack.url, "/healthz").await, "ok\n");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn noise_control_sessions_prove_which_endpoint_registers_which_id() {
+    use corridor::credential::NoiseCredential;
+    use corridor::rpc::RpcError;
+    use corridor_controlplane::agent::{AgentConfig, ControlCredential, control_url};
+    use corridor_controlplane::protocol::{CONTROL_CHANNEL_ID, REGISTER, Register};
+    use corridor_controlplane::{ControlNoise, EndpointKeys};
+    use corridor_core::identity::StaticSecret;
+    let secret = || StaticSecret::generate(&mut rand_core::OsRng);
+    let (control_key, listed, stranger) = (secret(), secret(), secret());
+    let keys = EndpointKeys::parse(&format!("{} svc\n", listed.public_key().to_b64u()))
+        .expect("keys file");
+    let control_public = control_key.public_key();
+    let stack = stack(move |config| {
+        config.control_psk = None;
+        config.control_noise = Some(ControlNoise {
+            identity: control_key,
+            endpoint_keys: keys,
+        });
+    })
+    .await;
+    let noise = |identity: &StaticSecret, pinned| ControlCredential::Noise {
+        identity: identity.clone(),
+        controlplane_key: pinned,
+    };
+    let _endpoint = endpoint_with(AgentConfig::with(
+        &stack.url,
+        "svc",
+        noise(&listed, control_public),
+    ))
+    .await;
+    corridor_call(&stack.url, "svc")
+        .await
+        .expect("served by the listed key");
+
+    let url = control_url(&stack.url).expect("control url");
+    let options = SessionOptions::default();
+    let own = Client::connect_ws(
+        &url,
+        NoiseCredential::ik(listed.clone(), control_public, CONTROL_CHANNEL_ID),
+        &options,
+    )
+    .await
+    .expect("the listed key connects");
+    let refused = own
+        .rpc()
+        .call::<_, Value>(
+            REGISTER,
+            &Register {
+                endpoint_id: "billing".into(),
+            },
+        )
+        .await;
+    assert!(
+        matches!(refused, Err(RpcError::Remote { code: 403, .. })),
+        "{refused:?}"
+    );
+
+    let unlisted = Client::connect_ws(
+        &url,
+        NoiseCredential::ik(stranger, control_public, CONTROL_CHANNEL_ID),
+        &options,
+    )
+    .await;
+    assert!(
+        unlisted.is_err(),
+        "an unlisted key is refused in the handshake"
+    );
+    let impostor_key = StaticSecret::generate(&mut rand_core::OsRng).public_key();
+    let wrong_pin = Client::connect_ws(
+        &url,
+        NoiseCredential::ik(listed, impostor_key, CONTROL_CHANNEL_ID),
+        &options,
+    )
+    .await;
+    assert!(
+        wrong_pin.is_err(),
+        "an endpoint pinning another key does not get through"
+    );
+    let psk = corridor::DirectCredential {
+        psk: PSK.into(),
+        suite: corridor::Suite::X25519HkdfSha256Aes256Gcm,
+        channel_id: Some(CONTROL_CHANNEL_ID.into()),
+        init_exp_unix_s: corridor_controlplane::protocol::CONTROL_INIT_EXP,
+    };
+    let psk_session = Client::connect_ws(&url, psk, &options).await;
+    assert!(psk_session.is_err(), "the PSK is off");
+}

@@ -51,7 +51,8 @@ pub async fn stack(adjust: impl FnOnce(&mut ControlPlaneConfig)) -> Stack {
     };
     let relay_handle = relay.handle();
     tokio::spawn(relay.run());
-    let mut config = ControlPlaneConfig::new(key, grants, PSK);
+    let mut config = ControlPlaneConfig::new(key, grants);
+    config.control_psk = Some(PSK.into());
     config.listen = "127.0.0.1:0".parse().expect("addr");
     adjust(&mut config);
     let control_plane = ControlPlane::bind(config)
@@ -100,6 +101,11 @@ pub async fn wait_until(what: &str, condition: impl Fn() -> bool) {
 }
 
 pub async fn endpoint(stack: &Stack, id: &str) -> TestEndpoint {
+    endpoint_with(AgentConfig::new(&stack.url, id, PSK)).await
+}
+
+/// [`endpoint`] with the agent's configuration given.
+pub async fn endpoint_with(mut config: AgentConfig) -> TestEndpoint {
     let served = Arc::new(AtomicUsize::new(0));
     let router = builtin::register(
         Router::new(),
@@ -113,7 +119,6 @@ pub async fn endpoint(stack: &Stack, id: &str) -> TestEndpoint {
     let forwards = Arc::new(HashMap::new());
     let finished = Arc::new(AtomicUsize::new(0));
     let (counter, done) = (served.clone(), finished.clone());
-    let mut config = AgentConfig::new(&stack.url, id, PSK);
     config.backoff = Backoff {
         initial: Duration::from_millis(20),
         max: Duration::from_millis(200),

@@ -1,0 +1,282 @@
+//! Full client connects through the control plane, as a client of a service
+//! behind a relay makes them: the artifact request (the control plane mints
+//! a channel and pushes the server grant to the endpoint, which attaches),
+//! the client's attach, the E2EE handshake through the relay, and a first
+//! RPC answered. Beside it, in the same run, the same client connecting
+//! directly to an endpoint (WebSocket, handshake, first RPC), the floor.
+//! The relay, the control plane, the endpoint and the clients all run in
+//! this process and share this machine's cores.
+//!
+//! `cargo bench -p corridor-controlplane --bench connects -- [--seconds N] [--parallel N] [--sequential N]`
+//! Not a test: it prints figures and ratios, and asserts nothing about speed.
+
+use corridor::builtin::{self, Info};
+use corridor::reconnect::Backoff;
+use corridor::rpc::Router;
+use corridor::{Client, DirectCredential, DirectInfo, Endpoint, Session, SessionOptions};
+use corridor_controlplane::agent::{self, AgentConfig};
+use corridor_controlplane::{ControlPlane, ControlPlaneConfig, RateLimit, client};
+use corridor_core::fsec1::Suite;
+use corridor_core::grant::GrantParams;
+use corridor_core::keys::IssuerKey;
+use corridor_relay::{Relay, RelayConfig};
+use serde_json::Value;
+use std::collections::HashMap;
+use std::future::Future;
+use std::num::NonZeroU32;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const AUD: &str = "bench";
+const ISS: &str = "bench";
+const PSK: [u8; 32] = [9; 32];
+
+type Connect = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Session> + Send>> + Send + Sync>;
+
+struct Args {
+    seconds: u64,
+    parallel: usize,
+    sequential: usize,
+}
+
+fn args() -> Args {
+    let mut args = Args {
+        seconds: 10,
+        parallel: 16,
+        sequential: 1000,
+    };
+    let mut iter = std::env::args().skip(1).filter(|a| a != "--bench");
+    while let Some(arg) = iter.next() {
+        let value = iter.next().and_then(|v| v.parse::<u64>().ok());
+        match (arg.as_str(), value) {
+            ("--seconds", Some(v)) => args.seconds = v,
+            ("--parallel", Some(v)) => args.parallel = v as usize,
+            ("--sequential", Some(v)) => args.sequential = v as usize,
+            _ => {}
+        }
+    }
+    args
+}
+
+fn router() -> Router {
+    builtin::register(
+        Router::new(),
+        Info {
+            name: "bench".into(),
+            version: "0".into(),
+            streams: vec![],
+        },
+    )
+}
+
+/// Relay, control plane, one registered endpoint; returns the control plane URL.
+async fn through_control_plane() -> String {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let key = IssuerKey::generate("k1", &mut rand_core::OsRng).expect("key");
+    let keys_file = dir.path().join("issuer_keys.json");
+    std::fs::write(&keys_file, key.to_public_json()).expect("keys");
+    let mut relay_config = RelayConfig::new(&keys_file, AUD, ISS);
+    relay_config.origins.allow_no_origin = true;
+    let relay = Relay::bind(relay_config).await.expect("relay");
+    let grants = GrantParams {
+        tunnel_url: relay.ws_url(),
+        audience: AUD.into(),
+        issuer: ISS.into(),
+        ..GrantParams::default()
+    };
+    tokio::spawn(relay.run());
+    std::mem::forget(dir);
+    let mut config = ControlPlaneConfig::new(key, grants);
+    config.control_psk = Some(PSK.into());
+    config.listen = "127.0.0.1:0".parse().expect("addr");
+    // The bench is one caller: the per-caller limit must not be what it measures.
+    config.rate = RateLimit {
+        per_second: NonZeroU32::new(1_000_000).expect("rate"),
+        burst: NonZeroU32::new(1_000_000).expect("burst"),
+    };
+    let control_plane = ControlPlane::bind(config).await.expect("control plane");
+    let url = control_plane.url();
+    tokio::spawn(control_plane.run());
+    let options = SessionOptions::default().with_router(router());
+    let forwards = Arc::new(HashMap::new());
+    let mut agent = AgentConfig::new(&url, "bench", PSK);
+    agent.backoff = Backoff::default();
+    let link = agent::spawn(
+        agent,
+        Arc::new(move |grant| {
+            let (options, forwards) = (options.clone(), forwards.clone());
+            tokio::spawn(async move {
+                if let Ok(session) = Endpoint::connect_tunnel(&grant, &options).await {
+                    builtin::serve_streams(&session, forwards).await;
+                }
+            });
+            Ok(())
+        }),
+    )
+    .expect("agent");
+    link.session().await.expect("registered");
+    std::mem::forget(link);
+    url
+}
+
+/// A direct endpoint accepting every connection; returns its connect info.
+async fn direct() -> DirectInfo {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let init_exp = corridor::clock::unix_now() + 3600;
+    let credential = DirectCredential {
+        psk: PSK.into(),
+        suite: Suite::X25519HkdfSha256Aes256Gcm,
+        channel_id: Some("direct".into()),
+        init_exp_unix_s: init_exp,
+    };
+    let options = SessionOptions::default().with_router(router());
+    tokio::spawn(async move {
+        loop {
+            let Ok((tcp, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = tcp.set_nodelay(true);
+            let (credential, options) = (credential.clone(), options.clone());
+            tokio::spawn(async move {
+                if let Ok(session) = Endpoint::accept_direct(tcp, &credential, &options).await {
+                    session.closed().await;
+                }
+            });
+        }
+    });
+    DirectInfo {
+        ws_url: format!("ws://{addr}/"),
+        channel_id: "direct".into(),
+        e2ee_psk_b64u: corridor_core::b64::encode(PSK),
+        channel_init_expire_at_unix_s: init_exp,
+        default_suite: Suite::X25519HkdfSha256Aes256Gcm,
+    }
+}
+
+/// One connect and its first RPC; the session is closed afterwards.
+async fn timed(connect: &Connect) -> Duration {
+    let started = Instant::now();
+    let session = connect().await;
+    let _: Value = session.rpc().call(builtin::PING, &()).await.expect("ping");
+    let took = started.elapsed();
+    session.close().await;
+    took
+}
+
+struct Figures {
+    per_second: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> f64 {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index].as_secs_f64() * 1e3
+}
+
+fn figures(mut latencies: Vec<Duration>, elapsed: Duration) -> Figures {
+    latencies.sort();
+    Figures {
+        per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
+        p50_ms: percentile(&latencies, 0.50),
+        p99_ms: percentile(&latencies, 0.99),
+    }
+}
+
+async fn sequential(connect: &Connect, count: usize) -> Figures {
+    let started = Instant::now();
+    let mut latencies = Vec::with_capacity(count);
+    for _ in 0..count {
+        latencies.push(timed(connect).await);
+    }
+    figures(latencies, started.elapsed())
+}
+
+async fn parallel(connect: &Connect, workers: usize, seconds: u64) -> Figures {
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let started = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        let connect = connect.clone();
+        tasks.spawn(async move {
+            let mut latencies = Vec::new();
+            while Instant::now() < until {
+                latencies.push(timed(&connect).await);
+            }
+            latencies
+        });
+    }
+    let mut latencies = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        latencies.extend(done.expect("worker"));
+    }
+    figures(latencies, started.elapsed())
+}
+
+fn main() {
+    let args = args();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let url = through_control_plane().await;
+        let info = direct().await;
+        let via: Connect = Arc::new(move || {
+            let url = url.clone();
+            Box::pin(async move {
+                let grant = client::request_grant(&url, "bench", None, Duration::from_secs(10))
+                    .await
+                    .expect("artifact");
+                Client::connect_tunnel(&grant, &SessionOptions::default())
+                    .await
+                    .expect("connect through the relay")
+            })
+        });
+        let straight: Connect = Arc::new(move || {
+            let info = info.clone();
+            Box::pin(async move {
+                Client::connect_direct(&info, &SessionOptions::default())
+                    .await
+                    .expect("connect directly")
+            })
+        });
+        // Warm both paths (allocators, caches) before measuring.
+        sequential(&via, 50).await;
+        sequential(&straight, 50).await;
+        println!(
+            "full connects (connect + first RPC), {} in sequence, then {} s with {} at once\n",
+            args.sequential, args.seconds, args.parallel
+        );
+        println!(
+            "{:<44} {:>10} {:>9} {:>9}",
+            "path", "connects/s", "p50 ms", "p99 ms"
+        );
+        let mut rows = Vec::new();
+        for (name, connect) in [("control plane + relay", &via), ("direct (baseline)", &straight)] {
+            let one = sequential(connect, args.sequential).await;
+            let many = parallel(connect, args.parallel, args.seconds).await;
+            for (mode, f) in [("sequential", &one), ("parallel", &many)] {
+                println!(
+                    "{:<44} {:>10.0} {:>9.2} {:>9.2}",
+                    format!("{name}, {mode}"),
+                    f.per_second,
+                    f.p50_ms,
+                    f.p99_ms
+                );
+            }
+            rows.push((one, many));
+        }
+        let (via, straight) = (&rows[0], &rows[1]);
+        println!(
+            "\ncontrol plane + relay / direct: {:.2}x the sequential rate, {:.2}x the parallel rate",
+            via.0.per_second / straight.0.per_second,
+            via.1.per_second / straight.1.per_second
+        );
+    });
+}
