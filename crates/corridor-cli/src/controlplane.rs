@@ -85,14 +85,6 @@ pub(crate) struct ControlPlaneArgs {
 /// The control plane's identity file in the state directory.
 const CONTROL_IDENTITY_FILE: &str = "controlplane_identity.json";
 
-/// The control PSK file `serve` and `controlplane` agree on by default.
-pub(crate) fn default_psk_file(state_dir: Option<&PathBuf>) -> PathBuf {
-    state_dir
-        .cloned()
-        .unwrap_or_else(dev_state::default_dir)
-        .join(dev_state::CONTROL_PSK_FILE)
-}
-
 pub(crate) fn run(args: ControlPlaneArgs) -> anyhow::Result<ExitCode> {
     let (key, audience, issuer_id) = issuer(&args.issuer)?;
     let state_dir = args
@@ -123,7 +115,7 @@ pub(crate) fn run(args: ControlPlaneArgs) -> anyhow::Result<ExitCode> {
     // With endpoint keys the PSK is off unless asked for by name.
     let psk_file = match (&args.control_psk_file, &control_noise) {
         (Some(path), _) => Some(path.clone()),
-        (None, None) => Some(default_psk_file(Some(&state_dir))),
+        (None, None) => Some(dev_state::control_psk_file(Some(&state_dir))),
         (None, Some(_)) => None,
     };
     let control_psk = match &psk_file {
@@ -178,7 +170,7 @@ pub(crate) fn run(args: ControlPlaneArgs) -> anyhow::Result<ExitCode> {
         );
         let handle = control_plane.handle();
         tokio::spawn(async move {
-            crate::serve::terminated().await;
+            crate::signals::terminated().await;
             tracing::info!("shutting down");
             handle.shutdown();
         });

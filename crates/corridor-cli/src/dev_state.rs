@@ -62,6 +62,15 @@ pub(crate) fn write_key_files(key: &IssuerKey, dir: &Path) -> anyhow::Result<()>
 /// The control sessions' PSK file inside a state directory.
 pub(crate) const CONTROL_PSK_FILE: &str = "controlplane_psk";
 
+/// The control PSK file `serve` and `controlplane` agree on by default:
+/// `controlplane_psk` in the state directory.
+pub(crate) fn control_psk_file(state_dir: Option<&PathBuf>) -> PathBuf {
+    state_dir
+        .cloned()
+        .unwrap_or_else(default_dir)
+        .join(CONTROL_PSK_FILE)
+}
+
 /// Reads a control PSK file (32 bytes in base64url), or creates it (mode
 /// 0600) when `create` is set and it does not exist.
 pub(crate) fn control_psk(path: &Path, create: bool) -> anyhow::Result<[u8; 32]> {

@@ -10,6 +10,7 @@ mod go_flags;
 mod keygen;
 mod relay;
 mod serve;
+mod signals;
 mod target;
 mod token;
 

@@ -167,9 +167,10 @@ pub(crate) fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                     .context("--controlplane-key is not a base64url X25519 public key")?,
             },
             _ => {
-                let psk_file = args.control_psk_file.clone().unwrap_or_else(|| {
-                    crate::controlplane::default_psk_file(args.state_dir.as_ref())
-                });
+                let psk_file = args
+                    .control_psk_file
+                    .clone()
+                    .unwrap_or_else(|| crate::dev_state::control_psk_file(args.state_dir.as_ref()));
                 ControlCredential::Psk(crate::dev_state::control_psk(&psk_file, false)?.into())
             }
         };
@@ -239,7 +240,7 @@ async fn serve_controlplane(
     let mut changes = link.watch();
     loop {
         tokio::select! {
-            _ = terminated() => break,
+            _ = crate::signals::terminated() => break,
             changed = changes.changed() => {
                 if changed.is_err() {
                     break;
@@ -279,15 +280,12 @@ async fn serve_controlplane(
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Attaches for one pushed grant and serves its client. A grant that cannot
-/// be used (expired, refused by the relay, no client before its init
-/// window closes) is logged and dropped.
+/// be used (expired, refused by the relay, no client within its init
+/// window) is logged and dropped.
 async fn serve_pushed_grant(grant: ChannelInitGrant, options: SessionOptions, forwards: Forwards) {
-    let window = grant.channel_init_expire_at_unix_s - crate::unix_now();
-    // The relay drops a lone endpoint when the window closes; this is the backstop.
-    let deadline = Duration::from_secs(u64::try_from(window).unwrap_or(0) + 5);
     let channel = grant.channel_id.clone();
-    match tokio::time::timeout(deadline, Endpoint::connect_tunnel(&grant, &options)).await {
-        Ok(Ok(session)) => {
+    match agent::attach(&grant, &options).await {
+        Ok(session) => {
             tracing::debug!(channel, "client connected");
             builtin::serve_streams(&session, forwards).await;
             tracing::debug!(
@@ -296,27 +294,7 @@ async fn serve_pushed_grant(grant: ChannelInitGrant, options: SessionOptions, fo
                 "session ended"
             );
         }
-        Ok(Err(error)) => tracing::warn!(channel, %error, "a pushed grant could not be used"),
-        Err(_) => tracing::warn!(channel, "no client came for a pushed grant"),
-    }
-}
-
-/// Resolves on SIGINT or SIGTERM.
-pub(crate) async fn terminated() {
-    use tokio::signal::unix::{SignalKind, signal};
-    match (
-        signal(SignalKind::interrupt()),
-        signal(SignalKind::terminate()),
-    ) {
-        (Ok(mut int), Ok(mut term)) => {
-            tokio::select! {
-                _ = int.recv() => {}
-                _ = term.recv() => {}
-            }
-        }
-        _ => {
-            let _ = tokio::signal::ctrl_c().await;
-        }
+        Err(error) => tracing::warn!(channel, %error, "a pushed grant could not be used"),
     }
 }
 

@@ -47,6 +47,22 @@ fn json_of(text: &str) -> Value {
     serde_json::from_str(text).unwrap_or_else(|_| panic!("JSON output, got {text:?}"))
 }
 
+/// A relay, and a control plane minting channels on it with `args` added.
+fn relay_and_control_plane(state_dir: &Path, args: &[&str]) -> (Service, Service) {
+    let relay = Service::start(&[], state_dir);
+    let ws_url = relay.url("ws_url");
+    let mut full = vec![
+        "controlplane",
+        "--listen",
+        "127.0.0.1:0",
+        "--tunnel-url",
+        &ws_url,
+    ];
+    full.extend_from_slice(args);
+    let control_plane = Service::spawn(&full, state_dir);
+    (relay, control_plane)
+}
+
 /// A TCP server that answers each connection with its input upper-cased.
 fn upper_case_server() -> std::net::SocketAddr {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
@@ -284,17 +300,7 @@ fn serve_keeps_serving_when_accept_runs_out_of_file_descriptors() {
 #[test]
 fn a_control_plane_sends_every_client_to_one_persistent_endpoint() {
     let state = tempfile::tempdir().expect("tempdir");
-    let relay = Service::start(&[], state.path());
-    let control_plane = Service::spawn(
-        &[
-            "controlplane",
-            "--listen",
-            "127.0.0.1:0",
-            "--tunnel-url",
-            &relay.url("ws_url"),
-        ],
-        state.path(),
-    );
+    let (_relay, control_plane) = relay_and_control_plane(state.path(), &[]);
     let url = control_plane.url("controlplane_url");
     assert_eq!(control_plane.ready["callers"], "loopback only");
     let mut serve = Service::spawn(
@@ -329,17 +335,7 @@ fn a_control_plane_sends_every_client_to_one_persistent_endpoint() {
 #[test]
 fn sigterm_lets_an_open_session_finish_before_serve_exits() {
     let state = tempfile::tempdir().expect("tempdir");
-    let relay = Service::start(&[], state.path());
-    let control_plane = Service::spawn(
-        &[
-            "controlplane",
-            "--listen",
-            "127.0.0.1:0",
-            "--tunnel-url",
-            &relay.url("ws_url"),
-        ],
-        state.path(),
-    );
+    let (_relay, control_plane) = relay_and_control_plane(state.path(), &[]);
     let url = control_plane.url("controlplane_url");
     let mut serve = Service::spawn(
         &["serve", "--controlplane", &url, "--endpoint-id", "drain"],
@@ -391,19 +387,9 @@ fn an_endpoint_with_a_listed_key_joins_a_control_plane_over_noise() {
     let keys_file = state.path().join("endpoint_keys.txt");
     let public_key = printed["public_key"].as_str().expect("key");
     std::fs::write(&keys_file, format!("{public_key} noisy\n")).expect("write keys");
-    let relay = Service::start(&[], state.path());
-    let control_plane = Service::spawn(
-        &[
-            "controlplane",
-            "--listen",
-            "127.0.0.1:0",
-            "--tunnel-url",
-            &relay.url("ws_url"),
-            "--endpoint-keys",
-            keys_file.to_str().expect("utf8"),
-        ],
-        state.path(),
-    );
+    let keys_arg = keys_file.to_str().expect("utf8");
+    let (_relay, control_plane) =
+        relay_and_control_plane(state.path(), &["--endpoint-keys", keys_arg]);
     let url = control_plane.url("controlplane_url");
     let control_key = control_plane.url("control_key");
     // Endpoint keys alone turn the PSK off: none was written.

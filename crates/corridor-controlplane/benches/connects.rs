@@ -17,9 +17,7 @@ use corridor::{Client, DirectCredential, DirectInfo, Endpoint, Session, SessionO
 use corridor_controlplane::agent::{self, AgentConfig};
 use corridor_controlplane::{ControlPlane, ControlPlaneConfig, RateLimit, client};
 use corridor_core::fsec1::Suite;
-use corridor_core::grant::GrantParams;
-use corridor_core::keys::IssuerKey;
-use corridor_relay::{Relay, RelayConfig};
+use corridor_testkit::TestRelay;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::future::Future;
@@ -28,8 +26,6 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const AUD: &str = "bench";
-const ISS: &str = "bench";
 const PSK: [u8; 32] = [9; 32];
 
 type Connect = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Session> + Send>> + Send + Sync>;
@@ -72,22 +68,9 @@ fn router() -> Router {
 
 /// Relay, control plane, one registered endpoint; returns the control plane URL.
 async fn through_control_plane() -> String {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let key = IssuerKey::generate("k1", &mut rand_core::OsRng).expect("key");
-    let keys_file = dir.path().join("issuer_keys.json");
-    std::fs::write(&keys_file, key.to_public_json()).expect("keys");
-    let mut relay_config = RelayConfig::new(&keys_file, AUD, ISS);
-    relay_config.origins.allow_no_origin = true;
-    let relay = Relay::bind(relay_config).await.expect("relay");
-    let grants = GrantParams {
-        tunnel_url: relay.ws_url(),
-        audience: AUD.into(),
-        issuer: ISS.into(),
-        ..GrantParams::default()
-    };
-    tokio::spawn(relay.run());
-    std::mem::forget(dir);
-    let mut config = ControlPlaneConfig::new(key, grants);
+    let relay = TestRelay::start().await;
+    let mut config = ControlPlaneConfig::new(relay.issuer_key(), relay.grant_params());
+    std::mem::forget(relay);
     config.control_psk = Some(PSK.into());
     config.listen = "127.0.0.1:0".parse().expect("addr");
     // The bench is one caller: the per-caller limit must not be what it measures.
@@ -107,7 +90,7 @@ async fn through_control_plane() -> String {
         Arc::new(move |grant| {
             let (options, forwards) = (options.clone(), forwards.clone());
             tokio::spawn(async move {
-                if let Ok(session) = Endpoint::connect_tunnel(&grant, &options).await {
+                if let Ok(session) = agent::attach(&grant, &options).await {
                     builtin::serve_streams(&session, forwards).await;
                 }
             });

@@ -6,12 +6,12 @@
 //! ```no_run
 //! # async fn run(psk: [u8; 32]) -> Result<(), corridor_controlplane::agent::AgentError> {
 //! use corridor_controlplane::agent::{self, AgentConfig};
-//! use corridor::{Endpoint, SessionOptions};
+//! use corridor::SessionOptions;
 //! use std::sync::Arc;
 //! let config = AgentConfig::new("http://127.0.0.1:8090", "files", psk);
 //! let link = agent::spawn(config, Arc::new(|grant| {
 //!     tokio::spawn(async move {
-//!         let session = Endpoint::connect_tunnel(&grant, &SessionOptions::default()).await;
+//!         let session = agent::attach(&grant, &SessionOptions::default()).await;
 //!         // serve the session ...
 //!     });
 //!     Ok(())
@@ -24,11 +24,14 @@ use crate::protocol::{self, GRANT, GrantPush, REGISTER, Register};
 use corridor::credential::NoiseCredential;
 use corridor::reconnect::{Backoff, Reconnecting};
 use corridor::rpc::{Failure, Router};
-use corridor::{Client, ClientCredential, DirectCredential, Error, SessionOptions};
+use corridor::{
+    Client, ClientCredential, DirectCredential, Endpoint, Error, Session, SessionOptions,
+};
 use corridor_core::fsec1::Suite;
 use corridor_core::grant::ChannelInitGrant;
 use corridor_core::identity::{PublicKey, StaticSecret};
 use std::sync::Arc;
+use std::time::Duration;
 use zeroize::Zeroizing;
 
 /// Takes a pushed grant: `Ok` once the application has it (attaching may
@@ -104,6 +107,24 @@ impl AgentConfig {
             options: SessionOptions::default(),
         }
     }
+}
+
+/// How long past a pushed grant's init window the endpoint still waits for
+/// the client: room for clocks that differ between hosts.
+const CLIENT_GRACE: Duration = Duration::from_secs(2);
+
+/// Attaches as the server of a pushed grant's channel and waits for its
+/// client, no longer than the grant's init window (plus a little): a client
+/// that never comes does not hold the task until the relay gives up.
+pub async fn attach(grant: &ChannelInitGrant, options: &SessionOptions) -> Result<Session, Error> {
+    let window = grant
+        .channel_init_expire_at_unix_s
+        .saturating_sub(corridor::clock::unix_now())
+        .max(1);
+    let wait = Duration::from_secs(u64::try_from(window).unwrap_or(1)) + CLIENT_GRACE;
+    tokio::time::timeout(wait, Endpoint::connect_tunnel(grant, options))
+        .await
+        .map_err(|_| Error::Timeout("the client of a pushed grant"))?
 }
 
 /// The WebSocket URL of the control path under a control plane's base URL.

@@ -2,6 +2,7 @@
 //! `POST /v1/connect/artifact`, the demo's `POST /v1/channel/init`, and
 //! `/healthz`, `/metrics`, with flowersec's error envelope and statuses.
 
+use crate::error::{ApiError, json_response};
 use crate::protocol::{self, GRANT, GrantPush};
 use crate::state::State;
 use bytes::Bytes;
@@ -20,53 +21,6 @@ use std::sync::Arc;
 pub const ARTIFACT_PATH: &str = "/v1/connect/artifact";
 /// flowersec's demo channel-init path.
 pub const CHANNEL_INIT_PATH: &str = "/v1/channel/init";
-
-/// A refusal, as flowersec's `{error:{code,message}}` envelope.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct ApiError {
-    status: u16,
-    code: &'static str,
-    message: String,
-}
-
-impl ApiError {
-    pub(crate) fn new(status: u16, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-
-    pub(crate) fn code(&self) -> &'static str {
-        self.code
-    }
-
-    pub(crate) fn response(&self) -> Response<Full<Bytes>> {
-        let body = json!({"error": {"code": self.code, "message": self.message}});
-        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = json_response(status, &body);
-        if self.status == 401 {
-            response
-                .headers_mut()
-                .insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"));
-        }
-        response
-    }
-}
-
-fn json_response(status: StatusCode, body: &Value) -> Response<Full<Bytes>> {
-    let mut response = Response::new(Full::new(Bytes::from(body.to_string())));
-    *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    response
-        .headers_mut()
-        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    response
-}
 
 fn text(status: StatusCode, body: String, content_type: &'static str) -> Response<Full<Bytes>> {
     let mut response = Response::new(Full::new(Bytes::from(body)));

@@ -2,7 +2,7 @@
 //! file, or, when no file is configured, callers on loopback only. Each
 //! caller is rate limited on its own.
 
-use crate::api::ApiError;
+use crate::error::ApiError;
 use governor::{DefaultKeyedRateLimiter, Quota, RateLimiter};
 use hyper::HeaderMap;
 use hyper::header::AUTHORIZATION;

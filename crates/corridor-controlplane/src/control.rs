@@ -2,7 +2,7 @@
 //! WebSocket, runs an fsec1 handshake with the control PSK, and registers
 //! the ids it serves. Its registrations live exactly as long as the session.
 
-use crate::api::ApiError;
+use crate::error::ApiError;
 use crate::protocol::{REGISTER, Register};
 use crate::state::State;
 use bytes::Bytes;

@@ -3,11 +3,8 @@
 //! file of lines `PUBLIC_KEY [ID ...]` (base64url X25519 keys as `corridor
 //! keygen --kind identity` prints them; no ids, or `*`, allows any id).
 
-use corridor::ConnectionInfo;
-use corridor::credential::Authorizer;
+use corridor::credential::Allowlist;
 use corridor_core::identity::PublicKey;
-use corridor_core::suite::{Claim, Verdict};
-use futures_util::future::BoxFuture;
 use std::collections::{HashMap, HashSet};
 
 /// The allowlist.
@@ -84,20 +81,10 @@ impl EndpointKeys {
     pub fn is_empty(&self) -> bool {
         self.keys.is_empty()
     }
-}
 
-impl Authorizer for EndpointKeys {
-    fn authorize<'a>(&'a self, claim: &'a Claim, _: &'a ConnectionInfo) -> BoxFuture<'a, Verdict> {
-        let listed = claim
-            .identity
-            .static_key()
-            .is_some_and(|key| self.keys.contains_key(key));
-        Box::pin(std::future::ready(if listed {
-            Verdict::accept()
-        } else {
-            Verdict::Refuse {
-                reason: "endpoint key not listed".into(),
-            }
-        }))
+    /// The handshake's judge: listed keys only (which ids a key may
+    /// register is checked when it registers).
+    pub fn allowlist(&self) -> Allowlist {
+        Allowlist::new(self.keys.keys().copied())
     }
 }

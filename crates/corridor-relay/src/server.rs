@@ -13,9 +13,6 @@ use crate::state::Shared;
 use crate::verifier::{LoadKeysError, Verifier};
 use corridor::listener::{self as shared_listener, BindAddr, HandshakeError, ListenerConfig};
 use corridor::peer::Address;
-use hyper::server::conn::http1;
-use hyper::service::service_fn;
-use hyper_util::rt::{TokioIo, TokioTimer};
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
@@ -329,23 +326,15 @@ async fn serve_http<S>(shared: Arc<Shared>, stream: S, which: Listener, peer: So
 where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service_shared = shared.clone();
-    let service = service_fn(move |req| http::route(service_shared.clone(), which, peer, req));
-    let connection = http1::Builder::new()
-        .timer(TokioTimer::new())
-        .header_read_timeout(shared.config.limits.http_header_timeout)
-        .max_buf_size(64 * 1024)
-        .serve_connection(TokioIo::new(stream), service)
-        .with_upgrades();
-    tokio::pin!(connection);
-    tokio::select! {
-        result = connection.as_mut() => {
-            if let Err(error) = result {
-                tracing::debug!(%error, "http connection ended with an error");
-            }
-        }
-        _ = shared.shutdown.cancelled() => connection.as_mut().graceful_shutdown(),
-    }
+    let handler_shared = shared.clone();
+    let handler = move |req| http::route(handler_shared.clone(), which, peer, req);
+    shared_listener::http::serve_http(
+        stream,
+        handler,
+        shared.config.limits.http_header_timeout,
+        &shared.shutdown,
+    )
+    .await;
 }
 
 fn load_tls(files: &TlsFiles) -> Result<Arc<rustls::ServerConfig>, RelayError> {

@@ -85,7 +85,10 @@ async fn run_server_endpoint(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn flowersec_endpoints_talk_through_corridor_relay() {
     let relay = TestRelay::start().await;
-    let pair = relay.grants("interop-1");
+    let pair = relay.grants(
+        "interop-1",
+        corridor_core::fsec1::Suite::X25519HkdfSha256Aes256Gcm,
+    );
     let server = tokio::spawn(run_server_endpoint(to_flowersec(&pair.server)));
 
     let options = ConnectOptions {

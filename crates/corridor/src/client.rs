@@ -34,7 +34,7 @@ impl Client {
     ) -> Result<Session, Error> {
         let credential = ClientCredential::Fsec1(tunnel::fsec1_credential(grant)?);
         let (records, info, _) = tunnel::attach(grant, Role::Client, options).await?;
-        let options = &crate::liveness::for_grant(options, grant.idle_timeout_seconds);
+        let options = &options.for_grant(grant.idle_timeout_seconds);
         Self::finish(Box::new(records), info, &credential, options).await
     }
 
@@ -49,7 +49,7 @@ impl Client {
     ) -> Result<Session, Error> {
         tunnel::require_noise(grant)?;
         let (records, info, psk) = tunnel::attach(grant, Role::Client, options).await?;
-        let options = &crate::liveness::for_grant(options, grant.idle_timeout_seconds);
+        let options = &options.for_grant(grant.idle_timeout_seconds);
         let mut credential = credential.clone();
         credential.channel_id = grant.channel_id.clone();
         credential.psk = Some(psk);

@@ -28,7 +28,7 @@ impl Endpoint {
     ) -> Result<Session, Error> {
         let credential = EndpointCredential::fsec1(tunnel::fsec1_credential(grant)?);
         let (records, info, _) = tunnel::attach(grant, Role::Server, options).await?;
-        let options = &crate::liveness::for_grant(options, grant.idle_timeout_seconds);
+        let options = &options.for_grant(grant.idle_timeout_seconds);
         Self::finish(
             Box::new(records),
             info,
@@ -53,7 +53,7 @@ impl Endpoint {
             "the grant names the noise suite, and the credential has no noise configuration",
         ))?;
         let (records, info, psk) = tunnel::attach(grant, Role::Server, options).await?;
-        let options = &crate::liveness::for_grant(options, grant.idle_timeout_seconds);
+        let options = &options.for_grant(grant.idle_timeout_seconds);
         noise.channel_id = Some(grant.channel_id.clone());
         noise.psk = Some(psk);
         let credential = EndpointCredential {

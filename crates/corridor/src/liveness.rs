@@ -12,8 +12,6 @@
 //! answer to those: the read idle timeout allows for that cadence on top of
 //! flowersec's answer timeout, rather than ending a healthy session.
 
-use crate::session::SessionOptions;
-use std::borrow::Cow;
 use std::time::Duration;
 
 /// The shortest keepalive interval flowersec derives.
@@ -48,25 +46,27 @@ pub fn derive(idle_timeout: Duration) -> (Duration, Duration) {
     (interval, interval.min(MAX_ANSWER))
 }
 
-/// `options` adjusted for a relay channel whose grant allows
-/// `idle_timeout_seconds` of silence (unchanged when they say
-/// [`Liveness::AsConfigured`] or the grant sets no idle timeout).
-pub(crate) fn for_grant(
-    options: &SessionOptions,
-    idle_timeout_seconds: i32,
-) -> Cow<'_, SessionOptions> {
-    let idle = match u64::try_from(idle_timeout_seconds) {
-        Ok(seconds) if seconds > 0 && options.liveness == Liveness::FromGrant => {
-            Duration::from_secs(seconds)
-        }
-        _ => return Cow::Borrowed(options),
-    };
-    let (interval, answer) = derive(idle);
-    let mut options = options.clone();
-    options.secure.keepalive_interval = Some(interval);
-    options.secure.read_idle_timeout = Some(YAMUX_PING_EVERY + interval + answer);
-    options.mux.keepalive_interval = interval;
-    Cow::Owned(options)
+/// What a relay channel's keepalive should be, for a grant allowing
+/// `idle_timeout_seconds` of silence; `None` when the grant sets no idle
+/// timeout.
+pub(crate) fn for_idle_timeout(idle_timeout_seconds: i32) -> Option<Keepalive> {
+    let seconds = u64::try_from(idle_timeout_seconds)
+        .ok()
+        .filter(|s| *s > 0)?;
+    let (interval, answer) = derive(Duration::from_secs(seconds));
+    Some(Keepalive {
+        interval,
+        read_idle_timeout: YAMUX_PING_EVERY + interval + answer,
+    })
+}
+
+/// A derived keepalive.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Keepalive {
+    /// Ping when nothing was sent for this long; wake the yamux driver as often.
+    pub(crate) interval: Duration,
+    /// End the session when nothing arrived for this long.
+    pub(crate) read_idle_timeout: Duration,
 }
 
 #[cfg(test)]
@@ -90,22 +90,11 @@ mod tests {
     }
 
     #[test]
-    fn explicit_settings_and_grants_without_idle_timeout_are_left_alone() {
-        let options = SessionOptions {
-            liveness: Liveness::AsConfigured,
-            ..SessionOptions::default()
-        };
-        assert!(matches!(for_grant(&options, 4), Cow::Borrowed(_)));
-        assert!(matches!(
-            for_grant(&SessionOptions::default(), 0),
-            Cow::Borrowed(_)
-        ));
-        let defaults = SessionOptions::default();
-        let derived = for_grant(&defaults, 4);
-        assert_eq!(
-            derived.secure.keepalive_interval,
-            Some(Duration::from_secs(2))
-        );
-        assert_eq!(derived.mux.keepalive_interval, Duration::from_secs(2));
+    fn grants_without_an_idle_timeout_keep_the_session_settings() {
+        assert_eq!(for_idle_timeout(0), None);
+        assert_eq!(for_idle_timeout(-1), None);
+        let keepalive = for_idle_timeout(4).expect("derived");
+        assert_eq!(keepalive.interval, Duration::from_secs(2));
+        assert_eq!(keepalive.read_idle_timeout, Duration::from_secs(14));
     }
 }

@@ -3,6 +3,7 @@
 use crate::carrier::ws::WsOptions;
 use crate::error::Error;
 use crate::hello;
+use crate::liveness::{self, Liveness};
 use crate::mux::{Mux, MuxOptions, Stream};
 use crate::peer::Peer;
 use crate::rpc::{Router, Rpc, RpcOptions};
@@ -10,6 +11,7 @@ use crate::secure::{Counters, RekeyHandle, SecureOptions, SecureStats, SecureStr
 use corridor_core::Role;
 use corridor_core::fsec1::server::HandshakeCache;
 use corridor_core::hello::RPC_KIND;
+use std::borrow::Cow;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::{Mutex, mpsc};
@@ -27,7 +29,7 @@ pub struct SessionOptions {
     pub mux: MuxOptions,
     /// Whether relay channels derive keepalive from their grant (the
     /// default) or keep `secure` and `mux` as set.
-    pub liveness: crate::liveness::Liveness,
+    pub liveness: Liveness,
     /// RPC limits and call timeout.
     pub rpc: RpcOptions,
     /// Handlers served from the first moment of the session, usually set with
@@ -58,7 +60,7 @@ impl Default for SessionOptions {
                 ..SecureOptions::default()
             },
             mux: MuxOptions::default(),
-            liveness: crate::liveness::Liveness::default(),
+            liveness: Liveness::default(),
             rpc: RpcOptions::default(),
             router: Arc::new(Router::new()),
             hello_timeout: Duration::from_secs(10),
@@ -89,6 +91,24 @@ impl SessionOptions {
     /// The handlers sessions serve.
     pub fn router(&self) -> &Router {
         &self.router
+    }
+
+    /// These options on a relay channel whose grant allows
+    /// `idle_timeout_seconds` of silence: keepalive derived from it (see
+    /// [`crate::liveness`]) unless `liveness` says `AsConfigured`.
+    pub(crate) fn for_grant(&self, idle_timeout_seconds: i32) -> Cow<'_, SessionOptions> {
+        let derived = match self.liveness {
+            Liveness::FromGrant => liveness::for_idle_timeout(idle_timeout_seconds),
+            Liveness::AsConfigured => None,
+        };
+        let Some(keepalive) = derived else {
+            return Cow::Borrowed(self);
+        };
+        let mut options = self.clone();
+        options.secure.keepalive_interval = Some(keepalive.interval);
+        options.secure.read_idle_timeout = Some(keepalive.read_idle_timeout);
+        options.mux.keepalive_interval = keepalive.interval;
+        Cow::Owned(options)
     }
 }
 

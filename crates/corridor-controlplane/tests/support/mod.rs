@@ -2,30 +2,27 @@
 
 #![allow(dead_code)]
 
+use corridor::SessionOptions;
 use corridor::builtin::{self, Info};
 use corridor::reconnect::{Backoff, Reconnecting};
 use corridor::rpc::Router;
-use corridor::{Endpoint, SessionOptions};
 use corridor_controlplane::agent::{self, AgentConfig};
 use corridor_controlplane::{ControlPlane, ControlPlaneConfig, ControlPlaneHandle};
-use corridor_core::grant::GrantParams;
-use corridor_core::keys::IssuerKey;
-use corridor_relay::{Relay, RelayConfig};
+use corridor_testkit::TestRelay;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-pub const AUD: &str = "cp-test";
-pub const ISS: &str = "cp-test-issuer";
+pub use corridor_testkit::wait_until;
+
 pub const WAIT: Duration = Duration::from_secs(60);
 pub const PSK: [u8; 32] = [7; 32];
 
 pub struct Stack {
     pub url: String,
     pub control_plane: ControlPlaneHandle,
-    pub relay: corridor_relay::RelayHandle,
-    _dir: tempfile::TempDir,
+    pub relay: TestRelay,
 }
 
 impl Drop for Stack {
@@ -36,22 +33,8 @@ impl Drop for Stack {
 
 /// A relay and a control plane minting channels on it.
 pub async fn stack(adjust: impl FnOnce(&mut ControlPlaneConfig)) -> Stack {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let key = IssuerKey::generate("k1", &mut rand_core::OsRng).expect("key");
-    let keys_file = dir.path().join("issuer_keys.json");
-    std::fs::write(&keys_file, key.to_public_json()).expect("write keys");
-    let mut relay_config = RelayConfig::new(&keys_file, AUD, ISS);
-    relay_config.origins.allow_no_origin = true;
-    let relay = Relay::bind(relay_config).await.expect("relay binds");
-    let grants = GrantParams {
-        tunnel_url: relay.ws_url(),
-        audience: AUD.into(),
-        issuer: ISS.into(),
-        ..GrantParams::default()
-    };
-    let relay_handle = relay.handle();
-    tokio::spawn(relay.run());
-    let mut config = ControlPlaneConfig::new(key, grants);
+    let relay = TestRelay::start().await;
+    let mut config = ControlPlaneConfig::new(relay.issuer_key(), relay.grant_params());
     config.control_psk = Some(PSK.into());
     config.listen = "127.0.0.1:0".parse().expect("addr");
     adjust(&mut config);
@@ -64,8 +47,7 @@ pub async fn stack(adjust: impl FnOnce(&mut ControlPlaneConfig)) -> Stack {
     Stack {
         url,
         control_plane: handle,
-        relay: relay_handle,
-        _dir: dir,
+        relay,
     }
 }
 
@@ -85,18 +67,6 @@ impl TestEndpoint {
 
     pub fn finished(&self) -> usize {
         self.finished.load(Ordering::SeqCst)
-    }
-}
-
-/// Polls `condition` until it holds (within 10 s).
-pub async fn wait_until(what: &str, condition: impl Fn() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !condition() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
     }
 }
 
@@ -130,7 +100,7 @@ pub async fn endpoint_with(mut config: AgentConfig) -> TestEndpoint {
             let (options, forwards) = (options.clone(), forwards.clone());
             let (counter, done) = (counter.clone(), done.clone());
             tokio::spawn(async move {
-                if let Ok(session) = Endpoint::connect_tunnel(&grant, &options).await {
+                if let Ok(session) = agent::attach(&grant, &options).await {
                     counter.fetch_add(1, Ordering::SeqCst);
                     builtin::serve_streams(&session, forwards).await;
                 }

@@ -35,6 +35,7 @@
 //! ```
 
 mod address;
+pub mod http;
 mod slots;
 
 pub use address::BindAddr;

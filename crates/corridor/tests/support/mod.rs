@@ -10,18 +10,15 @@ pub mod mitm;
 use corridor::rpc::{Failure, Router};
 use corridor::{DirectCredential, Session, SessionOptions};
 use corridor_core::fsec1::Suite;
-use corridor_core::grant::{
-    self, ChannelInitGrant, DirectInfo, GrantPair, GrantParams, GrantSuite,
-};
-use corridor_core::keys::IssuerKey;
-use corridor_relay::{Relay, RelayConfig};
+use corridor_core::grant::DirectInfo;
 use serde_json::{Value, json};
 use std::time::Duration;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
-pub const AUD: &str = "test-aud";
-pub const ISS: &str = "test-iss";
+// Each test binary uses some of these.
+#[allow(unused_imports)]
+pub use corridor_testkit::{TestRelay, now, to_flowersec, to_flowersec_direct, wait_until};
 /// Client to server call: answers `{"echo": payload}`.
 pub const ECHO_RPC: u32 = 7;
 /// Server to client notification.
@@ -33,67 +30,6 @@ pub const WHO_RPC: u32 = 13;
 pub const STREAM_BYTES: usize = 64 * 1024 * 1024;
 pub const CHUNK: usize = 64 * 1024;
 pub const WAIT: Duration = Duration::from_secs(60);
-
-pub struct TestRelay {
-    pub ws_url: String,
-    pub handle: corridor_relay::RelayHandle,
-    key: IssuerKey,
-    _dir: tempfile::TempDir,
-}
-
-impl TestRelay {
-    pub async fn start() -> TestRelay {
-        Self::start_with(|_| {}).await
-    }
-
-    pub async fn start_with(adjust: impl FnOnce(&mut RelayConfig)) -> TestRelay {
-        let dir = tempfile::tempdir().expect("tempdir");
-        let key = IssuerKey::generate("k1", &mut rand_core::OsRng).expect("key");
-        let keys_file = dir.path().join("issuer_keys.json");
-        std::fs::write(&keys_file, key.to_public_json()).expect("write keys");
-        let mut config = RelayConfig::new(&keys_file, AUD, ISS);
-        config.origins.allow_no_origin = true;
-        adjust(&mut config);
-        let relay = Relay::bind(config).await.expect("relay binds");
-        let ws_url = relay.ws_url();
-        let handle = relay.handle();
-        tokio::spawn(relay.run());
-        TestRelay {
-            ws_url,
-            handle,
-            key,
-            _dir: dir,
-        }
-    }
-
-    pub fn grants(&self, channel_id: &str, suite: impl Into<GrantSuite>) -> GrantPair {
-        self.grants_with(channel_id, suite, |_| {})
-    }
-
-    pub fn grants_with(
-        &self,
-        channel_id: &str,
-        suite: impl Into<GrantSuite>,
-        adjust: impl FnOnce(&mut GrantParams),
-    ) -> GrantPair {
-        let mut params = GrantParams {
-            tunnel_url: self.ws_url.clone(),
-            audience: AUD.into(),
-            issuer: ISS.into(),
-            suites: vec![suite.into()],
-            ..GrantParams::default()
-        };
-        adjust(&mut params);
-        grant::mint(&self.key, &params, channel_id, now(), &mut rand_core::OsRng).expect("mint")
-    }
-}
-
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .expect("clock after 1970")
-        .as_secs() as i64
-}
 
 /// A direct listener's address, its connect info and the endpoint's credential.
 pub fn direct_pair(addr: std::net::SocketAddr, suite: Suite) -> (DirectInfo, DirectCredential) {
@@ -114,21 +50,6 @@ pub fn direct_pair(addr: std::net::SocketAddr, suite: Suite) -> (DirectInfo, Dir
         init_exp_unix_s: init_exp,
     };
     (info, credential)
-}
-
-/// Converts corridor's grant into the flowersec crate's type.
-pub fn to_flowersec(
-    grant: &ChannelInitGrant,
-) -> flowersec::generated::flowersec::controlplane::v1::ChannelInitGrant {
-    serde_json::from_value(serde_json::to_value(grant).expect("grant json"))
-        .expect("flowersec reads corridor's grant")
-}
-
-pub fn to_flowersec_direct(
-    info: &DirectInfo,
-) -> flowersec::generated::flowersec::direct::v1::DirectConnectInfo {
-    serde_json::from_value(serde_json::to_value(info).expect("info json"))
-        .expect("flowersec reads corridor's info")
 }
 
 /// A deterministic byte pattern, so the receiver can check every byte.
@@ -332,17 +253,4 @@ pub async fn join<T>(task: tokio::task::JoinHandle<T>) -> T {
         .await
         .expect("the task ends in time")
         .expect("the task did not panic")
-}
-
-/// Polls `condition` as the runtime makes progress, for at most 10 s;
-/// panics naming `what` otherwise.
-pub async fn wait_until(what: &str, condition: impl Fn() -> bool) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while !condition() {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
 }
