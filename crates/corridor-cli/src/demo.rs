@@ -1,20 +1,22 @@
-//! `corridor demo`: a relay, an endpoint and a client in one process, each
-//! step printed, for a newcomer's first minute.
+//! `corridor demo`: a relay, a control plane, an endpoint and two clients in
+//! one process, each step printed, for a newcomer's first minute.
 
 use anyhow::Context as _;
 use clap::Args;
 use corridor::builtin::{self, Info};
-use corridor::{Client, Endpoint, SessionOptions};
-use corridor_core::grant::{self, GrantParams};
+use corridor::{Client, SessionOptions};
+use corridor_controlplane::agent::{self, AgentConfig};
+use corridor_controlplane::{ControlPlane, ControlPlaneConfig, client};
+use corridor_core::grant::GrantParams;
 use corridor_core::keys::IssuerKey;
 use corridor_relay::{Relay, RelayConfig};
 use serde_json::{Value, json};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Start a relay, an endpoint and a client in this process and show what happens.
+/// Start a relay, a control plane, an endpoint and two clients in this process and show what happens.
 ///
 /// Nothing is left behind: the issuer key lives in a temporary directory and
 /// everything listens on an ephemeral loopback port.
@@ -35,15 +37,18 @@ pub(crate) fn run(args: DemoArgs) -> anyhow::Result<ExitCode> {
 }
 
 async fn demo(args: DemoArgs) -> anyhow::Result<ExitCode> {
-    println!("corridor demo: a relay, an endpoint and a client, in one process\n");
+    println!(
+        "corridor demo: a relay, a control plane, an endpoint and two clients, in one process\n"
+    );
     let dir = std::env::temp_dir().join(format!("corridor-demo-{}", std::process::id()));
     std::fs::create_dir_all(&dir).context("creating a temporary directory")?;
     let outcome = run_steps(&dir, args.bytes).await;
     let _ = std::fs::remove_dir_all(&dir);
     outcome?;
     println!(
-        "\nNext: `corridor relay` runs a relay; `corridor token grant > pair.json` mints a channel;\n\
-         `corridor serve --grant pair.json` and `corridor call --grant pair.json ping` are its two ends."
+        "\nNext: `corridor relay` and `corridor controlplane` run the two services;\n\
+         `corridor serve --controlplane http://127.0.0.1:8090 --endpoint-id demo` is the endpoint and\n\
+         `corridor call --controlplane http://127.0.0.1:8090 --endpoint-id demo ping` a client."
     );
     Ok(ExitCode::SUCCESS)
 }
@@ -64,22 +69,20 @@ async fn run_steps(dir: &std::path::Path, bytes: usize) -> anyhow::Result<()> {
         format!("listening on {ws_url}; it checks tokens and forwards, never decrypts"),
     );
 
-    let params = GrantParams {
-        tunnel_url: ws_url,
-        audience: "corridor-demo".into(),
-        issuer: "corridor-demo".into(),
-        ..GrantParams::default()
-    };
-    let pair = grant::mint(
-        &key,
-        &params,
-        "demo-channel",
-        crate::unix_now(),
-        &mut rand_core::OsRng,
-    )?;
+    let mut config = ControlPlaneConfig::new(key, relay_params(ws_url));
+    config.listen = "127.0.0.1:0".parse().context("loopback address")?;
+    let mut psk = [0u8; 32];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut psk);
+    config.control_psk = Some(psk.into());
+    let control_plane = ControlPlane::bind(config)
+        .await
+        .context("starting the control plane")?;
+    let url = control_plane.url();
+    let control_handle = control_plane.handle();
+    tokio::spawn(control_plane.run());
     step(
-        "grants",
-        "minted channel demo-channel: a one-time token per role and one shared PSK",
+        "control",
+        format!("control plane at {url}; it mints a fresh channel for every client"),
     );
 
     let router = builtin::register(
@@ -91,23 +94,40 @@ async fn run_steps(dir: &std::path::Path, bytes: usize) -> anyhow::Result<()> {
         },
     );
     let options = SessionOptions::default().with_router(router);
-    let server_grant = pair.server.clone();
-    let endpoint = tokio::spawn(async move {
-        let session = Endpoint::connect_tunnel(&server_grant, &options).await?;
-        builtin::serve_streams(&session, Arc::default()).await;
-        Ok::<_, corridor::Error>(())
-    });
+    let link = agent::spawn(
+        AgentConfig::new(&url, "demo", psk),
+        Arc::new(move |grant| {
+            let options = options.clone();
+            tokio::spawn(async move {
+                if let Ok(session) = agent::attach(&grant, &options).await {
+                    builtin::serve_streams(&session, Arc::default()).await;
+                }
+            });
+            Ok(())
+        }),
+    )?;
+    link.session()
+        .await
+        .context("the endpoint's control session")?;
     step(
         "endpoint",
-        "attached to the relay as the server role, waiting for its client",
+        "registered as \"demo\" over an encrypted control session, waiting for clients",
     );
 
     let started = Instant::now();
-    let session = Client::connect_tunnel(&pair.client, &SessionOptions::default()).await?;
+    let grant = client::request_grant(&url, "demo", None, Duration::from_secs(10)).await?;
     step(
-        "client",
+        "client 1",
         format!(
-            "attached as the client; E2EE handshake (X25519, AES-256-GCM) done in {:.1} ms",
+            "asked for \"demo\": got channel {} (the endpoint was sent its half first)",
+            grant.channel_id
+        ),
+    );
+    let session = Client::connect_tunnel(&grant, &SessionOptions::default()).await?;
+    step(
+        "client 1",
+        format!(
+            "attached; E2EE handshake (X25519, AES-256-GCM) through the relay, {:.1} ms from asking",
             started.elapsed().as_secs_f64() * 1e3
         ),
     );
@@ -156,7 +176,21 @@ async fn run_steps(dir: &std::path::Path, bytes: usize) -> anyhow::Result<()> {
     );
 
     session.close().await;
-    let _ = endpoint.await;
+
+    let started = Instant::now();
+    let grant = client::request_grant(&url, "demo", None, Duration::from_secs(10)).await?;
+    let second = Client::connect_tunnel(&grant, &SessionOptions::default()).await?;
+    let answer: Value = second.rpc().call(builtin::PING, &Value::Null).await?;
+    step(
+        "client 2",
+        format!(
+            "a fresh channel {}: ping -> {answer}, {:.1} ms from asking",
+            grant.channel_id,
+            started.elapsed().as_secs_f64() * 1e3
+        ),
+    );
+    second.close().await;
+    link.stop();
     let forwarded: f64 = relay_handle
         .metrics()
         .encode()
@@ -168,6 +202,16 @@ async fn run_steps(dir: &std::path::Path, bytes: usize) -> anyhow::Result<()> {
         "relay",
         format!("forwarded {forwarded} bytes of sealed records; it held no key to read them"),
     );
+    control_handle.shutdown();
     relay_handle.shutdown();
     Ok(())
+}
+
+fn relay_params(tunnel_url: String) -> GrantParams {
+    GrantParams {
+        tunnel_url,
+        audience: "corridor-demo".into(),
+        issuer: "corridor-demo".into(),
+        ..GrantParams::default()
+    }
 }

@@ -71,7 +71,9 @@ fn main() -> ExitCode {
 
 fn init_logging() {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        // yamux warns about peers that hang up while it closes; corridor
+        // logs each session's end reason itself.
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,yamux=error"));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

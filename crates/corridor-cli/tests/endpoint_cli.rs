@@ -171,9 +171,10 @@ fn demo_shows_every_step_and_exits_cleanly() {
     let text = String::from_utf8_lossy(&out.stdout);
     for step in [
         "relay",
-        "grants",
-        "endpoint",
-        "client",
+        "control plane at",
+        "registered as \"demo\"",
+        "client 1",
+        "client 2",
         "ping -> {\"pong\":true}",
         "byte-exact",
         "forwarded",
@@ -421,4 +422,46 @@ fn an_endpoint_with_a_listed_key_joins_a_control_plane_over_noise() {
         state.path(),
     );
     assert_eq!((code, json_of(&out)), (0, json!(7)), "{out}");
+}
+
+#[test]
+fn a_flowersec_client_reaches_serve_through_the_control_plane_processes() {
+    let state = tempfile::tempdir().expect("tempdir");
+    let (_relay, control_plane) = relay_and_control_plane(state.path(), &[]);
+    let url = control_plane.url("controlplane_url");
+    let _serve = Service::spawn(
+        &["serve", "--controlplane", &url, "--endpoint-id", "fs"],
+        state.path(),
+    );
+    let runtime = tokio::runtime::Runtime::new().expect("runtime");
+    runtime.block_on(async {
+        use flowersec::controlplane::client::{
+            ConnectArtifactRequestConfig, request_connect_artifact,
+        };
+        let mut request = ConnectArtifactRequestConfig::new("fs");
+        request.base_url = url.clone();
+        request.allow_loopback_http = true;
+        let artifact = request_connect_artifact(request)
+            .await
+            .expect("flowersec's client gets an artifact");
+        let options = flowersec::ConnectOptions {
+            transport_security_policy:
+                flowersec::transport_security::TransportSecurityPolicy::allow_plaintext_for_loopback(),
+            ..flowersec::ConnectOptions::default()
+        };
+        let client = flowersec::connect(artifact, options)
+            .await
+            .expect("flowersec connects through corridor's relay");
+        let reply: Value = client
+            .rpc()
+            .call_typed(2, &json!({"from": "flowersec"}))
+            .await
+            .expect("echo");
+        assert_eq!(reply, json!({"from": "flowersec"}));
+        let stream = client.open_stream("echo").await.expect("stream");
+        stream.write(b"bytes both ways").await.expect("write");
+        let back = stream.read().await.expect("read").expect("data");
+        assert_eq!(back, b"bytes both ways");
+        client.close().await.expect("close");
+    });
 }
