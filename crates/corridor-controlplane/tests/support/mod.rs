@@ -147,35 +147,16 @@ pub async fn post(
     let _ = tcp.write_all(body).await;
     let mut response = Vec::new();
     let _ = tcp.read_to_end(&mut response).await;
-    let text = String::from_utf8_lossy(&response);
-    let status = text
-        .split(' ')
-        .nth(1)
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(0);
-    let body = text
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body)
-        .unwrap_or_default();
+    let (status, body) = corridor_testkit::status_and_body(&response);
     (
         status,
-        serde_json::from_str(body).unwrap_or(serde_json::Value::Null),
+        serde_json::from_str(&body).unwrap_or(serde_json::Value::Null),
     )
 }
 
 /// The body of a plain HTTP/1.1 GET.
 pub async fn get(url: &str, path: &str) -> String {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let authority = url.strip_prefix("http://").expect("http url");
-    let mut tcp = tokio::net::TcpStream::connect(authority)
-        .await
-        .expect("connect");
-    let request = format!("GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n");
-    tcp.write_all(request.as_bytes()).await.expect("write");
-    let mut response = String::new();
-    tcp.read_to_string(&mut response).await.expect("read");
-    response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_owned())
-        .unwrap_or_default()
+    let addr = url.strip_prefix("http://").expect("http url");
+    let (_, body) = corridor_testkit::http_get(addr.parse().expect("address"), path).await;
+    body
 }
