@@ -26,7 +26,14 @@ Examples:
 pub(crate) struct CallArgs {
     #[command(flatten)]
     target: Target,
-    /// ping, echo, info, or a numeric type_id.
+    #[command(flatten)]
+    action: Action,
+}
+
+/// What to do once connected: call or notify a method, or pipe a stream.
+#[derive(Args, Debug)]
+pub(crate) struct Action {
+    /// ping, echo, info, whoami, or a numeric type_id.
     #[arg(required_unless_present = "stream")]
     method: Option<String>,
     /// The request payload as JSON.
@@ -47,20 +54,25 @@ pub(crate) fn run(args: CallArgs) -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let options = SessionOptions::default();
         let session = args.target.connect(&options).await?;
-        let code = match &args.stream {
-            Some(kind) => pipe(&session, kind).await?,
-            None => call(&session, &args).await?,
-        };
+        let code = act(&session, &args.action).await?;
         session.close().await;
         Ok(code)
     })
 }
 
-async fn call(session: &Session, args: &CallArgs) -> anyhow::Result<ExitCode> {
+/// Runs `action` on `session`.
+pub(crate) async fn act(session: &Session, action: &Action) -> anyhow::Result<ExitCode> {
+    match &action.stream {
+        Some(kind) => pipe(session, kind).await,
+        None => call(session, action).await,
+    }
+}
+
+async fn call(session: &Session, args: &Action) -> anyhow::Result<ExitCode> {
     let method = args.method.as_deref().unwrap_or_default();
     let Some(type_id) = builtin::type_id(method) else {
         return Ok(crate::config_error(format!(
-            "unknown method {method:?}: use ping, echo, info or a number"
+            "unknown method {method:?}: use ping, echo, info, whoami or a number"
         )));
     };
     let payload: Value = match &args.payload {

@@ -7,6 +7,7 @@ mod controlplane;
 mod demo;
 mod dev_state;
 mod go_flags;
+mod ipc;
 mod keygen;
 mod relay;
 mod serve;
@@ -45,6 +46,8 @@ enum Command {
     Call(call::CallArgs),
     Bench(bench::BenchArgs),
     Demo(demo::DemoArgs),
+    /// Local IPC: mutually authenticated Unix-socket services (serve, call).
+    Ipc(ipc::IpcArgs),
 }
 
 fn main() -> ExitCode {
@@ -59,6 +62,7 @@ fn main() -> ExitCode {
         Command::Call(args) => call::run(args),
         Command::Bench(args) => bench::run(args),
         Command::Demo(args) => demo::run(args),
+        Command::Ipc(args) => ipc::run(args),
     };
     match result {
         Ok(code) => code,

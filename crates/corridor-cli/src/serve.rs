@@ -60,7 +60,7 @@ pub(crate) struct ServeArgs {
     #[arg(long, requires = "controlplane_key")]
     identity: Option<PathBuf>,
     /// The control plane's public key (`control_key` in its ready line).
-    #[arg(long, requires_all = ["controlplane", "identity"])]
+    #[arg(long, requires_all = ["controlplane", "identity"], allow_hyphen_values = true)]
     controlplane_key: Option<String>,
     /// State directory holding the default control PSK file.
     #[arg(long, env = "CORRIDOR_STATE_DIR")]

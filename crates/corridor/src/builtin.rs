@@ -1,10 +1,13 @@
 //! The services every corridor endpoint can offer out of the box: `ping`,
-//! `echo` and `info` RPC, `echo` streams, and forwarding a stream kind to a
-//! local TCP port. `corridor serve` runs them; applications may too.
+//! `echo`, `info` and `whoami` RPC, `echo` streams, and forwarding a stream
+//! kind to a local TCP port. `corridor serve` and `corridor ipc serve` run
+//! them; applications may too.
 
 use crate::Stream;
-use crate::rpc::{Failure, Router};
+use crate::peer::Peer;
+use crate::rpc::{Call, Failure, Router};
 use crate::session::Session;
+use corridor_core::suite::PeerIdentity;
 use serde::Serialize;
 use serde_json::{Value, json};
 use std::collections::HashMap;
@@ -17,6 +20,9 @@ pub const PING: u32 = 1;
 pub const ECHO: u32 = 2;
 /// `type_id` of `info`: answers what the endpoint offers.
 pub const INFO: u32 = 3;
+/// `type_id` of `whoami`: answers who the caller is to this endpoint (its
+/// proven identity, address, Unix credentials, executable digest).
+pub const WHOAMI: u32 = 4;
 /// The stream kind that echoes what it receives.
 pub const ECHO_STREAM: &str = "echo";
 
@@ -32,6 +38,7 @@ pub fn type_id(name: &str) -> Option<u32> {
         "ping" => Some(PING),
         "echo" => Some(ECHO),
         "info" => Some(INFO),
+        "whoami" => Some(WHOAMI),
         other => other.parse().ok(),
     }
 }
@@ -47,7 +54,7 @@ pub struct Info {
     pub streams: Vec<String>,
 }
 
-/// `router` with `ping`, `echo` and `info` added.
+/// `router` with `ping`, `echo`, `info` and `whoami` added.
 pub fn register(router: Router, info: Info) -> Router {
     let info = Arc::new(info);
     router
@@ -62,6 +69,41 @@ pub fn register(router: Router, info: Info) -> Router {
             let info = info.clone();
             async move { Ok::<_, Failure>((*info).clone()) }
         })
+        .handle(WHOAMI, |call: Call, _: Value| async move {
+            Ok::<_, Failure>(whoami(call.peer()))
+        })
+}
+
+/// The caller as this endpoint sees it.
+fn whoami(peer: &Peer) -> Value {
+    let identity = match &peer.identity {
+        PeerIdentity::ChannelPsk { channel_id } => json!({ "channel": channel_id }),
+        PeerIdentity::StaticKey(key) => {
+            json!({ "public_key": key.to_b64u(), "fingerprint": key.fingerprint() })
+        }
+        other => json!({ "other": format!("{other:?}") }),
+    };
+    let connection = &peer.connection;
+    let mut answer = json!({
+        "suite": peer.suite.wire_name(),
+        "identity": identity,
+        "remote": connection.remote.as_ref().map(ToString::to_string),
+        "unix": connection.unix.map(|c| json!({ "uid": c.uid, "gid": c.gid, "pid": c.pid })),
+    });
+    #[cfg(target_os = "linux")]
+    if let Some(executable) = connection
+        .process
+        .as_ref()
+        .and_then(|p| p.executable.as_ref())
+    {
+        let sha256: String = executable
+            .sha256
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        answer["executable"] = json!({ "sha256": sha256, "path": executable.path });
+    }
+    answer
 }
 
 /// Where each forwarded stream kind goes: `kind -> host:port`.

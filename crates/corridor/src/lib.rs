@@ -82,6 +82,8 @@ pub mod mux;
 mod negotiate;
 pub mod origin;
 pub mod peer;
+#[cfg(target_os = "linux")]
+pub mod process;
 pub mod reconnect;
 pub mod rpc;
 pub mod secure;

@@ -34,6 +34,9 @@ pub struct ConnectionInfo {
     pub tls: Option<TlsInfo>,
     /// The peer's `Origin` header, on an accepted WebSocket.
     pub origin: Option<String>,
+    /// The Unix peer's process, held by a pidfd (Linux).
+    #[cfg(target_os = "linux")]
+    pub process: Option<crate::process::PeerProcess>,
 }
 
 impl ConnectionInfo {
@@ -63,6 +66,8 @@ impl ConnectionInfo {
                 gid: cred.gid(),
                 pid: cred.pid(),
             }),
+            #[cfg(target_os = "linux")]
+            process: crate::process::PeerProcess::of_socket(stream).ok(),
             ..ConnectionInfo::default()
         }
     }

@@ -70,7 +70,15 @@ impl Service {
         let line = ready_rx
             .recv_timeout(Duration::from_secs(30))
             .expect("ready line within 30 s");
-        let ready: Value = serde_json::from_str(&line).expect("ready line is JSON");
+        let ready: Value = match serde_json::from_str(&line) {
+            Ok(ready) => ready,
+            Err(error) => {
+                // It exited or printed something else: show why.
+                let status = child.wait();
+                let logs: Vec<String> = logs.try_iter().collect();
+                panic!("no JSON ready line ({error}): {line:?}, {status:?}, stderr: {logs:#?}");
+            }
+        };
         Service { child, ready, logs }
     }
 

@@ -91,6 +91,32 @@ impl BindAddr {
     }
 }
 
+impl BindAddr {
+    /// Connects to a listener at this address, as a client does.
+    pub async fn connect(&self) -> std::io::Result<crate::carrier::Connection> {
+        match self {
+            BindAddr::Tcp(addr) => Ok(tokio::net::TcpStream::connect(addr).await?.into()),
+            #[cfg(unix)]
+            BindAddr::UnixPath(path) => Ok(tokio::net::UnixStream::connect(path).await?.into()),
+            #[cfg(target_os = "linux")]
+            BindAddr::UnixAbstract(name) => {
+                use std::os::linux::net::SocketAddrExt as _;
+                let addr = std::os::unix::net::SocketAddr::from_abstract_name(name)?;
+                // A local connect does not wait on the network: it completes
+                // or fails at once, so the blocking call is brief.
+                let stream = std::os::unix::net::UnixStream::connect_addr(&addr)?;
+                stream.set_nonblocking(true)?;
+                Ok(tokio::net::UnixStream::from_std(stream)?.into())
+            }
+            #[allow(unreachable_patterns)]
+            _ => Err(std::io::Error::new(
+                std::io::ErrorKind::Unsupported,
+                format!("{self} is not supported on this platform"),
+            )),
+        }
+    }
+}
+
 #[cfg(unix)]
 async fn bind_path(path: &std::path::Path) -> std::io::Result<Socket> {
     match tokio::net::UnixListener::bind(path) {

@@ -1,0 +1,91 @@
+//! SHA-256 of peer executables, remembered by the file's identity (device,
+//! inode, change time, size), so a busy server does not read the same binary
+//! for every connection, and a binary changed in place (new change time) is
+//! read again.
+
+use corridor::process::{PeerProcess, ProcessError};
+use std::collections::HashMap;
+use std::io::Read as _;
+use std::os::unix::fs::MetadataExt as _;
+use std::path::PathBuf;
+use std::sync::Mutex;
+
+/// Entries kept before the cache starts over: far more distinct binaries
+/// than one machine's clients run.
+const MAX_ENTRIES: usize = 4096;
+
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
+struct FileIdentity {
+    dev: u64,
+    ino: u64,
+    ctime: i64,
+    ctime_nsec: i64,
+    size: u64,
+}
+
+/// Digests of executables by file identity.
+#[derive(Debug, Default)]
+pub struct ExecutableHashes {
+    known: Mutex<HashMap<FileIdentity, [u8; 32]>>,
+}
+
+impl ExecutableHashes {
+    /// The SHA-256 of the executable `process` runs, and its path; `true`
+    /// when the digest came from the cache.
+    pub fn of(&self, process: &PeerProcess) -> Result<([u8; 32], PathBuf, bool), ProcessError> {
+        let (mut file, path) = process.open_executable()?;
+        let metadata = file.metadata()?;
+        let identity = FileIdentity {
+            dev: metadata.dev(),
+            ino: metadata.ino(),
+            ctime: metadata.ctime(),
+            ctime_nsec: metadata.ctime_nsec(),
+            size: metadata.size(),
+        };
+        if let Some(digest) = self.lock().get(&identity) {
+            return Ok((*digest, path, true));
+        }
+        let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+        let mut buffer = vec![0u8; 256 * 1024];
+        loop {
+            let read = file.read(&mut buffer)?;
+            if read == 0 {
+                break;
+            }
+            context.update(&buffer[..read]);
+        }
+        let mut digest = [0u8; 32];
+        digest.copy_from_slice(context.finish().as_ref());
+        let mut known = self.lock();
+        if known.len() >= MAX_ENTRIES {
+            known.clear();
+        }
+        known.insert(identity, digest);
+        Ok((digest, path, false))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<FileIdentity, [u8; 32]>> {
+        // Every update is one insert or clear: a poisoned map is still whole.
+        self.known
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+}
+
+/// Lower-case hex of a digest, as `sha256sum` prints it.
+pub fn hex(digest: &[u8; 32]) -> String {
+    digest.iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+/// A digest from 64 hex digits (any case), as `sha256sum` prints it.
+pub fn parse_hex(text: &str) -> Option<[u8; 32]> {
+    let text = text.trim();
+    if text.len() != 64 || !text.is_ascii() {
+        return None;
+    }
+    let mut digest = [0u8; 32];
+    for (index, byte) in digest.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(&text[index * 2..index * 2 + 2], 16).ok()?;
+    }
+    Some(digest)
+}

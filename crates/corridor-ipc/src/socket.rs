@@ -1,0 +1,175 @@
+//! Where an IPC server listens: a path socket inside a private directory, or
+//! a Linux abstract-namespace name.
+//!
+//! A path socket's directory must belong to the server's user and be closed
+//! to everyone else (0700): in a shared directory anyone could take the name
+//! first and answer in the server's place. The directory is created so when
+//! missing and refused when it is not so. An abstract name (`@name`) has no
+//! owner at all: any process may bind it first. Mutual authentication (the
+//! client pins the server's key) is what makes that safe.
+
+use corridor::listener::BindAddr;
+use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+
+/// An IPC socket address.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IpcAddr {
+    /// A socket file in a private directory.
+    Path(PathBuf),
+    /// A Linux abstract-namespace name (written `@name`).
+    Abstract(String),
+}
+
+/// Why a socket address cannot be used.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum SocketError {
+    /// The socket file has no parent directory.
+    #[error("{0}: a socket path needs a directory")]
+    NoDirectory(PathBuf),
+    /// The directory is not the server user's alone.
+    #[error(
+        "{dir}: the socket's directory must belong to uid {expected_uid} and be closed to others (mode 0700), found uid {uid} mode {mode:o}"
+    )]
+    InsecureDirectory {
+        /// The directory.
+        dir: PathBuf,
+        /// Its owner.
+        uid: u32,
+        /// Its permission bits.
+        mode: u32,
+        /// The server's uid.
+        expected_uid: u32,
+    },
+    /// Creating or inspecting the directory failed.
+    #[error("{dir}: {source}")]
+    Io {
+        /// The directory.
+        dir: PathBuf,
+        /// What failed.
+        source: std::io::Error,
+    },
+}
+
+impl std::str::FromStr for IpcAddr {
+    type Err = std::convert::Infallible;
+
+    /// `@name` is an abstract name; anything else a path.
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        Ok(match text.strip_prefix('@') {
+            Some(name) => IpcAddr::Abstract(name.to_owned()),
+            None => IpcAddr::Path(PathBuf::from(text)),
+        })
+    }
+}
+
+impl std::fmt::Display for IpcAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IpcAddr::Path(path) => write!(f, "{}", path.display()),
+            IpcAddr::Abstract(name) => write!(f, "@{name}"),
+        }
+    }
+}
+
+impl IpcAddr {
+    /// The address to connect to (no checks: the client pins the key).
+    pub fn to_bind_addr(&self) -> BindAddr {
+        match self {
+            IpcAddr::Path(path) => BindAddr::UnixPath(path.clone()),
+            IpcAddr::Abstract(name) => BindAddr::UnixAbstract(name.as_bytes().to_vec()),
+        }
+    }
+
+    /// The listener address, after making sure a path socket's directory
+    /// is private (creating it 0700 when missing).
+    pub fn prepare(&self) -> Result<BindAddr, SocketError> {
+        match self {
+            IpcAddr::Path(path) => {
+                let dir = path
+                    .parent()
+                    .filter(|dir| !dir.as_os_str().is_empty())
+                    .ok_or_else(|| SocketError::NoDirectory(path.clone()))?;
+                private_directory(dir)?;
+                Ok(self.to_bind_addr())
+            }
+            IpcAddr::Abstract(_) => Ok(self.to_bind_addr()),
+        }
+    }
+}
+
+/// Creates `dir` (mode 0700) if missing; refuses one that another user owns
+/// or others may enter.
+fn private_directory(dir: &Path) -> Result<(), SocketError> {
+    let io = |source| SocketError::Io {
+        dir: dir.to_owned(),
+        source,
+    };
+    if !dir.exists() {
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(io)?;
+    }
+    let metadata = std::fs::metadata(dir).map_err(io)?;
+    let expected_uid = current_uid(dir)?;
+    let mode = metadata.permissions().mode() & 0o7777;
+    if metadata.uid() != expected_uid || mode & 0o077 != 0 {
+        return Err(SocketError::InsecureDirectory {
+            dir: dir.to_owned(),
+            uid: metadata.uid(),
+            mode,
+            expected_uid,
+        });
+    }
+    Ok(())
+}
+
+/// This process's effective uid, read from `/proc/self` (no unsafe libc call).
+fn current_uid(dir: &Path) -> Result<u32, SocketError> {
+    std::fs::metadata("/proc/self")
+        .map(|metadata| metadata.uid())
+        .map_err(|source| SocketError::Io {
+            dir: dir.to_owned(),
+            source,
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_directory_is_created_private_and_an_open_one_refused() {
+        let base = tempfile::tempdir().expect("tempdir");
+        let addr = IpcAddr::Path(base.path().join("run/svc.sock"));
+        addr.prepare().expect("created");
+        let mode = std::fs::metadata(base.path().join("run"))
+            .expect("dir")
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o700);
+        let open = base.path().join("open");
+        std::fs::create_dir(&open).expect("dir");
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+        let refused = IpcAddr::Path(open.join("svc.sock")).prepare();
+        assert!(
+            matches!(refused, Err(SocketError::InsecureDirectory { .. })),
+            "{refused:?}"
+        );
+    }
+
+    #[test]
+    fn at_names_are_abstract() {
+        assert_eq!(
+            "@svc".parse::<IpcAddr>(),
+            Ok(IpcAddr::Abstract("svc".into()))
+        );
+        assert_eq!(
+            "/run/x.sock".parse::<IpcAddr>(),
+            Ok(IpcAddr::Path("/run/x.sock".into()))
+        );
+    }
+}
