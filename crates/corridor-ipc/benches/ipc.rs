@@ -1,0 +1,259 @@
+//! Local IPC measured against a plain Unix socket in the same run:
+//!
+//! - small request/response round trips, one client in sequence (p50/p99)
+//!   and 8 clients at once (calls per second): a plain length-prefixed echo
+//!   on a Unix socket (the floor) beside a corridor IPC session's RPC echo;
+//! - connection setup: connect, peer checks (uid and executable digest,
+//!   the digest cached) and the Noise handshake, beside a plain connect;
+//! - the first read of an executable's digest (uncached), for this bench's
+//!   own binary.
+//!
+//! `cargo bench -p corridor-ipc --bench ipc -- [--calls N] [--seconds N]`
+//! Not a test: it prints figures and ratios, and asserts nothing about speed.
+
+use corridor::builtin::{self, Info};
+use corridor::rpc::Router;
+use corridor::{Session, SessionOptions};
+use corridor_core::identity::StaticSecret;
+use corridor_ipc::hashes::ExecutableHashes;
+use corridor_ipc::{IpcAddr, IpcClientConfig, IpcServer, IpcServerConfig, PeerPolicy, connect};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{UnixListener, UnixStream};
+
+const PAYLOAD: &[u8] = b"{\"n\":12345}";
+
+struct Args {
+    calls: usize,
+    seconds: u64,
+}
+
+fn args() -> Args {
+    let mut args = Args {
+        calls: 20_000,
+        seconds: 5,
+    };
+    let mut iter = std::env::args().skip(1).filter(|a| a != "--bench");
+    while let Some(arg) = iter.next() {
+        let value = iter.next().and_then(|v| v.parse::<u64>().ok());
+        match (arg.as_str(), value) {
+            ("--calls", Some(v)) => args.calls = v as usize,
+            ("--seconds", Some(v)) => args.seconds = v,
+            _ => {}
+        }
+    }
+    args
+}
+
+/// A plain echo server: u32 length, bytes, answered the same.
+async fn plain_server(path: &Path) {
+    let listener = UnixListener::bind(path).expect("bind");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let mut len = [0u8; 4];
+                    if stream.read_exact(&mut len).await.is_err() {
+                        return;
+                    }
+                    let n = u32::from_be_bytes(len) as usize;
+                    if n > buf.len() || stream.read_exact(&mut buf[..n]).await.is_err() {
+                        return;
+                    }
+                    let mut out = len.to_vec();
+                    out.extend_from_slice(&buf[..n]);
+                    if stream.write_all(&out).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+}
+
+async fn plain_call(stream: &mut UnixStream) {
+    let mut frame = (PAYLOAD.len() as u32).to_be_bytes().to_vec();
+    frame.extend_from_slice(PAYLOAD);
+    stream.write_all(&frame).await.expect("write");
+    let mut back = vec![0u8; frame.len()];
+    stream.read_exact(&mut back).await.expect("read");
+}
+
+async fn ipc_call(session: &Session) {
+    let payload: serde_json::Value = serde_json::from_slice(PAYLOAD).expect("json");
+    let _: serde_json::Value = session
+        .rpc()
+        .call(builtin::ECHO, &payload)
+        .await
+        .expect("call");
+}
+
+fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
+    samples.sort();
+    let at =
+        |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e6;
+    (at(0.5), at(0.99))
+}
+
+fn this_binary() -> std::path::PathBuf {
+    std::fs::read_link("/proc/self/exe").expect("own executable")
+}
+
+fn sha256sum(path: &Path) -> [u8; 32] {
+    let out = std::process::Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum");
+    corridor_ipc::hashes::parse_hex(&String::from_utf8_lossy(&out.stdout)[..64]).expect("hex")
+}
+
+fn main() {
+    let args = args();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    runtime.block_on(async {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let plain_path = dir.path().join("plain.sock");
+        plain_server(&plain_path).await;
+
+        let (server_key, client_key) = (
+            StaticSecret::generate(&mut rand_core::OsRng),
+            StaticSecret::generate(&mut rand_core::OsRng),
+        );
+        let addr = IpcAddr::Path(dir.path().join("run/ipc.sock"));
+        let mut config = IpcServerConfig::new(addr.clone(), server_key.clone(), vec![client_key.public_key()]);
+        let uid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").expect("proc"));
+        config.policy = PeerPolicy {
+            uids: [uid].into(),
+            executables: [sha256sum(&this_binary())].into(),
+            ..PeerPolicy::default()
+        };
+        let server = IpcServer::bind(config).await.expect("bind");
+        let router = builtin::register(
+            Router::new(),
+            Info { name: "bench".into(), version: "0".into(), streams: vec![] },
+        );
+        let options = SessionOptions::default().with_router(router);
+        tokio::spawn(server.serve(options, |session: Arc<Session>| async move { session.closed().await }));
+        let client = IpcClientConfig::new(addr, client_key, server_key.public_key());
+
+        // Round trips in sequence.
+        let mut plain = UnixStream::connect(&plain_path).await.expect("connect");
+        let session = connect(&client, &SessionOptions::default()).await.expect("ipc connect");
+        for _ in 0..1000 {
+            plain_call(&mut plain).await;
+            ipc_call(&session).await;
+        }
+        let mut rows = Vec::new();
+        let mut samples = Vec::with_capacity(args.calls);
+        let started = Instant::now();
+        for _ in 0..args.calls {
+            let t = Instant::now();
+            plain_call(&mut plain).await;
+            samples.push(t.elapsed());
+        }
+        let plain_rate = args.calls as f64 / started.elapsed().as_secs_f64();
+        rows.push(("plain Unix socket, 1 client", plain_rate, percentiles(samples)));
+        let mut samples = Vec::with_capacity(args.calls);
+        let started = Instant::now();
+        for _ in 0..args.calls {
+            let t = Instant::now();
+            ipc_call(&session).await;
+            samples.push(t.elapsed());
+        }
+        let ipc_rate = args.calls as f64 / started.elapsed().as_secs_f64();
+        rows.push(("corridor IPC (Noise, RPC), 1 client", ipc_rate, percentiles(samples)));
+
+        // 8 clients at once.
+        let until = Instant::now() + Duration::from_secs(args.seconds);
+        let mut tasks = tokio::task::JoinSet::new();
+        for _ in 0..8 {
+            let path = plain_path.clone();
+            tasks.spawn(async move {
+                let mut stream = UnixStream::connect(&path).await.expect("connect");
+                let mut calls = 0u64;
+                while Instant::now() < until {
+                    plain_call(&mut stream).await;
+                    calls += 1;
+                }
+                calls
+            });
+        }
+        let mut total = 0;
+        while let Some(calls) = tasks.join_next().await {
+            total += calls.expect("task");
+        }
+        let plain_parallel = total as f64 / args.seconds as f64;
+        let until = Instant::now() + Duration::from_secs(args.seconds);
+        for _ in 0..8 {
+            let client = client.clone();
+            tasks.spawn(async move {
+                let session = connect(&client, &SessionOptions::default()).await.expect("connect");
+                let mut calls = 0u64;
+                while Instant::now() < until {
+                    ipc_call(&session).await;
+                    calls += 1;
+                }
+                calls
+            });
+        }
+        let mut total = 0;
+        while let Some(calls) = tasks.join_next().await {
+            total += calls.expect("task");
+        }
+        let ipc_parallel = total as f64 / args.seconds as f64;
+
+        // Setup: connect + checks (digest cached) + handshake, beside a plain connect.
+        let mut setup = Vec::new();
+        let mut first_call = Vec::new();
+        let mut plain_setup = Vec::new();
+        for _ in 0..500 {
+            let t = Instant::now();
+            let stream = UnixStream::connect(&plain_path).await.expect("connect");
+            plain_setup.push(t.elapsed());
+            drop(stream);
+            let t = Instant::now();
+            let session = connect(&client, &SessionOptions::default()).await.expect("connect");
+            setup.push(t.elapsed());
+            let t = Instant::now();
+            let _: serde_json::Value = session.rpc().call(builtin::PING, &()).await.expect("ping");
+            first_call.push(t.elapsed());
+            session.close().await;
+        }
+        // The first digest of this binary, from a fresh cache each time.
+        let (a, _b) = std::os::unix::net::UnixStream::pair().expect("pair");
+        let process = corridor::process::PeerProcess::of_socket(&a).expect("pidfd");
+        let size = std::fs::metadata(this_binary()).map(|m| m.len()).unwrap_or_default();
+        let mut uncached = Vec::new();
+        for _ in 0..20 {
+            let t = Instant::now();
+            ExecutableHashes::default().of(&process).expect("digest");
+            uncached.push(t.elapsed());
+        }
+
+        println!("round trips, {} small calls in sequence; then 8 clients for {} s\n", args.calls, args.seconds);
+        println!("{:<40} {:>12} {:>10} {:>10}", "path", "calls/s", "p50 us", "p99 us");
+        for (name, rate, (p50, p99)) in &rows {
+            println!("{name:<40} {rate:>12.0} {p50:>10.1} {p99:>10.1}");
+        }
+        println!("{:<40} {:>12.0}", "plain Unix socket, 8 clients", plain_parallel);
+        println!("{:<40} {:>12.0}", "corridor IPC, 8 clients", ipc_parallel);
+        println!(
+            "\nIPC / plain: {:.2}x the calls per second with 1 client, {:.2}x with 8",
+            ipc_rate / plain_rate,
+            ipc_parallel / plain_parallel
+        );
+        let (setup_p50, setup_p99) = percentiles(setup);
+        let (first_p50, _) = percentiles(first_call);
+        let (plain_p50, _) = percentiles(plain_setup);
+        let (uncached_p50, _) = percentiles(uncached);
+        println!("\nsetup: plain connect p50 {plain_p50:.1} us; IPC connect + checks (digest cached) + handshake p50 {setup_p50:.1} us, p99 {setup_p99:.1} us; then the first call p50 {first_p50:.1} us");
+        println!("first digest of this binary ({:.1} MiB, uncached): p50 {:.1} ms", size as f64 / 1048576.0, uncached_p50 / 1e3);
+    });
+}
