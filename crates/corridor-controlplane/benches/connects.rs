@@ -17,7 +17,7 @@ use corridor::{Client, DirectCredential, DirectInfo, Endpoint, Session, SessionO
 use corridor_controlplane::agent::{self, AgentConfig};
 use corridor_controlplane::{ControlPlane, ControlPlaneConfig, RateLimit, client};
 use corridor_core::fsec1::Suite;
-use corridor_testkit::TestRelay;
+use corridor_testkit::{TestRelay, bench};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::future::Future;
@@ -37,22 +37,11 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut args = Args {
-        seconds: 10,
-        parallel: 16,
-        sequential: 1000,
-    };
-    let mut iter = std::env::args().skip(1).filter(|a| a != "--bench");
-    while let Some(arg) = iter.next() {
-        let value = iter.next().and_then(|v| v.parse::<u64>().ok());
-        match (arg.as_str(), value) {
-            ("--seconds", Some(v)) => args.seconds = v,
-            ("--parallel", Some(v)) => args.parallel = v as usize,
-            ("--sequential", Some(v)) => args.sequential = v as usize,
-            _ => {}
-        }
+    Args {
+        seconds: bench::flag("seconds", 10),
+        parallel: bench::flag("parallel", 16) as usize,
+        sequential: bench::flag("sequential", 1000) as usize,
     }
-    args
 }
 
 fn router() -> Router {
@@ -156,17 +145,12 @@ struct Figures {
     p99_ms: f64,
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> f64 {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index].as_secs_f64() * 1e3
-}
-
 fn figures(mut latencies: Vec<Duration>, elapsed: Duration) -> Figures {
-    latencies.sort();
+    let millis = |d: Duration| d.as_secs_f64() * 1e3;
     Figures {
         per_second: latencies.len() as f64 / elapsed.as_secs_f64(),
-        p50_ms: percentile(&latencies, 0.50),
-        p99_ms: percentile(&latencies, 0.99),
+        p50_ms: millis(bench::percentile(&mut latencies, 0.50)),
+        p99_ms: millis(bench::percentile(&mut latencies, 0.99)),
     }
 }
 

@@ -17,6 +17,7 @@ use corridor::{Session, SessionOptions};
 use corridor_core::identity::StaticSecret;
 use corridor_ipc::hashes::ExecutableHashes;
 use corridor_ipc::{IpcAddr, IpcClientConfig, IpcServer, IpcServerConfig, PeerPolicy, connect};
+use corridor_testkit::bench;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -31,20 +32,10 @@ struct Args {
 }
 
 fn args() -> Args {
-    let mut args = Args {
-        calls: 20_000,
-        seconds: 5,
-    };
-    let mut iter = std::env::args().skip(1).filter(|a| a != "--bench");
-    while let Some(arg) = iter.next() {
-        let value = iter.next().and_then(|v| v.parse::<u64>().ok());
-        match (arg.as_str(), value) {
-            ("--calls", Some(v)) => args.calls = v as usize,
-            ("--seconds", Some(v)) => args.seconds = v,
-            _ => {}
-        }
+    Args {
+        calls: bench::flag("calls", 20_000) as usize,
+        seconds: bench::flag("seconds", 5),
     }
-    args
 }
 
 /// A plain echo server: u32 length, bytes, answered the same.
@@ -91,11 +82,13 @@ async fn ipc_call(session: &Session) {
         .expect("call");
 }
 
+/// p50 and p99 in microseconds.
 fn percentiles(mut samples: Vec<Duration>) -> (f64, f64) {
-    samples.sort();
-    let at =
-        |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize].as_secs_f64() * 1e6;
-    (at(0.5), at(0.99))
+    let micros = |d: Duration| d.as_secs_f64() * 1e6;
+    (
+        micros(bench::percentile(&mut samples, 0.5)),
+        micros(bench::percentile(&mut samples, 0.99)),
+    )
 }
 
 fn this_binary() -> std::path::PathBuf {
@@ -171,11 +164,9 @@ fn main() {
         rows.push(("corridor IPC (Noise, RPC), 1 client", ipc_rate, percentiles(samples)));
 
         // 8 clients at once.
-        let until = Instant::now() + Duration::from_secs(args.seconds);
-        let mut tasks = tokio::task::JoinSet::new();
-        for _ in 0..8 {
+        let plain_parallel = bench::for_seconds(8, args.seconds, |until| {
             let path = plain_path.clone();
-            tasks.spawn(async move {
+            async move {
                 let mut stream = UnixStream::connect(&path).await.expect("connect");
                 let mut calls = 0u64;
                 while Instant::now() < until {
@@ -183,17 +174,13 @@ fn main() {
                     calls += 1;
                 }
                 calls
-            });
-        }
-        let mut total = 0;
-        while let Some(calls) = tasks.join_next().await {
-            total += calls.expect("task");
-        }
-        let plain_parallel = total as f64 / args.seconds as f64;
-        let until = Instant::now() + Duration::from_secs(args.seconds);
-        for _ in 0..8 {
+            }
+        })
+        .await as f64
+            / args.seconds as f64;
+        let ipc_parallel = bench::for_seconds(8, args.seconds, |until| {
             let client = client.clone();
-            tasks.spawn(async move {
+            async move {
                 let session = connect(&client, &SessionOptions::default()).await.expect("connect");
                 let mut calls = 0u64;
                 while Instant::now() < until {
@@ -201,13 +188,10 @@ fn main() {
                     calls += 1;
                 }
                 calls
-            });
-        }
-        let mut total = 0;
-        while let Some(calls) = tasks.join_next().await {
-            total += calls.expect("task");
-        }
-        let ipc_parallel = total as f64 / args.seconds as f64;
+            }
+        })
+        .await as f64
+            / args.seconds as f64;
 
         // Setup: connect + checks (digest cached) + handshake, beside a plain connect.
         let mut setup = Vec::new();

@@ -4,6 +4,8 @@
 //! flowersec crate's types for corridor's grants (the peer of the interop
 //! tests).
 
+pub mod bench;
+
 use corridor_core::grant::{
     self, ChannelInitGrant, DirectInfo, GrantPair, GrantParams, GrantSuite,
 };

@@ -1,0 +1,43 @@
+//! What the load tools share: numeric flags, percentiles, and running
+//! workers against a deadline.
+
+use std::future::Future;
+use std::time::{Duration, Instant};
+
+/// The value of `--name N` on the command line, or `default`.
+pub fn flag(name: &str, default: u64) -> u64 {
+    let args: Vec<String> = std::env::args().collect();
+    args.windows(2)
+        .find(|pair| pair[0] == format!("--{name}"))
+        .and_then(|pair| pair[1].parse().ok())
+        .unwrap_or(default)
+}
+
+/// The `p` quantile (0 to 1) of `samples`, which are sorted here.
+pub fn percentile(samples: &mut [Duration], p: f64) -> Duration {
+    samples.sort();
+    if samples.is_empty() {
+        return Duration::ZERO;
+    }
+    samples[((samples.len() - 1) as f64 * p).round() as usize]
+}
+
+/// Runs `workers` copies of `work` (each given the deadline) until
+/// `seconds` have passed and returns the sum of what they return (the
+/// operations each did).
+pub async fn for_seconds<F, Fut>(workers: usize, seconds: u64, work: F) -> u64
+where
+    F: Fn(Instant) -> Fut,
+    Fut: Future<Output = u64> + Send + 'static,
+{
+    let until = Instant::now() + Duration::from_secs(seconds);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        tasks.spawn(work(until));
+    }
+    let mut total = 0;
+    while let Some(done) = tasks.join_next().await {
+        total += done.expect("worker");
+    }
+    total
+}
