@@ -88,6 +88,16 @@ fn call(program: &Path, wrapper: &[&str], server: &Server, key: &Path) -> Output
         .expect("run the client")
 }
 
+/// The JSON a successful call printed.
+fn answer(out: &Output) -> Value {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(&out.stdout).expect("json")
+}
+
 fn is_root() -> bool {
     std::fs::metadata("/proc/self").is_ok_and(|m| std::os::unix::fs::MetadataExt::uid(&m) == 0)
 }
@@ -117,12 +127,7 @@ fn a_client_running_as_another_user_is_refused_by_the_uid_policy() {
     // The same key and binary as root (uid 0) are served.
     std::os::unix::fs::chown(&key, Some(0), Some(0)).expect("chown back");
     let out = call(Path::new(BIN), &[], &server, &key);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let who: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let who = answer(&out);
     assert_eq!(who["unix"]["uid"], 0);
 }
 
@@ -139,12 +144,7 @@ fn only_allowed_client_executables_are_served() {
         &["--client-hash", &digest],
     );
     let out = call(Path::new(BIN), &[], &server, &key);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let who: Value = serde_json::from_slice(&out.stdout).expect("json");
+    let who = answer(&out);
     assert_eq!(who["executable"]["sha256"], digest);
     // Another binary (the same program, one byte longer) is not.
     let other = dir.path().join("other-client");
@@ -222,12 +222,8 @@ fn sigterm_removes_the_socket_file() {
     let (key, public) = client_key(dir.path());
     let socket = dir.path().join("run/ipc.sock");
     let mut server = serve(dir.path(), socket.to_str().expect("utf8"), &public, &[]);
-    let out = call(Path::new(BIN), &[], &server, &key);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let who = answer(&call(Path::new(BIN), &[], &server, &key));
+    assert_eq!(who["suite"], "corridor.noise");
     assert!(socket.exists());
     server.service.signal("TERM");
     let status = server.service.child.wait().expect("exits");

@@ -186,11 +186,7 @@ async fn parallel(connect: &Connect, workers: usize, seconds: u64) -> Figures {
 
 fn main() {
     let args = args();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = bench::runtime();
     runtime.block_on(async {
         let url = through_control_plane().await;
         let info = direct().await;

@@ -105,11 +105,7 @@ fn sha256sum(path: &Path) -> [u8; 32] {
 
 fn main() {
     let args = args();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = bench::runtime();
     runtime.block_on(async {
         let dir = tempfile::tempdir().expect("tempdir");
         let plain_path = dir.path().join("plain.sock");

@@ -13,6 +13,23 @@ pub fn flag(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
+/// The runtime every load tool runs in: two workers, this machine's cores.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// The first command-line word that is one of `modes`, or `default`.
+pub fn mode(modes: &[&str], default: &str) -> String {
+    std::env::args()
+        .skip(1)
+        .find(|arg| modes.contains(&arg.as_str()))
+        .unwrap_or_else(|| default.to_owned())
+}
+
 /// The `p` quantile (0 to 1) of `samples`, which are sorted here.
 pub fn percentile(samples: &mut [Duration], p: f64) -> Duration {
     samples.sort();

@@ -24,6 +24,7 @@ use corridor_core::Role;
 use corridor_core::grant::{self, GrantPair, GrantParams};
 use corridor_core::keys::IssuerKey;
 use corridor_core::token::{self, Claims};
+use corridor_testkit::bench;
 use flowersec::client::ConnectOptions;
 use flowersec::endpoint::{DirectAcceptOptions, EndpointOptions};
 use flowersec::transport::TungsteniteTransport;
@@ -844,31 +845,17 @@ fn main() {
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
         .init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let flag = |name: &str, default: usize| {
-        args.iter()
-            .position(|a| a == name)
-            .and_then(|i| args.get(i + 1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(default)
-    };
-    let what = args
-        .iter()
-        .find(|a| {
-            ["all", "throughput", "pairing", "idle", "churn", "slowloris"].contains(&a.as_str())
-        })
-        .cloned()
-        .unwrap_or_else(|| "all".into());
-    let mib = flag("--mib", 256);
-    let channels = flag("--channels", 8000);
-    let pairs = flag("--pairs", 5000);
-    let concurrency = flag("--concurrency", 32);
-    let burst_kib = flag("--burst-kib", 0);
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let flag = |name: &str, default: usize| bench::flag(name, default as u64) as usize;
+    let what = bench::mode(
+        &["all", "throughput", "pairing", "idle", "churn", "slowloris"],
+        "all",
+    );
+    let mib = flag("mib", 256);
+    let channels = flag("channels", 8000);
+    let pairs = flag("pairs", 5000);
+    let concurrency = flag("concurrency", 32);
+    let burst_kib = flag("burst-kib", 0);
+    let runtime = bench::runtime();
     runtime.block_on(async {
         let relay = Arc::new(RelayProcess::start());
         if what == "all" || what == "throughput" {
@@ -887,9 +874,9 @@ fn main() {
             // Minutes long: only on request. A fresh relay with default limits.
             let relay = Arc::new(RelayProcess::start());
             let plan = churn::Plan {
-                rate: flag("--rate", 5_000),
-                seconds: flag("--seconds", 200) as u64,
-                warmup: flag("--warmup", 95) as u64,
+                rate: flag("rate", 5_000),
+                seconds: flag("seconds", 200) as u64,
+                warmup: flag("warmup", 95) as u64,
             };
             churn::run(relay, plan).await;
         }

@@ -23,6 +23,7 @@ use corridor_core::fsec1::Suite;
 use corridor_core::fsec1::client::{ClientConfig, ClientHandshake};
 use corridor_core::fsec1::server::{HandshakeCache, ServerConfig, ServerHandshake, ServerStep};
 use corridor_core::grant::DirectInfo;
+use corridor_testkit::bench;
 use serde_json::Value;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -68,11 +69,7 @@ fn args() -> Args {
 
 fn main() {
     let args = args();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let runtime = bench::runtime();
     println!(
         "endpoint_load: {} (both endpoints in this process, 2 worker threads)",
         args.what
