@@ -1,14 +1,15 @@
 //! SHA-256 of peer executables, remembered by the file's identity (device,
 //! inode, change time, size), so a busy server does not read the same binary
 //! for every connection, and a binary changed in place (new change time) is
-//! read again.
+//! read again. Clients of one new binary arriving together wait for one
+//! read, not one each.
 
 use corridor::process::{PeerProcess, ProcessError};
 use std::collections::HashMap;
 use std::io::Read as _;
 use std::os::unix::fs::MetadataExt as _;
 use std::path::PathBuf;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 /// Entries kept before the cache starts over: far more distinct binaries
 /// than one machine's clients run.
@@ -23,10 +24,14 @@ struct FileIdentity {
     size: u64,
 }
 
+/// One file's digest, filled by the first caller; the others wait on its
+/// lock instead of reading the file again.
+type Slot = Arc<Mutex<Option<[u8; 32]>>>;
+
 /// Digests of executables by file identity.
 #[derive(Debug, Default)]
 pub struct ExecutableHashes {
-    known: Mutex<HashMap<FileIdentity, [u8; 32]>>,
+    known: Mutex<HashMap<FileIdentity, Slot>>,
 }
 
 impl ExecutableHashes {
@@ -42,34 +47,45 @@ impl ExecutableHashes {
             ctime_nsec: metadata.ctime_nsec(),
             size: metadata.size(),
         };
-        if let Some(digest) = self.lock().get(&identity) {
-            return Ok((*digest, path, true));
-        }
-        let mut context = ring::digest::Context::new(&ring::digest::SHA256);
-        let mut buffer = vec![0u8; 256 * 1024];
-        loop {
-            let read = file.read(&mut buffer)?;
-            if read == 0 {
-                break;
+        let slot = {
+            let mut known = lock(&self.known);
+            if known.len() >= MAX_ENTRIES && !known.contains_key(&identity) {
+                known.clear();
             }
-            context.update(&buffer[..read]);
+            known.entry(identity).or_default().clone()
+        };
+        // Blocking is fine: callers run on the blocking pool.
+        let mut digest = lock(&slot);
+        if let Some(digest) = *digest {
+            return Ok((digest, path, true));
         }
-        let mut digest = [0u8; 32];
-        digest.copy_from_slice(context.finish().as_ref());
-        let mut known = self.lock();
-        if known.len() >= MAX_ENTRIES {
-            known.clear();
-        }
-        known.insert(identity, digest);
-        Ok((digest, path, false))
+        let read = sha256(&mut file)?;
+        *digest = Some(read);
+        Ok((read, path, false))
     }
+}
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<FileIdentity, [u8; 32]>> {
-        // Every update is one insert or clear: a poisoned map is still whole.
-        self.known
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+fn sha256(file: &mut std::fs::File) -> std::io::Result<[u8; 32]> {
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    let mut buffer = vec![0u8; 256 * 1024];
+    loop {
+        let read = file.read(&mut buffer)?;
+        if read == 0 {
+            break;
+        }
+        context.update(&buffer[..read]);
     }
+    let mut digest = [0u8; 32];
+    digest.copy_from_slice(context.finish().as_ref());
+    Ok(digest)
+}
+
+// Every update is one insert, clear or store: a poisoned lock still guards
+// whole data.
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// Lower-case hex of a digest, as `sha256sum` prints it.
