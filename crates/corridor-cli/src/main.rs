@@ -9,6 +9,7 @@ mod dev_state;
 mod go_flags;
 mod ipc;
 mod keygen;
+mod proxy;
 mod relay;
 mod serve;
 mod signals;
@@ -48,6 +49,9 @@ enum Command {
     Demo(demo::DemoArgs),
     /// Local IPC: mutually authenticated Unix-socket services (serve, call).
     Ipc(ipc::IpcArgs),
+    /// The ingress proxy: route public HTTP/TLS by Host/SNI to private
+    /// agents that dial back (serve, register, unregister, list, agent).
+    Proxy(Box<proxy::ProxyArgs>),
 }
 
 fn main() -> ExitCode {
@@ -63,6 +67,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => bench::run(args),
         Command::Demo(args) => demo::run(args),
         Command::Ipc(args) => ipc::run(args),
+        Command::Proxy(args) => proxy::run(*args),
     };
     match result {
         Ok(code) => code,

@@ -7,6 +7,7 @@ use crate::protocol::{REGISTER, Register};
 use crate::state::State;
 use bytes::Bytes;
 use corridor::carrier::ByteIo;
+use corridor::listener::upgrade::{accept_websocket, check_websocket_upgrade};
 use corridor::peer::Address;
 use corridor::rpc::{Call, Failure, Router};
 use corridor::{ConnectionInfo, Endpoint};
@@ -14,25 +15,14 @@ use corridor_core::negotiate;
 use corridor_core::suite::SuiteName;
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderMap, HeaderValue};
-use hyper::{Request, Response, StatusCode};
+use hyper::header;
+use hyper::{Request, Response};
 use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
-
-fn has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
-    headers.get_all(name).iter().any(|value| {
-        value.to_str().is_ok_and(|value| {
-            value
-                .split(',')
-                .any(|part| part.trim().eq_ignore_ascii_case(token))
-        })
-    })
-}
 
 /// Answers the upgrade and runs the control session in a task of its own.
 pub(crate) fn upgrade(
@@ -40,15 +30,11 @@ pub(crate) fn upgrade(
     mut req: Request<Incoming>,
     remote: SocketAddr,
 ) -> Response<Full<Bytes>> {
+    if let Err(refusal) = check_websocket_upgrade(&req, |_| true) {
+        let status = refusal.status().as_u16();
+        return ApiError::new(status, refusal.reason(), refusal.to_string()).response();
+    }
     let headers = req.headers();
-    let key = headers.get(header::SEC_WEBSOCKET_KEY).cloned();
-    let is_upgrade = has_token(headers, header::CONNECTION, "upgrade")
-        && has_token(headers, header::UPGRADE, "websocket")
-        && has_token(headers, header::SEC_WEBSOCKET_VERSION, "13");
-    let Some(key) = key.filter(|_| is_upgrade) else {
-        return ApiError::new(400, "bad_upgrade", "a WebSocket upgrade is expected here")
-            .response();
-    };
     // The suite: the first the endpoint offers that is accepted (fsec1 when
     // it names none, as flowersec's clients do).
     let protocols = headers
@@ -61,7 +47,8 @@ pub(crate) fn upgrade(
     else {
         return ApiError::new(400, "no_common_suite", "no accepted suite offered").response();
     };
-    let on_upgrade = hyper::upgrade::on(&mut req);
+    let echoed = protocols.is_some().then(|| suite.wire_name());
+    let (response, on_upgrade) = accept_websocket(&mut req, echoed);
     let task_state = state.clone();
     state.tasks.spawn(async move {
         match on_upgrade.await {
@@ -69,20 +56,6 @@ pub(crate) fn upgrade(
             Err(error) => tracing::debug!(%error, "control upgrade failed"),
         }
     });
-    let mut response = Response::new(Full::new(Bytes::new()));
-    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let headers = response.headers_mut();
-    headers.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    headers.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    if let Ok(accept) = HeaderValue::from_str(&derive_accept_key(key.as_bytes())) {
-        headers.insert(header::SEC_WEBSOCKET_ACCEPT, accept);
-    }
-    if protocols.is_some() {
-        headers.insert(
-            header::SEC_WEBSOCKET_PROTOCOL,
-            HeaderValue::from_static(suite.wire_name()),
-        );
-    }
     response
 }
 

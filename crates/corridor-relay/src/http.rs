@@ -11,16 +11,16 @@ use crate::read_ahead::ReadAhead;
 use crate::refusals::Severity;
 use crate::state::Shared;
 use bytes::Bytes;
+use corridor::listener::upgrade::{accept_websocket, check_websocket_upgrade};
 use http_body_util::Full;
 use hyper::body::Incoming;
-use hyper::header::{self, HeaderMap, HeaderValue};
-use hyper::{Method, Request, Response, StatusCode};
+use hyper::header::{self, HeaderValue};
+use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
 
 /// The most one socket read takes in: one `recv` for several 64 KiB records
@@ -86,15 +86,6 @@ fn metrics(shared: &Shared) -> Response<Full<Bytes>> {
     response
 }
 
-fn header_has_token(headers: &HeaderMap, name: header::HeaderName, token: &str) -> bool {
-    headers.get_all(name).iter().any(|value| {
-        value.to_str().is_ok_and(|v| {
-            v.split(',')
-                .any(|part| part.trim().eq_ignore_ascii_case(token))
-        })
-    })
-}
-
 /// A refusal before the upgrade, as gorilla/websocket writes it.
 fn refuse(
     shared: &Shared,
@@ -124,51 +115,9 @@ fn upgrade(
     mut req: Request<Incoming>,
     peer: SocketAddr,
 ) -> Response<Full<Bytes>> {
-    let headers = req.headers();
-    if !header_has_token(headers, header::CONNECTION, "upgrade") {
-        return refuse(
-            &shared,
-            peer,
-            StatusCode::BAD_REQUEST,
-            "missing_connection_upgrade",
-        );
-    }
-    if !header_has_token(headers, header::UPGRADE, "websocket") {
-        return refuse(
-            &shared,
-            peer,
-            StatusCode::BAD_REQUEST,
-            "missing_upgrade_websocket",
-        );
-    }
-    if req.method() != Method::GET {
-        return refuse(
-            &shared,
-            peer,
-            StatusCode::METHOD_NOT_ALLOWED,
-            "method_not_get",
-        );
-    }
-    if !header_has_token(headers, header::SEC_WEBSOCKET_VERSION, "13") {
-        return refuse(
-            &shared,
-            peer,
-            StatusCode::BAD_REQUEST,
-            "unsupported_version",
-        );
-    }
-    let origin = headers
-        .get(header::ORIGIN)
-        .map(|value| value.to_str().unwrap_or("\u{fffd}"));
-    if !shared.config.origins.allows(origin) {
-        return refuse(&shared, peer, StatusCode::FORBIDDEN, "origin_not_allowed");
-    }
-    let key_ok = headers
-        .get(header::SEC_WEBSOCKET_KEY)
-        .and_then(|key| corridor_core::b64::decode_std(key.as_bytes()))
-        .is_some_and(|raw| raw.len() == 16);
-    if !key_ok {
-        return refuse(&shared, peer, StatusCode::BAD_REQUEST, "bad_websocket_key");
+    let origins = &shared.config.origins;
+    if let Err(refusal) = check_websocket_upgrade(&req, |origin| origins.allows(origin)) {
+        return refuse(&shared, peer, refusal.status(), refusal.reason());
     }
     if shared.is_shutting_down() {
         let mut response = text(StatusCode::SERVICE_UNAVAILABLE, "tunnel server closed\n");
@@ -178,13 +127,7 @@ fn upgrade(
         );
         return response;
     }
-    let accept = derive_accept_key(
-        req.headers()
-            .get(header::SEC_WEBSOCKET_KEY)
-            .map(|key| key.as_bytes())
-            .unwrap_or_default(),
-    );
-    let on_upgrade = hyper::upgrade::on(&mut req);
+    let (response, on_upgrade) = accept_websocket(&mut req, None);
     let ws_config = crate::ws::config(&shared.config.limits);
     let attach_budget = crate::ws::attach_read_budget(&shared.config.limits);
     let task_shared = shared.clone();
@@ -204,13 +147,5 @@ fn upgrade(
         let ws = WebSocketStream::from_raw_socket(io, WsRole::Server, Some(ws_config)).await;
         crate::attach::serve_endpoint(task_shared, ws, peer).await;
     });
-    let mut response = Response::new(Full::new(Bytes::new()));
-    *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
-    let h = response.headers_mut();
-    h.insert(header::UPGRADE, HeaderValue::from_static("websocket"));
-    h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-    if let Ok(value) = HeaderValue::from_str(&accept) {
-        h.insert(header::SEC_WEBSOCKET_ACCEPT, value);
-    }
     response
 }

@@ -37,6 +37,7 @@
 mod address;
 pub mod http;
 mod slots;
+pub mod upgrade;
 
 pub use address::BindAddr;
 pub use slots::{ConnectionSlot, ListenerStats};

@@ -101,3 +101,9 @@ pub fn load_server_config(files: &ServerTlsFiles) -> Result<Arc<rustls::ServerCo
         .map_err(|e| TlsError::new(TlsFile::Certificate, &files.cert, e))?;
     Ok(Arc::new(config))
 }
+
+mod pin;
+mod self_signed;
+
+pub use pin::{PinError, client_config, spki_pin};
+pub use self_signed::{SelfSigned, load_or_create_self_signed};
