@@ -38,7 +38,8 @@ enum ProxyCommand {
 /// certificate is made in the state directory on first start; its pin is in
 /// the ready line, for agents' --server-pin. The operator's token is made
 /// there too (admin.token). Registrations survive restarts.
-/// SIGINT/SIGTERM: no new visitors, open connections get --drain seconds.
+/// SIGUSR1/SIGUSR2 turn /metrics on and off (on at start). SIGINT/SIGTERM:
+/// no new visitors, open connections get --drain seconds.
 #[derive(Args, Debug)]
 #[command(after_help = "\
 Examples:
@@ -247,6 +248,8 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     let server = ProxyServer::bind(config).await?;
     println!("{}", serde_json::to_string(server.ready())?);
     let handle = server.handle();
+    let switch = handle.clone();
+    crate::signals::metrics_switch(move |enabled| switch.set_metrics_enabled(enabled))?;
     tokio::spawn(async move {
         crate::signals::terminated().await;
         tracing::info!("shutting down: no new visitors");

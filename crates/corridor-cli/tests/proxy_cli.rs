@@ -116,6 +116,48 @@ fn a_private_service_is_reached_with_curl_through_serve_register_and_agent() {
     let listed: Value = serde_json::from_slice(&out.stdout).expect("json");
     assert_eq!(listed["hosts"][0]["agents"], 1, "{listed}");
 
+    // /healthz and /metrics on the API port, reached with curl pinning the
+    // same key (curl writes pins with two slashes).
+    let curl_pin = pin.replacen("sha256/", "sha256//", 1);
+    let api_https = format!("https://{}", ready["api"].as_str().expect("api"));
+    let fetch = |path: &str| {
+        let out = Command::new("curl")
+            .args([
+                "--silent",
+                "--insecure",
+                "--max-time",
+                "10",
+                "--pinnedpubkey",
+                &curl_pin,
+            ])
+            .args(["--write-out", "\n%{http_code}"])
+            .arg(format!("{api_https}{path}"))
+            .output()
+            .expect("curl");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(fetch("/healthz"), "ok\n\n200");
+    // Counted when the splice ends, just after curl has its answer.
+    let spliced = "corridor_proxy_visitors_total{listener=\"http\",outcome=\"spliced\"} 1";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !fetch("/metrics").contains(spliced) {
+        assert!(std::time::Instant::now() < deadline, "the visitor counted");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    server.signal("USR2");
+    server.wait_log("metrics switched");
+    assert!(fetch("/metrics").ends_with("404"));
+    server.signal("USR1");
+    server.wait_log("metrics switched");
+    assert!(fetch("/metrics").ends_with("200"));
+    let wrong_pin = "sha256//AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=";
+    let out = Command::new("curl")
+        .args(["--silent", "--insecure", "--pinnedpubkey", wrong_pin])
+        .arg(format!("{api_https}/healthz"))
+        .output()
+        .expect("curl");
+    assert!(!out.status.success(), "curl refuses another key");
+
     agent.signal("TERM");
     assert!(agent.child.wait().expect("exits").success());
     server.signal("TERM");

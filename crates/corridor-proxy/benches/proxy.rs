@@ -14,7 +14,7 @@
 
 use corridor::listener::http::serve_http;
 use corridor_proxy::{Agent, AgentConfig, Limits, ProxyConfig, ProxyServer, Routes, ServerTrust};
-use corridor_testkit::bench::{flag, percentile, runtime};
+use corridor_testkit::bench::{answer_byte_count, flag, for_seconds, percentile, runtime};
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
@@ -51,18 +51,8 @@ async fn sink_service() -> SocketAddr {
     let listener = TcpListener::bind(loopback()).await.expect("bind");
     let addr = listener.local_addr().expect("addr");
     tokio::spawn(async move {
-        while let Ok((mut stream, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 256 * 1024];
-                let mut total = 0u64;
-                while let Ok(n) = stream.read(&mut buf).await {
-                    if n == 0 {
-                        break;
-                    }
-                    total += n as u64;
-                }
-                let _ = stream.write_all(&total.to_be_bytes()).await;
-            });
+        while let Ok((stream, _)) = listener.accept().await {
+            tokio::spawn(answer_byte_count(stream));
         }
     });
     addr
@@ -93,6 +83,53 @@ async fn forwarder(target: SocketAddr) -> SocketAddr {
         }
     });
     addr
+}
+
+/// TCP connections with a TLS handshake per second, both ends in this
+/// process, as every visitor's data connection needs one: with the new
+/// connections the two hops already make, the floor of a per-visitor
+/// dial-back over TLS.
+async fn tls_connections_per_second(state: &std::path::Path, pin: &str, seconds: u64) -> f64 {
+    let files = corridor::tls::ServerTlsFiles {
+        cert: state.join("tls/cert.pem"),
+        key: state.join("tls/key.pem"),
+        client_ca: None,
+    };
+    let acceptor =
+        tokio_rustls::TlsAcceptor::from(corridor::tls::load_server_config(&files).expect("tls"));
+    let listener = TcpListener::bind(loopback()).await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move {
+        while let Ok((tcp, _)) = listener.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                if let Ok(mut tls) = acceptor.accept(tcp).await {
+                    let _ = tls.write_all(b"k").await;
+                    let _ = tls.shutdown().await;
+                }
+            });
+        }
+    });
+    let client = corridor::tls::client_config(pin).expect("pin");
+    let started = Instant::now();
+    let count = for_seconds(32, seconds, |until| {
+        let connector = tokio_rustls::TlsConnector::from(client.clone());
+        async move {
+            let mut done = 0;
+            while Instant::now() < until {
+                let tcp = TcpStream::connect(addr).await.expect("connect");
+                let name = rustls_pki_types::ServerName::try_from("localhost").expect("name");
+                let mut tls = connector.connect(name, tcp).await.expect("handshake");
+                let mut byte = [0u8; 1];
+                tls.read_exact(&mut byte).await.expect("byte");
+                done += 1;
+            }
+            done
+        }
+    })
+    .await;
+    server.abort();
+    count as f64 / started.elapsed().as_secs_f64()
 }
 
 struct Wrk {
@@ -334,6 +371,15 @@ fn main() {
             proxied.rps / hopped.rps
         );
     }
+
+    let tls_rate = runtime.block_on(tls_connections_per_second(
+        &dir.path().join("state"),
+        ready.pin.as_deref().expect("pin"),
+        seconds,
+    ));
+    println!(
+        "TLS connections  {tls_rate:>7.0} per second (TCP connect + TLS 1.3 handshake, 32 at once, both ends here): each visitor's data connection costs one"
+    );
 
     let (direct, hopped, proxied) = runtime.block_on(async {
         let direct = bulk(sink, b"", bulk_mib).await;

@@ -26,6 +26,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 use std::convert::Infallible;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
 use subtle::ConstantTimeEq as _;
 use tokio_tungstenite::WebSocketStream;
@@ -81,7 +82,9 @@ async fn route(
 ) -> Result<Response<Full<Bytes>>, Infallible> {
     Ok(match (req.method(), req.uri().path()) {
         (&Method::GET, "/healthz") => text(StatusCode::OK, "ok\n"),
-        (&Method::GET, "/metrics") => text(StatusCode::OK, shared.metrics.encode()),
+        (&Method::GET, "/metrics") if shared.metrics_enabled.load(Ordering::Relaxed) => {
+            text(StatusCode::OK, shared.metrics.encode())
+        }
         (_, crate::API_PATH) => upgrade(shared, req),
         _ => text(StatusCode::NOT_FOUND, "not found\n"),
     })

@@ -15,6 +15,7 @@ use serde::Serialize;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -25,6 +26,8 @@ pub(crate) struct Shared {
     pub(crate) agents: Agents,
     pub(crate) dialbacks: Arc<DialBacks>,
     pub(crate) metrics: Metrics,
+    /// Whether `/metrics` answers (SIGUSR1 / SIGUSR2 in the CLI).
+    pub(crate) metrics_enabled: AtomicBool,
     pub(crate) admin_token: [u8; 32],
     pub(crate) data_addr: String,
     pub(crate) tasks: TaskTracker,
@@ -81,6 +84,13 @@ impl ProxyServerHandle {
     /// Data connections closed for `reason` (`unknown_secret`, ...).
     pub fn data_refusals(&self, reason: &'static str) -> u64 {
         self.shared.metrics.data_refusals(reason)
+    }
+
+    /// Turns `/metrics` on or off (404 while off); on from the start.
+    pub fn set_metrics_enabled(&self, enabled: bool) {
+        self.shared
+            .metrics_enabled
+            .store(enabled, Ordering::Relaxed);
     }
 
     /// Dial-backs waiting now.
@@ -196,6 +206,7 @@ impl ProxyServer {
             agents: Agents::default(),
             dialbacks: Arc::default(),
             metrics: Metrics::new(),
+            metrics_enabled: AtomicBool::new(true),
             admin_token,
             data_addr,
             tasks: TaskTracker::new(),

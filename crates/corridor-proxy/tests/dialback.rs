@@ -324,3 +324,59 @@ async fn an_idle_agent_is_kept_by_pings_not_reconnected() {
     assert_eq!(listed["hosts"][0]["agents"], 1);
     agent.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_ca_issued_certificate_serves_agents_that_trust_the_ca() {
+    let dir = std::sync::Arc::new(tempfile::tempdir().unwrap());
+    let (ca_pem, cert, key) = support::ca_issued(&["localhost"]);
+    let write_pem = |name: &str, label: &str, der: &[u8]| {
+        use base64::Engine as _;
+        let body = base64::engine::general_purpose::STANDARD.encode(der);
+        let lines: Vec<&str> = body
+            .as_bytes()
+            .chunks(64)
+            .map(|c| std::str::from_utf8(c).unwrap())
+            .collect();
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "-----BEGIN {label}-----\n{}\n-----END {label}-----\n",
+                lines.join("\n")
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let cert_file = write_pem("cert.pem", "CERTIFICATE", &cert);
+    let key_file = write_pem("key.pem", "PRIVATE KEY", key.secret_der());
+    let ca_file = dir.path().join("ca.pem");
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    let proxy = Proxy::start_in(dir.clone(), |config| {
+        config.tls = Some(corridor::tls::ServerTlsFiles {
+            cert: cert_file,
+            key: key_file,
+            client_ca: None,
+        });
+    })
+    .await;
+    assert_eq!(proxy.ready.pin, None, "no self-signed certificate was made");
+    let url: corridor_proxy::ApiUrl = format!("wss://localhost:{}/api", proxy.ready.api.port())
+        .parse()
+        .unwrap();
+    let token = proxy.admin_token();
+    let trusted = ApiClient::connect(&url, &ServerTrust::CaFile(ca_file), Some(&token)).await;
+    let listed = trusted
+        .unwrap()
+        .call("proxy.list", Value::Null)
+        .await
+        .unwrap();
+    assert_eq!(listed, json!({"hosts": []}));
+    // The public roots do not know this CA.
+    let refused = ApiClient::connect(&url, &ServerTrust::PublicRoots, Some(&token)).await;
+    assert!(
+        matches!(refused, Err(ProxyError::Connect { ref detail, .. }) if detail.contains("tls")),
+        "{:?}",
+        refused.err()
+    );
+}

@@ -323,3 +323,78 @@ async fn one_address_opening_connections_too_fast_is_closed_at_once() {
     })
     .await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn visitors_of_one_host_are_spread_over_its_agents_and_one_leaving_breaks_nothing() {
+    let proxy = Proxy::start(|_| {}).await;
+    let (left, right) = (http_service("left").await, http_service("right").await);
+    let secret = proxy.register("pair.example").await;
+    let first = proxy
+        .agent(
+            "pair.example",
+            &secret,
+            &[&format!("pair.example={left}")],
+            0,
+        )
+        .await;
+    let _second = proxy
+        .agent(
+            "pair.example",
+            &secret,
+            &[&format!("pair.example={right}")],
+            0,
+        )
+        .await;
+    let port = proxy.http_port();
+    let mut seen = std::collections::BTreeSet::new();
+    for n in 0..6 {
+        let answer = get(port, "pair.example", &format!("/{n}")).await;
+        seen.insert(
+            answer
+                .rsplit("\r\n\r\n")
+                .next()
+                .unwrap_or("")
+                .split(' ')
+                .next()
+                .map(str::to_owned),
+        );
+    }
+    let both: std::collections::BTreeSet<_> =
+        [Some("left".to_owned()), Some("right".to_owned())].into();
+    assert_eq!(seen, both, "visitors go to both agents in turn");
+    first.shutdown().await;
+    for n in 0..4 {
+        let answer = get(port, "pair.example", &format!("/after{n}")).await;
+        assert!(answer.ends_with(&format!("right /after{n}\n")), "{answer}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_closes_pass_through_both_ways() {
+    let proxy = Proxy::start(|_| {}).await;
+    let echo = echo_service().await;
+    let secret = proxy.register("half.example").await;
+    let _agent = proxy
+        .agent(
+            "half.example",
+            &secret,
+            &[&format!("half.example={echo}")],
+            1,
+        )
+        .await;
+    let mut visitor = tokio::net::TcpStream::connect(("127.0.0.1", proxy.http_port()))
+        .await
+        .unwrap();
+    let head = b"POST / HTTP/1.1\r\nHost: half.example\r\n\r\n";
+    visitor.write_all(head).await.unwrap();
+    visitor.write_all(b"the body").await.unwrap();
+    // The visitor is done writing; the service sees the end, echoes what it
+    // had, and closes its side, which the visitor sees as the end.
+    visitor.shutdown().await.unwrap();
+    let mut echoed = Vec::new();
+    tokio::time::timeout(Duration::from_secs(10), visitor.read_to_end(&mut echoed))
+        .await
+        .expect("the service's end arrives")
+        .unwrap();
+    assert_eq!(echoed, [&head[..], b"the body"].concat());
+}

@@ -1,8 +1,9 @@
-//! What the load tools share: numeric flags, percentiles, and running
-//! workers against a deadline.
+//! What the load tools share: numeric flags, percentiles, running
+//! workers against a deadline, and the far end of a throughput measure.
 
 use std::future::Future;
 use std::time::{Duration, Instant};
+use tokio::io::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _};
 
 /// The value of `--name N` on the command line, or `default`.
 pub fn flag(name: &str, default: u64) -> u64 {
@@ -57,4 +58,19 @@ where
         total += done.expect("worker");
     }
     total
+}
+
+/// The far end of a throughput measure: reads `stream` to its end, then
+/// answers with the byte count (8 bytes, big-endian) and closes.
+pub async fn answer_byte_count<S: AsyncRead + AsyncWrite + Unpin>(mut stream: S) {
+    let mut buf = vec![0u8; 256 * 1024];
+    let mut total = 0u64;
+    while let Ok(n) = stream.read(&mut buf).await {
+        if n == 0 {
+            break;
+        }
+        total += n as u64;
+    }
+    let _ = stream.write_all(&total.to_be_bytes()).await;
+    let _ = stream.shutdown().await;
 }

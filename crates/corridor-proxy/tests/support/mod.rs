@@ -170,9 +170,15 @@ where
     let _ = stream.shutdown().await;
 }
 
-/// A local HTTPS service for `name` with a certificate from a CA of its
-/// own; returns its address and the CA's PEM (the visitor's trust).
-pub async fn https_service(name: &'static str) -> (SocketAddr, String) {
+/// A certificate for `names` from a CA made for it: the CA's PEM, and the
+/// leaf's certificate and PKCS#8 key in DER.
+pub fn ca_issued(
+    names: &[&str],
+) -> (
+    String,
+    rustls_pki_types::CertificateDer<'static>,
+    rustls_pki_types::PrivateKeyDer<'static>,
+) {
     let ca_key = rcgen::KeyPair::generate().expect("ca key");
     let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).expect("ca params");
     ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
@@ -183,19 +189,26 @@ pub async fn https_service(name: &'static str) -> (SocketAddr, String) {
         .push(rcgen::DnType::CommonName, "corridor test CA");
     let ca = rcgen::CertifiedIssuer::self_signed(ca_params, ca_key).expect("ca");
     let leaf_key = rcgen::KeyPair::generate().expect("leaf key");
-    let mut leaf_params =
-        rcgen::CertificateParams::new(vec![name.to_owned()]).expect("leaf params");
+    let names: Vec<String> = names.iter().map(|name| (*name).to_owned()).collect();
+    let mut leaf_params = rcgen::CertificateParams::new(names.clone()).expect("leaf params");
     leaf_params.distinguished_name = rcgen::DistinguishedName::new();
     leaf_params
         .distinguished_name
-        .push(rcgen::DnType::CommonName, name);
+        .push(rcgen::DnType::CommonName, names[0].clone());
     let leaf = leaf_params.signed_by(&leaf_key, &ca).expect("leaf");
     let key = rustls_pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into());
+    (ca.pem(), leaf.der().clone(), key)
+}
+
+/// A local HTTPS service for `name` with a certificate from a CA of its
+/// own; returns its address and the CA's PEM (the visitor's trust).
+pub async fn https_service(name: &'static str) -> (SocketAddr, String) {
+    let (ca_pem, cert, key) = ca_issued(&[name]);
     let config = rustls::ServerConfig::builder_with_provider(corridor::tls::provider())
         .with_safe_default_protocol_versions()
         .expect("versions")
         .with_no_client_auth()
-        .with_single_cert(vec![leaf.der().clone()], key)
+        .with_single_cert(vec![cert], key)
         .expect("config");
     let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
     let listener = TcpListener::bind(loopback()).await.expect("bind");
@@ -213,7 +226,7 @@ pub async fn https_service(name: &'static str) -> (SocketAddr, String) {
             });
         }
     });
-    (addr, ca.pem())
+    (addr, ca_pem)
 }
 
 /// A local service that echoes every byte back.

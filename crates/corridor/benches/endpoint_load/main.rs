@@ -235,7 +235,7 @@ fn serve_corridor(listener: TcpListener, credential: EndpointCredential) {
                 let Ok(session) = Endpoint::accept_direct(tcp, &credential, &options).await else {
                     return;
                 };
-                while let Ok(mut stream) = session.accept_stream().await {
+                while let Ok(stream) = session.accept_stream().await {
                     if stream.kind() == "echo" {
                         tokio::spawn(async move {
                             let (mut reader, mut writer) = tokio::io::split(stream);
@@ -243,18 +243,7 @@ fn serve_corridor(listener: TcpListener, credential: EndpointCredential) {
                         });
                         continue;
                     }
-                    tokio::spawn(async move {
-                        let mut buf = vec![0u8; CHUNK];
-                        let mut total = 0u64;
-                        while let Ok(n) = stream.read(&mut buf).await {
-                            if n == 0 {
-                                break;
-                            }
-                            total += n as u64;
-                        }
-                        let _ = stream.write_all(&total.to_be_bytes()).await;
-                        let _ = stream.shutdown().await;
-                    });
+                    tokio::spawn(corridor_testkit::bench::answer_byte_count(stream));
                 }
             });
         }
