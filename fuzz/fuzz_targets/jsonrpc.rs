@@ -2,7 +2,7 @@
 //! every answer is JSON with `"jsonrpc":"2.0"` (one object, or a batch).
 #![no_main]
 
-use corridor_proxy::jsonrpc::{self, RpcError};
+use corridor::jsonrpc::{self, RpcError};
 use libfuzzer_sys::fuzz_target;
 use serde_json::Value;
 

@@ -9,6 +9,7 @@ mod dev_state;
 mod go_flags;
 mod ipc;
 mod keygen;
+mod node;
 mod proxy;
 mod relay;
 mod serve;
@@ -52,6 +53,9 @@ enum Command {
     /// The ingress proxy: route public HTTP/TLS by Host/SNI to private
     /// agents that dial back (serve, register, unregister, list, agent).
     Proxy(Box<proxy::ProxyArgs>),
+    /// The peer mesh: run a node (start) and drive it (peers, send,
+    /// broadcast, status, allowlist).
+    Node(Box<node::NodeArgs>),
 }
 
 fn main() -> ExitCode {
@@ -68,6 +72,7 @@ fn main() -> ExitCode {
         Command::Demo(args) => demo::run(args),
         Command::Ipc(args) => ipc::run(args),
         Command::Proxy(args) => proxy::run(*args),
+        Command::Node(args) => node::run(*args),
     };
     match result {
         Ok(code) => code,

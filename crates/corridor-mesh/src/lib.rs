@@ -8,6 +8,9 @@
 //! - [`message`]: messages, roles, which types are orders.
 //! - [`dedup`]: recently seen message ids.
 //! - [`transport`]: connections, sending, broadcast, disconnect codes.
+//! - [`registry`]: known peers in a redb file.
+//! - [`node`]: a running node: transport, registry, reconnecting to known
+//!   peers, and its admin API (JSON-RPC 2.0 over WebSocket on loopback).
 //! - `server`: the listener, the cap before the upgrade, origins.
 //!
 //! The seed's static ECDH + HMAC challenge is replaced by the `noise`
@@ -20,6 +23,8 @@ mod config;
 pub mod dedup;
 pub mod identity;
 pub mod message;
+pub mod node;
+pub mod registry;
 mod server;
 pub mod transport;
 
@@ -65,4 +70,7 @@ pub enum MeshError {
     /// Sending failed (too large, queue full past the write timeout, closed).
     #[error(transparent)]
     Rpc(corridor::rpc::RpcError),
+    /// The peer registry failed.
+    #[error("store: {0}")]
+    Store(String),
 }

@@ -196,6 +196,9 @@ impl Inner {
         // The envelope around a message: its JSON fields and the RPC frame.
         options.rpc.max_frame_bytes = config.max_message_size + 4096;
         options.rpc.call_timeout = config.write_timeout;
+        // A fast sender is slowed down, not silently thinned out: what is
+        // dropped is dropped by the rate limit, and counted.
+        options.rpc.notification_backpressure = true;
         options.ws.max_message_bytes = options
             .ws
             .max_message_bytes

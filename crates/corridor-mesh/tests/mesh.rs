@@ -421,3 +421,53 @@ async fn a_silent_peer_is_dropped_after_ping_interval_and_pong_timeout() {
     );
     assert_eq!(a.transport.connected_peers(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fast_sender_is_slowed_down_not_thinned_out() {
+    let a = node("a", Role::Dual, |_| {}).await;
+    let no_limit = |config: &mut TransportConfig| {
+        config.rate_per_second = u32::MAX;
+        config.rate_burst = u32::MAX;
+    };
+    let mut config = TransportConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..TransportConfig::default()
+    };
+    no_limit(&mut config);
+    let b = Transport::new(config, NodeIdentity::generate("b", Role::Dual));
+    // Every handler waits at a gate: the receiving queue fills up.
+    let started = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (gate, gate_open) = tokio::sync::watch::channel(false);
+    let (deliver, mut inbox) = mpsc::unbounded_channel();
+    let counter = started.clone();
+    b.on_message(move |_, message| {
+        counter.fetch_add(1, Ordering::SeqCst);
+        let (mut gate_open, deliver) = (gate_open.clone(), deliver.clone());
+        async move {
+            let _ = gate_open.wait_for(|open| *open).await;
+            let _ = deliver.send(message);
+        }
+    });
+    let addr = b.start().await.unwrap();
+    a.transport
+        .connect(&format!("ws://{addr}/ws"), None)
+        .await
+        .unwrap();
+    let (sender, target) = (a.transport.clone(), b.peer_id());
+    let sending = tokio::spawn(async move {
+        for _ in 0..2000 {
+            sender.send(&target, message("many")).await.unwrap();
+        }
+    });
+    wait_until("the handlers' queue is full", || {
+        started.load(Ordering::SeqCst) >= 128
+    })
+    .await;
+    let _ = gate.send(true);
+    sending.await.unwrap();
+    for n in 0..2000 {
+        tokio::time::timeout(Duration::from_secs(10), inbox.recv())
+            .await
+            .unwrap_or_else(|_| panic!("message {n} of 2000 arrives"));
+    }
+}

@@ -9,10 +9,10 @@
 //!   it closes. An unknown host and a wrong secret get the same error.
 
 use crate::agents::AgentLink;
-use crate::jsonrpc::{self, RpcError};
 use crate::server::Shared;
 use base64::Engine as _;
 use bytes::Bytes;
+use corridor::jsonrpc::{self, RpcError};
 use corridor::listener::Listener;
 use corridor::listener::http::serve_http;
 use corridor::listener::upgrade::{accept_websocket, check_websocket_upgrade};

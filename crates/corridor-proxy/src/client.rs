@@ -3,7 +3,7 @@
 //! calls. The agent and `corridor proxy register` both use it.
 
 use crate::ProxyError;
-use crate::jsonrpc::{self, RpcError};
+use corridor::jsonrpc::{self, RpcError};
 use futures_util::{SinkExt as _, StreamExt as _};
 use serde_json::Value;
 use std::path::PathBuf;

@@ -4,7 +4,6 @@
 //! back with a single-use secret.
 //!
 //! - [`sniff`]: the preamble parsers (no I/O but the read loop).
-//! - [`jsonrpc`]: JSON-RPC 2.0 framing of the control API.
 //! - [`store`]: registered hosts and their hashed secrets, in a redb file.
 //! - [`dialback`]: visitors waiting for their agent's data connection.
 //! - [`server`]: the public, data and API listeners ([`ProxyServer`]).
@@ -22,7 +21,6 @@ pub mod client;
 mod config;
 mod data;
 pub mod dialback;
-pub mod jsonrpc;
 mod metrics;
 pub mod proxy_protocol;
 mod public;
@@ -84,7 +82,7 @@ pub enum ProxyError {
         /// The method.
         method: String,
         /// The error object.
-        error: jsonrpc::RpcError,
+        error: corridor::jsonrpc::RpcError,
     },
     /// A route or address does not parse.
     #[error("{0}")]

@@ -183,7 +183,7 @@ async fn dial_back(
         .dialbacks
         .expect(agent.id, limits.max_pending_per_agent)
         .map_err(|_| "agent_busy")?;
-    let notification = crate::jsonrpc::request(
+    let notification = corridor::jsonrpc::request(
         "proxy.connect",
         serde_json::json!({
             "secret": base64::engine::general_purpose::STANDARD.encode(secret),

@@ -135,7 +135,13 @@ impl ProxyServer {
             .admin_token_file
             .clone()
             .unwrap_or_else(|| state.join("admin.token"));
-        let admin_token = crate::client::admin_token_digest(&load_or_create_token(&token_file)?);
+        let token = corridor::keystore::load_or_create_token(&token_file).map_err(|source| {
+            ProxyError::File {
+                path: token_file.clone(),
+                source,
+            }
+        })?;
+        let admin_token = crate::client::admin_token_digest(&token);
         let (tls_files, pin) = match &config.tls {
             Some(files) => (files.clone(), None),
             None => {
@@ -259,32 +265,5 @@ impl ProxyServer {
             shared.hard_stop.cancel();
             shared.tasks.wait().await;
         }
-    }
-}
-
-/// Reads the operator's token, or makes one (0600) on first start.
-fn load_or_create_token(path: &std::path::Path) -> Result<String, ProxyError> {
-    let file_error = |source| ProxyError::File {
-        path: path.to_owned(),
-        source,
-    };
-    match std::fs::read_to_string(path) {
-        Ok(token) => Ok(token.trim().to_owned()),
-        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
-            let mut raw = [0u8; 32];
-            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut raw);
-            let token = corridor::core::b64::encode(raw);
-            match corridor::keystore::write_secret_file(path, format!("{token}\n").as_bytes()) {
-                Ok(()) => Ok(token),
-                // Another process made it first: use theirs.
-                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => {
-                    std::fs::read_to_string(path)
-                        .map(|token| token.trim().to_owned())
-                        .map_err(file_error)
-                }
-                Err(error) => Err(file_error(error)),
-            }
-        }
-        Err(error) => Err(file_error(error)),
     }
 }

@@ -136,6 +136,33 @@ impl KeyStore for FileKeyStore {
     }
 }
 
+/// Reads a bearer token from `path`, or makes one (32 random bytes,
+/// base64url, 0600) on first use; a token made at the same moment by
+/// another process is the one used.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let path = dir.path().join("admin.token");
+/// let token = corridor::keystore::load_or_create_token(&path).unwrap();
+/// assert_eq!(corridor::keystore::load_or_create_token(&path).unwrap(), token);
+/// ```
+pub fn load_or_create_token(path: &Path) -> std::io::Result<String> {
+    let read = |path: &Path| std::fs::read_to_string(path).map(|token| token.trim().to_owned());
+    match read(path) {
+        Err(error) if error.kind() == std::io::ErrorKind::NotFound => {
+            let mut raw = [0u8; 32];
+            rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut raw);
+            let token = corridor_core::b64::encode(raw);
+            match write_secret_file(path, format!("{token}\n").as_bytes()) {
+                Ok(()) => Ok(token),
+                Err(error) if error.kind() == std::io::ErrorKind::AlreadyExists => read(path),
+                Err(error) => Err(error),
+            }
+        }
+        other => other,
+    }
+}
+
 /// Writes a secret file: created with mode 0600 under a temporary name in
 /// the same directory, synced, then linked into place, which fails if
 /// `path` exists. Readers see no file or the whole file; nobody but the

@@ -75,6 +75,7 @@ pub mod credential;
 mod endpoint;
 mod error;
 pub mod hello;
+pub mod jsonrpc;
 pub mod keystore;
 pub mod listener;
 pub mod liveness;

@@ -37,8 +37,15 @@ pub struct RpcOptions {
     pub max_concurrent_requests: usize,
     /// Admitted requests waiting for a handler slot; beyond this the answer is 429.
     pub max_queued_requests: usize,
-    /// Notification handlers running or waiting; beyond this notifications are dropped.
+    /// Notification handlers running or waiting; beyond this notifications
+    /// are dropped, or with `notification_backpressure` the stream stops
+    /// reading until one finishes.
     pub max_queued_notifications: usize,
+    /// Wait for a notification handler's place instead of dropping: the
+    /// sender is slowed down (its writes wait) rather than losing messages.
+    /// For sessions that carry messages, not calls: answers to our own
+    /// calls wait behind the notifications too.
+    pub notification_backpressure: bool,
     /// Our own calls waiting for an answer; beyond this a call fails at once.
     pub max_calls_in_flight: usize,
     /// How long a call waits for its answer, and a notification or response
@@ -60,6 +67,7 @@ impl Default for RpcOptions {
             max_concurrent_requests: 32,
             max_queued_requests: 128,
             max_queued_notifications: 128,
+            notification_backpressure: false,
             max_calls_in_flight: 1024,
             call_timeout: Duration::from_secs(30),
             max_frame_bytes: corridor_core::rpc::DEFAULT_MAX_FRAME_BYTES,
@@ -493,7 +501,15 @@ async fn read_frames(reader: tokio::io::ReadHalf<Stream>, rpc: Rpc) {
                 }
             }
             Kind::Notification => {
-                let Ok(slot) = notification_slots.clone().try_acquire_owned() else {
+                let slot = if options.notification_backpressure {
+                    tokio::select! {
+                        _ = shared.stop.cancelled() => break "closed".to_owned(),
+                        slot = notification_slots.clone().acquire_owned() => slot.ok(),
+                    }
+                } else {
+                    notification_slots.clone().try_acquire_owned().ok()
+                };
+                let Some(slot) = slot else {
                     tracing::debug!(
                         type_id = envelope.type_id,
                         "notification queue full: dropped"

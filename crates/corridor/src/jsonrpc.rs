@@ -1,7 +1,8 @@
-//! JSON-RPC 2.0 framing for the control API: requests, batches,
-//! notifications and the standard error codes, over any text transport.
+//! JSON-RPC 2.0 framing for corridor's public control APIs (the ingress
+//! proxy's, a mesh node's admin API): requests, batches, notifications and
+//! the standard error codes, over any text transport.
 //!
-//! Written here rather than taken from jsonrpsee: the API needs plain
+//! Written here rather than taken from jsonrpsee: the APIs need plain
 //! server-initiated notifications (`proxy.connect`) on the connection a
 //! client subscribed on, and a per-connection context (admin or not, the
 //! agent's subscriptions); jsonrpsee brings its own WebSocket server and
