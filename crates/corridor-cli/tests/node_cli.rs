@@ -157,6 +157,23 @@ fn a_controller_and_a_worker_in_separate_processes() {
         std::thread::sleep(Duration::from_millis(20));
     }
 
+    // The counters as Prometheus text on the admin listener.
+    let metrics = Command::new("curl")
+        .args(["--silent", "--max-time", "10"])
+        .arg(format!("http://{}/metrics", controller.field("admin")))
+        .output()
+        .expect("curl");
+    let metrics = String::from_utf8_lossy(&metrics.stdout);
+    assert!(
+        metrics.contains("corridor_mesh_dropped_total{reason=\"unauthorized\"} 1"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("corridor_mesh_messages_total{direction=\"in\",type=\"report\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("corridor_mesh_connections 1"), "{metrics}");
+
     // The worker restarts: its registry dials the controller again.
     let worker_dir = dir.path().join("w1");
     worker.terminate();

@@ -23,6 +23,7 @@ mod config;
 pub mod dedup;
 pub mod identity;
 pub mod message;
+mod metrics;
 pub mod node;
 pub mod registry;
 mod server;

@@ -1,7 +1,8 @@
 //! A running node: its transport, its registry of known peers (kept
 //! connected, with backoff, when they have an address; the allowlist in
-//! allowlist mode), and its admin API: JSON-RPC 2.0 over WebSocket on a
-//! loopback port, behind a bearer token, with the methods `node.status`,
+//! allowlist mode), and its admin listener (loopback): `/healthz`,
+//! `/metrics`, and the admin API, JSON-RPC 2.0 over WebSocket at `/admin`
+//! behind a bearer token, with the methods `node.status`,
 //! `node.peers.add`, `node.peers.list`, `node.peers.remove`, `node.send`,
 //! `node.broadcast` and `node.allowlist`.
 
@@ -277,8 +278,14 @@ async fn admin_route(
     token: Arc<[u8; 32]>,
     mut req: Request<Incoming>,
 ) -> Result<Response<Full<Bytes>>, std::convert::Infallible> {
-    if req.uri().path() != ADMIN_PATH {
-        return Ok(status(StatusCode::NOT_FOUND, "not found\n"));
+    match (req.method(), req.uri().path()) {
+        (&hyper::Method::GET, "/healthz") => return Ok(status(StatusCode::OK, "ok\n")),
+        (&hyper::Method::GET, "/metrics") => {
+            let text = node.transport.metrics_text();
+            return Ok(Response::new(Full::new(Bytes::from(text))));
+        }
+        (_, ADMIN_PATH) => {}
+        _ => return Ok(status(StatusCode::NOT_FOUND, "not found\n")),
     }
     let presented = req
         .headers()

@@ -161,7 +161,7 @@ async fn route(
                 }
             }
             Err(error) => {
-                inner.count(format!("handshake_failed_{}", error.reason()));
+                inner.handshake_failed(error.reason());
                 tracing::info!(reason = error.reason(), %error, "peer handshake failed");
             }
         }

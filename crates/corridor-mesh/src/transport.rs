@@ -133,6 +133,7 @@ pub(crate) struct Inner {
     pub(crate) slots: AtomicUsize,
     dedup: Deduplicator,
     counts: Mutex<BTreeMap<String, u64>>,
+    pub(crate) metrics: crate::metrics::Metrics,
     events: broadcast::Sender<MeshEvent>,
     pub(crate) shutdown: CancellationToken,
     pub(crate) tasks: TaskTracker,
@@ -152,6 +153,25 @@ impl Drop for Slot {
 }
 
 impl Inner {
+    fn drop_message(&self, reason: &str) {
+        self.count(format!("dropped_{reason}"));
+        self.metrics.dropped(reason);
+    }
+
+    pub(crate) fn handshake_failed(&self, reason: &str) {
+        self.count(format!("handshake_failed_{reason}"));
+        self.metrics.handshake_failed(reason);
+    }
+
+    fn connections_changed(&self) {
+        let count = self
+            .connections
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .len();
+        self.metrics.set_connections(count);
+    }
+
     pub(crate) fn count(&self, what: impl Into<String>) {
         let mut counts = self.counts.lock().unwrap_or_else(|p| p.into_inner());
         *counts.entry(what.into()).or_default() += 1;
@@ -242,26 +262,27 @@ impl Inner {
             return;
         };
         if connection.limiter.check().is_err() {
-            self.count("dropped_rate_limited");
+            self.drop_message("rate_limited");
             tracing::debug!(peer = %id, "message over the peer's rate: dropped");
             return;
         }
         // The sender is who the handshake proved, whatever the message says.
         if !message.from.is_empty() && message.from != id {
-            self.count("dropped_spoofed_from");
+            self.drop_message("spoofed_from");
             return;
         }
         message.from = id;
         if !self.dedup.first_time(&message.id) {
-            self.count("dropped_duplicate");
+            self.drop_message("duplicate");
             return;
         }
         if !self.orders.may_send(connection.peer.role, &message.kind) {
-            self.count("dropped_unauthorized");
+            self.drop_message("unauthorized");
             tracing::warn!(peer = %connection.peer.id, kind = %message.kind, "order from a worker: dropped");
             return;
         }
         self.count("messages_in");
+        self.metrics.message("in", &message.kind);
         if let Some(handler) = self.handler.get() {
             handler(connection.peer.clone(), message).await;
         }
@@ -356,6 +377,7 @@ impl Inner {
             });
         }
         self.count("connected");
+        self.connections_changed();
         let _ = self.events.send(MeshEvent::Connected(info.clone()));
         let inner = self.clone();
         self.tasks.spawn(async move {
@@ -390,6 +412,7 @@ impl Inner {
                 connections.remove(&connection.peer.id);
             }
         }
+        self.connections_changed();
         let (code, reason, by_peer) = connection
             .ended
             .lock()
@@ -481,6 +504,7 @@ impl Transport {
                 slots: AtomicUsize::new(0),
                 dedup,
                 counts: Mutex::default(),
+                metrics: crate::metrics::Metrics::new(),
                 events: broadcast::channel(1024).0,
                 shutdown: CancellationToken::new(),
                 tasks: TaskTracker::new(),
@@ -549,7 +573,7 @@ impl Transport {
         let session = corridor::Client::connect_ws(url, credential, &options)
             .await
             .map_err(|error| {
-                inner.count(format!("handshake_failed_{}", error.reason()));
+                inner.handshake_failed(error.reason());
                 MeshError::from(error)
             })?;
         inner.register(session, true, slot, &this)
@@ -564,6 +588,7 @@ impl Transport {
             .ok_or_else(|| MeshError::NotConnected(peer_id.to_owned()))?;
         message.from = self.peer_id();
         message.to = peer_id.to_owned();
+        let message_kind = message.kind.clone();
         let notification = Notification::new(MESSAGE, &message).map_err(MeshError::Rpc)?;
         connection
             .session
@@ -572,6 +597,7 @@ impl Transport {
             .await
             .map_err(MeshError::Rpc)?;
         self.inner.count("messages_out");
+        self.inner.metrics.message("out", &message_kind);
         Ok(())
     }
 
@@ -584,8 +610,11 @@ impl Transport {
         let mut sent = 0;
         for connection in self.connections() {
             match connection.session.rpc().try_send(&notification) {
-                Ok(()) => sent += 1,
-                Err(_) => self.inner.count("broadcast_dropped"),
+                Ok(()) => {
+                    sent += 1;
+                    self.inner.metrics.message("out", &message.kind);
+                }
+                Err(_) => self.inner.drop_message("broadcast_full"),
             }
         }
         self.inner.count("broadcasts");
@@ -640,6 +669,11 @@ impl Transport {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()
+    }
+
+    /// Its metrics in the Prometheus text format.
+    pub fn metrics_text(&self) -> String {
+        self.inner.metrics.encode()
     }
 
     /// Stops listening, tells every peer 1004 "shutting down", and waits

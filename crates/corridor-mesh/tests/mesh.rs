@@ -471,3 +471,67 @@ async fn a_fast_sender_is_slowed_down_not_thinned_out() {
             .unwrap_or_else(|_| panic!("message {n} of 2000 arrives"));
     }
 }
+
+/// A TCP hop that flips one bit of the first byte it forwards after
+/// `armed` is set: a tampered record on the wire.
+async fn tampering_hop(target: &str) -> (String, Arc<AtomicBool>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let armed = Arc::new(AtomicBool::new(false));
+    let (target, flag) = (target.to_owned(), armed.clone());
+    tokio::spawn(async move {
+        while let Ok((inbound, _)) = listener.accept().await {
+            let outbound = tokio::net::TcpStream::connect(&target).await.unwrap();
+            let (mut in_read, in_write) = inbound.into_split();
+            let (out_read, mut out_write) = outbound.into_split();
+            let flag = flag.clone();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 16 * 1024];
+                loop {
+                    let Ok(n) = in_read.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    if flag.swap(false, Ordering::SeqCst) {
+                        buf[n - 1] ^= 0x01;
+                    }
+                    if out_write.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+            tokio::spawn(async move {
+                let (mut from, mut to) = (out_read, in_write);
+                let _ = tokio::io::copy(&mut from, &mut to).await;
+            });
+        }
+    });
+    (format!("ws://{addr}/ws"), armed)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_tampered_frame_kills_the_connection_and_nothing_is_delivered() {
+    let a = node("a", Role::Dual, |_| {}).await;
+    let mut b = node("b", Role::Dual, |_| {}).await;
+    let target = b
+        .url
+        .trim_start_matches("ws://")
+        .trim_end_matches("/ws")
+        .to_owned();
+    let (via_hop, armed) = tampering_hop(&target).await;
+    a.transport.connect(&via_hop, None).await.unwrap();
+    let mut events = b.transport.events();
+    armed.store(true, Ordering::SeqCst);
+    let _ = a
+        .transport
+        .send(&b.transport.peer_id(), message("tampered"))
+        .await;
+    disconnected(&mut events, &a.transport.peer_id()).await;
+    assert!(
+        b.inbox.try_recv().is_err(),
+        "the tampered message was not delivered"
+    );
+    assert_eq!(b.transport.connected_peers(), 0);
+}

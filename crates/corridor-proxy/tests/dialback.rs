@@ -380,3 +380,55 @@ async fn a_ca_issued_certificate_serves_agents_that_trust_the_ca() {
         refused.err()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shutdown_server_takes_no_new_visitors_and_lets_open_splices_finish() {
+    let proxy = Proxy::start(|config| config.limits.drain = Duration::from_secs(30)).await;
+    let echo = support::echo_service().await;
+    let secret = proxy.register("drain.example").await;
+    let _agent = proxy
+        .agent(
+            "drain.example",
+            &secret,
+            &[&format!("drain.example={echo}")],
+            0,
+        )
+        .await;
+    let port = proxy.http_port();
+    let mut open = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .unwrap();
+    let head = b"GET /long HTTP/1.1\r\nHost: drain.example\r\n\r\n";
+    open.write_all(head).await.unwrap();
+    let mut echoed = vec![0u8; head.len()];
+    open.read_exact(&mut echoed).await.unwrap();
+    proxy.handle.shutdown();
+    // New visitors are refused (the listener is gone)...
+    wait_for_refusal(port).await;
+    // ...while the open splice carries on until its visitor is done.
+    open.write_all(b"more").await.unwrap();
+    let mut more = [0u8; 4];
+    open.read_exact(&mut more).await.unwrap();
+    assert_eq!(&more, b"more");
+    assert!(!proxy.done.is_finished(), "serve waits for the open splice");
+    drop(open);
+    tokio::time::timeout(Duration::from_secs(10), proxy.done)
+        .await
+        .expect("serve returns once the splice ends")
+        .unwrap();
+}
+
+/// Waits until connecting to `port` is refused.
+async fn wait_for_refusal(port: u16) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .is_ok()
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the listener closes"
+        );
+        tokio::task::yield_now().await;
+    }
+}
