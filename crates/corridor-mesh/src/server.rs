@@ -4,7 +4,7 @@
 //! from local pages.
 
 use crate::MeshError;
-use crate::transport::{CHANNEL_ID, ConnectionCell, Inner};
+use crate::transport::{CHANNEL_ID, ConnectionCell, Inner, Transport};
 use bytes::Bytes;
 use corridor::carrier::ByteIo;
 use corridor::listener::http::serve_http;
@@ -39,7 +39,14 @@ pub fn origin_allowed(origin: Option<&str>) -> bool {
     matches!(host, "localhost" | "127.0.0.1" | "::1")
 }
 
-pub(crate) async fn start(inner: Arc<Inner>) -> Result<SocketAddr, MeshError> {
+impl Transport {
+    /// Starts listening; returns the bound address.
+    pub async fn start(&self) -> Result<SocketAddr, MeshError> {
+        start(self.inner.clone()).await
+    }
+}
+
+async fn start(inner: Arc<Inner>) -> Result<SocketAddr, MeshError> {
     let config = &inner.config;
     let tls = match &config.tls {
         Some(files) => Some(

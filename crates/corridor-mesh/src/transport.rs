@@ -526,11 +526,6 @@ impl Transport {
         let _ = self.inner.handler.set(handler);
     }
 
-    /// Starts listening; returns the bound address.
-    pub async fn start(&self) -> Result<SocketAddr, MeshError> {
-        crate::server::start(self.inner.clone()).await
-    }
-
     /// Who may connect.
     pub fn access(&self) -> &Access {
         &self.inner.access

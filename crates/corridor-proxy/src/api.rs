@@ -9,7 +9,7 @@
 //!   it closes. An unknown host and a wrong secret get the same error.
 
 use crate::agents::AgentLink;
-use crate::server::Shared;
+use crate::state::Shared;
 use base64::Engine as _;
 use bytes::Bytes;
 use corridor::jsonrpc::{self, RpcError};

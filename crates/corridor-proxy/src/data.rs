@@ -4,7 +4,7 @@
 //! unknown, expired or reused secret closes it.
 
 use crate::dialback::{DIAL_SECRET_BYTES, DataConnection};
-use crate::server::Shared;
+use crate::state::Shared;
 use corridor::carrier::Connection;
 use corridor::listener::{Accepted, HandshakeError, Listener};
 use std::sync::Arc;

@@ -28,6 +28,7 @@ pub mod routes;
 pub mod server;
 pub mod sniff;
 mod splice;
+mod state;
 pub mod store;
 
 pub use agent::{Agent, AgentConfig, AgentState};

@@ -5,8 +5,8 @@
 
 use crate::agents::AgentLink;
 use crate::dialback::DataConnection;
-use crate::server::Shared;
 use crate::sniff::{Protocol, SniffError, Sniffed, sniff};
+use crate::state::Shared;
 use base64::Engine as _;
 use corridor::carrier::Connection;
 use corridor::listener::{Accepted, HandshakeError, Listener};

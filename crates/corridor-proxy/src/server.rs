@@ -5,9 +5,9 @@
 use crate::ProxyError;
 use crate::agents::Agents;
 use crate::config::ProxyConfig;
-use crate::dialback::DialBacks;
 use crate::metrics::Metrics;
 use crate::sniff::Protocol;
+use crate::state::Shared;
 use crate::store::Store;
 use corridor::listener::{BindAddr, Listener, ListenerConfig};
 use corridor::peer::Address;
@@ -18,24 +18,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
-
-/// State shared by every connection of one server.
-pub(crate) struct Shared {
-    pub(crate) config: ProxyConfig,
-    pub(crate) store: Store,
-    pub(crate) agents: Agents,
-    pub(crate) dialbacks: Arc<DialBacks>,
-    pub(crate) metrics: Metrics,
-    /// Whether `/metrics` answers (SIGUSR1 / SIGUSR2 in the CLI).
-    pub(crate) metrics_enabled: AtomicBool,
-    pub(crate) admin_token: [u8; 32],
-    pub(crate) data_addr: String,
-    pub(crate) tasks: TaskTracker,
-    /// Cancelled at shutdown: listeners stop, API connections close.
-    pub(crate) shutdown: CancellationToken,
-    /// Cancelled when the drain is over: splices still open end.
-    pub(crate) hard_stop: CancellationToken,
-}
 
 /// What a bound server listens on, printed as its ready line.
 #[derive(Clone, Debug, Serialize)]
