@@ -136,19 +136,21 @@ struct SendArgs {
     /// The peer id.
     #[arg(allow_hyphen_values = true)]
     to: String,
-    /// The message type (types starting `order.` are orders: workers may not send them).
-    kind: String,
-    /// The payload, as JSON.
-    #[arg(default_value = "null")]
-    payload: String,
     #[command(flatten)]
-    admin: AdminArgs,
+    message: MessageArgs,
 }
 
 /// Send a message to every connected peer.
 #[derive(Args, Debug)]
 struct BroadcastArgs {
-    /// The message type.
+    #[command(flatten)]
+    message: MessageArgs,
+}
+
+/// A message and the node that sends it.
+#[derive(Args, Debug)]
+struct MessageArgs {
+    /// The message type (types starting `order.` are orders: workers may not send them).
     kind: String,
     /// The payload, as JSON.
     #[arg(default_value = "null")]
@@ -191,15 +193,15 @@ pub(crate) fn run(args: NodeArgs) -> anyhow::Result<ExitCode> {
                     (admin, "node.peers.remove", json!({"id": id}))
                 }
             },
-            NodeCommand::Send(args) => (
-                args.admin,
+            NodeCommand::Send(SendArgs { to, message }) => (
+                message.admin,
                 "node.send",
-                json!({"to": args.to, "type": args.kind, "payload": payload(&args.payload)?}),
+                json!({"to": to, "type": message.kind, "payload": payload(&message.payload)?}),
             ),
-            NodeCommand::Broadcast(args) => (
-                args.admin,
+            NodeCommand::Broadcast(BroadcastArgs { message }) => (
+                message.admin,
                 "node.broadcast",
-                json!({"type": args.kind, "payload": payload(&args.payload)?}),
+                json!({"type": message.kind, "payload": payload(&message.payload)?}),
             ),
             NodeCommand::Allowlist(args) => {
                 let enabled = match args.mode.as_str() {
