@@ -2,6 +2,7 @@
 
 use corridor::tls::ServerTlsFiles;
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How a node listens and the bounds it keeps with every peer.
@@ -13,6 +14,11 @@ pub struct TransportConfig {
     pub ws_path: String,
     /// TLS for `wss://` (1.2 and 1.3, X25519 and P-256, AEAD suites only).
     pub tls: Option<ServerTlsFiles>,
+    /// How this node trusts the certificates of the `wss://` peers it dials
+    /// (`corridor::tls::client_config` for a pinned key); `None`: the
+    /// public web roots. The Noise handshake inside authenticates the node
+    /// itself either way.
+    pub tls_client: Option<Arc<rustls::ClientConfig>>,
     /// Connections at once, established and mid-handshake, in and out;
     /// past it an upgrade gets 503 before any handshake.
     pub max_conns: usize,
@@ -42,6 +48,7 @@ impl Default for TransportConfig {
             listen: SocketAddr::from(([0, 0, 0, 0], 9091)),
             ws_path: "/ws".into(),
             tls: None,
+            tls_client: None,
             max_conns: 100,
             max_message_size: 1024 * 1024,
             ping_interval: Duration::from_secs(30),

@@ -219,6 +219,7 @@ impl Inner {
         // A fast sender is slowed down, not silently thinned out: what is
         // dropped is dropped by the rate limit, and counted.
         options.rpc.notification_backpressure = true;
+        options.ws.tls = config.tls_client.clone();
         options.ws.max_message_bytes = options
             .ws
             .max_message_bytes

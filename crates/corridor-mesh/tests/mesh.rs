@@ -535,3 +535,53 @@ async fn a_tampered_frame_kills_the_connection_and_nothing_is_delivered() {
     );
     assert_eq!(b.transport.connected_peers(), 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_talk_over_wss_with_a_pinned_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let made =
+        corridor::tls::load_or_create_self_signed(dir.path(), &["localhost".into()]).unwrap();
+    let files = made.files.clone();
+    let mut b = node("b", Role::Dual, |config| config.tls = Some(files)).await;
+    let pin = made.pin.clone();
+    let a = node("a", Role::Dual, |config| {
+        config.tls_client = Some(corridor::tls::client_config(&pin).unwrap());
+    })
+    .await;
+    let port = b.transport.local_addr().unwrap().port();
+    a.transport
+        .connect(
+            &format!("wss://localhost:{port}/ws"),
+            Some(b.transport.public_key()),
+        )
+        .await
+        .unwrap();
+    a.transport
+        .send(&b.transport.peer_id(), message("over tls"))
+        .await
+        .unwrap();
+    assert_eq!(next(&mut b).await.1.kind, "over tls");
+    // Plain ws:// to a TLS port gets nowhere.
+    let c = node("c", Role::Dual, |_| {}).await;
+    assert!(
+        c.transport
+            .connect(&format!("ws://localhost:{port}/ws"), None)
+            .await
+            .is_err()
+    );
+    // Nor does a client pinning another key.
+    let other = tempfile::tempdir().unwrap();
+    let other_pin = corridor::tls::load_or_create_self_signed(other.path(), &["localhost".into()])
+        .unwrap()
+        .pin;
+    let d = node("d", Role::Dual, |config| {
+        config.tls_client = Some(corridor::tls::client_config(&other_pin).unwrap());
+    })
+    .await;
+    assert!(
+        d.transport
+            .connect(&format!("wss://localhost:{port}/ws"), None)
+            .await
+            .is_err()
+    );
+}
