@@ -225,13 +225,19 @@ impl Inner {
             .max_message_bytes
             .max(config.max_message_size + 8192);
         let on_message = Arc::downgrade(self);
-        let this = this.clone();
+        let (this, this_message) = (this.clone(), this.clone());
         let router = Router::new()
             .on_notify(MESSAGE, move |call: Call, message: Message| {
                 let inner = on_message.upgrade();
+                // The connection the message came on; by the proven key
+                // for one that arrives before registration is done.
+                let connection = this_message.get().and_then(Weak::upgrade).or_else(|| {
+                    let inner = inner.as_ref()?;
+                    inner.connection(&caller_id(&call)?)
+                });
                 async move {
-                    if let Some(inner) = inner {
-                        inner.receive(call, message).await;
+                    if let (Some(inner), Some(connection)) = (inner, connection) {
+                        inner.receive(&connection, message).await;
                     }
                 }
             })
@@ -257,22 +263,19 @@ impl Inner {
             .cloned()
     }
 
-    async fn receive(&self, call: Call, mut message: Message) {
-        let Some(id) = caller_id(&call) else { return };
-        let Some(connection) = self.connection(&id) else {
-            return;
-        };
+    async fn receive(&self, connection: &PeerConnection, mut message: Message) {
+        let id = &connection.peer.id;
         if connection.limiter.check().is_err() {
             self.drop_message("rate_limited");
             tracing::debug!(peer = %id, "message over the peer's rate: dropped");
             return;
         }
         // The sender is who the handshake proved, whatever the message says.
-        if !message.from.is_empty() && message.from != id {
+        if !message.from.is_empty() && message.from != *id {
             self.drop_message("spoofed_from");
             return;
         }
-        message.from = id;
+        message.from = id.clone();
         if !self.dedup.first_time(&message.id) {
             self.drop_message("duplicate");
             return;
