@@ -7,7 +7,7 @@
 //! [`Authorizer`] that sees each Noise peer's key and handshake payload
 //! before the session starts.
 
-use crate::peer::ConnectionInfo;
+use crate::peer::{Attachment, ConnectionInfo};
 use corridor_core::fsec1::Suite;
 use corridor_core::identity::{PublicKey, StaticSecret};
 use corridor_core::noise::{Cipher, InitiatorConfig, Pattern, Protocol, ResponderConfig};
@@ -28,6 +28,32 @@ pub trait Authorizer: Send + Sync {
         claim: &'a Claim,
         connection: &'a ConnectionInfo,
     ) -> BoxFuture<'a, Verdict>;
+
+    /// The verdict, and what the judge learned about the peer (an account, a
+    /// role) for the session to carry as [`Peer::attachment`](crate::Peer::attachment),
+    /// so handlers need not look it up again. The default attaches nothing.
+    fn admit<'a>(
+        &'a self,
+        claim: &'a Claim,
+        connection: &'a ConnectionInfo,
+    ) -> BoxFuture<'a, Admission> {
+        Box::pin(async move {
+            Admission {
+                verdict: self.authorize(claim, connection).await,
+                attachment: None,
+            }
+        })
+    }
+}
+
+/// An [`Authorizer`]'s full answer: the verdict and, on acceptance, what to
+/// attach to the session's peer.
+#[derive(Clone, Debug)]
+pub struct Admission {
+    /// Accept or refuse.
+    pub verdict: Verdict,
+    /// Carried by the session's [`Peer`](crate::Peer) when accepted.
+    pub attachment: Option<Attachment>,
 }
 
 /// Accepts every peer the handshake authenticated (the application can still

@@ -4,8 +4,10 @@
 //! they connect or accept; the secure layer adds the proven identity.
 
 use corridor_core::suite::{PeerIdentity, SuiteName};
+use std::any::Any;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// A session's peer.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,7 +20,55 @@ pub struct Peer {
     pub handshake_payload: Vec<u8>,
     /// What the connection shows.
     pub connection: ConnectionInfo,
+    /// What the endpoint's [`Authorizer`](crate::credential::Authorizer)
+    /// learned when it admitted the peer (see [`Peer::attached`]).
+    pub attachment: Option<Attachment>,
 }
+
+impl Peer {
+    /// The attachment, if the authorizer attached a `T`.
+    pub fn attached<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.attachment.as_ref()?.0.downcast_ref()
+    }
+}
+
+/// Anything an authorizer attaches to a peer: an account, a role.
+///
+/// ```
+/// use corridor::peer::Attachment;
+/// let attachment = Attachment::new("alice".to_owned());
+/// assert_eq!(attachment.get::<String>().map(String::as_str), Some("alice"));
+/// assert!(attachment.get::<u32>().is_none());
+/// ```
+#[derive(Clone)]
+pub struct Attachment(Arc<dyn Any + Send + Sync>);
+
+impl Attachment {
+    /// Wraps `value`.
+    pub fn new<T: Any + Send + Sync>(value: T) -> Attachment {
+        Attachment(Arc::new(value))
+    }
+
+    /// The value, if it is a `T`.
+    pub fn get<T: Any + Send + Sync>(&self) -> Option<&T> {
+        self.0.downcast_ref()
+    }
+}
+
+impl std::fmt::Debug for Attachment {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Attachment(..)")
+    }
+}
+
+/// Two attachments are equal when they are the same value (one admission).
+impl PartialEq for Attachment {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.0, &other.0)
+    }
+}
+
+impl Eq for Attachment {}
 
 /// The facts of one connection, as far as its carrier knows them.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

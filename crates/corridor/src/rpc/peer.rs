@@ -474,9 +474,12 @@ async fn read_frames(reader: tokio::io::ReadHalf<Stream>, rpc: Rpc) {
     let handlers = Arc::new(Semaphore::new(options.max_concurrent_requests.max(1)));
     let notification_slots = Arc::new(Semaphore::new(options.max_queued_notifications.max(1)));
     let reason = loop {
+        // Frames already received are read before a stop is honoured: what
+        // the peer said just before closing (a goodbye) still reaches us.
         let frame = tokio::select! {
-            _ = shared.stop.cancelled() => break "closed".to_owned(),
+            biased;
             frame = frames.next() => frame,
+            _ = shared.stop.cancelled() => break "closed".to_owned(),
         };
         let bytes = match frame {
             None => break "peer_closed".to_owned(),

@@ -6,7 +6,7 @@ use super::{SecureOptions, SecureStream};
 use crate::carrier::Records;
 use crate::credential::{Authorizer, ClientCredential, EndpointCredential};
 use crate::error::{Error, from_io};
-use crate::peer::{ConnectionInfo, Peer};
+use crate::peer::{Attachment, ConnectionInfo, Peer};
 use bytes::Bytes;
 use corridor_core::fsec1::client::ClientConfig;
 use corridor_core::fsec1::server::{HandshakeCache, ServerConfig};
@@ -35,14 +35,16 @@ async fn receive(io: &mut Records) -> Result<Vec<u8>, Error> {
 }
 
 /// Drives `handshake` to its end over `io`, asking `authorizer` wherever the
-/// suite wants a judgement, all within `timeout`.
+/// suite wants a judgement, all within `timeout`; returns what the
+/// authorizer attached to the peer with the established channel.
 pub async fn run(
     io: &mut Records,
     mut handshake: Box<dyn Handshake>,
     authorizer: &dyn Authorizer,
     connection: &ConnectionInfo,
     timeout: Duration,
-) -> Result<Established, Error> {
+) -> Result<(Established, Option<Attachment>), Error> {
+    let mut attachment = None;
     let exchange = async {
         loop {
             match handshake.step()? {
@@ -58,16 +60,18 @@ pub async fn run(
                     handshake.on_message(&mut message, &mut cx)?;
                 }
                 Step::Decide(claim) => {
-                    let verdict = authorizer.authorize(&claim, connection).await;
-                    handshake.decide(verdict)?;
+                    let admission = authorizer.admit(&claim, connection).await;
+                    attachment = admission.attachment;
+                    handshake.decide(admission.verdict)?;
                 }
                 Step::Done => return Ok::<_, Error>(handshake.finish()?),
             }
         }
     };
-    tokio::time::timeout(timeout, exchange)
+    let established = tokio::time::timeout(timeout, exchange)
         .await
-        .map_err(|_| Error::Timeout("handshake"))?
+        .map_err(|_| Error::Timeout("handshake"))??;
+    Ok((established, attachment))
 }
 
 /// A client's handshake and the judge of the endpoint it meets.
@@ -135,18 +139,22 @@ pub(crate) async fn secure(
     options: SecureOptions,
     timeout: Duration,
 ) -> Result<(SecureStream, Peer), Error> {
-    let Established {
-        records,
-        peer,
-        features,
-        suite,
-        peer_payload,
-    } = run(&mut io, handshake, authorizer, &connection, timeout).await?;
+    let (
+        Established {
+            records,
+            peer,
+            features,
+            suite,
+            peer_payload,
+        },
+        attachment,
+    ) = run(&mut io, handshake, authorizer, &connection, timeout).await?;
     let peer = Peer {
         identity: peer,
         suite,
         handshake_payload: peer_payload,
         connection,
+        attachment,
     };
     Ok((SecureStream::new(io, records, features, options), peer))
 }
