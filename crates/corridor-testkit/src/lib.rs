@@ -5,6 +5,7 @@
 //! tests).
 
 pub mod bench;
+pub mod postgres;
 
 use corridor_core::grant::{
     self, ChannelInitGrant, DirectInfo, GrantPair, GrantParams, GrantSuite,
