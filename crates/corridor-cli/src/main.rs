@@ -16,6 +16,7 @@ mod serve;
 mod signals;
 mod target;
 mod token;
+mod users;
 
 use clap::{Parser, Subcommand};
 use std::process::ExitCode;
@@ -56,6 +57,9 @@ enum Command {
     /// The peer mesh: run a node (start) and drive it (peers, send,
     /// broadcast, status, allowlist).
     Node(Box<node::NodeArgs>),
+    /// Key-identified clients: users, one-time enrollment tokens, keys
+    /// and their revocation (add, list, enroll, keys, revoke, remove).
+    Users(users::UsersArgs),
 }
 
 fn main() -> ExitCode {
@@ -73,6 +77,7 @@ fn main() -> ExitCode {
         Command::Ipc(args) => ipc::run(args),
         Command::Proxy(args) => proxy::run(*args),
         Command::Node(args) => node::run(*args),
+        Command::Users(args) => users::run(args),
     };
     match result {
         Ok(code) => code,
