@@ -231,7 +231,6 @@ async fn revocation_closes_the_live_session_within_a_second(db: Db) {
     tokio::time::timeout(Duration::from_secs(1), live.session.closed())
         .await
         .expect("the live session closes within a second");
-    eprintln!("closed after {:?}", revoked_at.elapsed());
     assert!(revoked_at.elapsed() < Duration::from_secs(1));
     assert_eq!(live.goodbye().as_deref(), Some("key revoked"));
 
