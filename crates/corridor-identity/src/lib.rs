@@ -12,6 +12,8 @@
 //! - [`events`]: topic subscriptions and fan-out over the sessions' RPC.
 //! - [`server`] and [`client`]: the two ends, composed from corridor's
 //!   listener, Noise suite and sessions.
+//! - [`records`]: the records service on top: JSON actions on declared
+//!   views, and their changes as topic events.
 //!
 //! ```
 //! use corridor_identity::{client, ClientConfig, Enroll, IdentityConfig, IdentityServer, Store};
@@ -48,6 +50,7 @@ pub mod client;
 pub mod events;
 pub mod hello;
 pub mod live;
+pub mod records;
 pub mod rpc;
 pub mod server;
 pub mod store;

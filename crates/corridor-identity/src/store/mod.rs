@@ -128,13 +128,23 @@ pub enum StoreError {
 }
 
 /// The registry.
-#[derive(Debug)]
 pub struct Store {
     pool: AnyPool,
     backend: Backend,
+    /// What it was opened with (PostgreSQL's change listener opens its own connection).
+    url: String,
     /// Logins seen since the last flush: fingerprint -> Unix ms. Written in
     /// batches so that a login costs one read, not a write.
     seen: Mutex<HashMap<String, i64>>,
+}
+
+impl std::fmt::Debug for Store {
+    // Not the URL: it may hold a password.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Unix milliseconds now.
@@ -225,6 +235,7 @@ impl Store {
         Ok(Store {
             pool,
             backend,
+            url,
             seen: Mutex::new(HashMap::new()),
         })
     }
@@ -237,6 +248,11 @@ impl Store {
     /// Which database this is.
     pub fn backend(&self) -> Backend {
         self.backend
+    }
+
+    /// The URL it was opened with.
+    pub(crate) fn url(&self) -> &str {
+        &self.url
     }
 
     /// The connection pool, for services that keep their own tables beside.
