@@ -11,6 +11,7 @@ mod ipc;
 mod keygen;
 mod node;
 mod proxy;
+mod records;
 mod relay;
 mod serve;
 mod signals;
@@ -60,6 +61,9 @@ enum Command {
     /// Key-identified clients: users, one-time enrollment tokens, keys
     /// and their revocation (add, list, enroll, keys, revoke, remove).
     Users(users::UsersArgs),
+    /// The records service: JSON actions on declared views by enrolled
+    /// users, and their changes as events (serve, call).
+    Records(records::RecordsArgs),
 }
 
 fn main() -> ExitCode {
@@ -78,6 +82,7 @@ fn main() -> ExitCode {
         Command::Proxy(args) => proxy::run(*args),
         Command::Node(args) => node::run(*args),
         Command::Users(args) => users::run(args),
+        Command::Records(args) => records::run(args),
     };
     match result {
         Ok(code) => code,
