@@ -3,7 +3,12 @@
 //! and p99 through the service (client, session, RPC, the statement)
 //! beside the same statement through the database driver directly, both
 //! measured in this run; and a change's fan-out to 1,000 watchers (time
-//! from the insert call to each watcher holding the event), p50 and p99.
+//! from the insert call to each watcher holding the event), p50 and p99,
+//! beside an event published straight into the hub to the same watchers
+//! (the fan-out alone, without the call, the database or its trigger).
+//!
+//! The session's bare RPC round trip is printed too: the floor under the
+//! service's overhead.
 //!
 //! `cargo bench -p corridor-identity --bench records` (PostgreSQL binaries
 //! needed, as for the tests).
@@ -103,6 +108,7 @@ async fn run(backend: Backend, url: &str) {
         .expect("bind");
     let (server_url, server_key) = (server.identity().url(), server.identity().public_key());
     let handle = server.identity().handle();
+    let hub = server.identity().events();
     tokio::spawn(server.serve(Default::default()));
     let connect = |store: Arc<Store>, url: String| async move {
         let token = store
@@ -145,10 +151,23 @@ async fn run(backend: Backend, url: &str) {
         select_direct.push(direct(&store, &records, &select(id)).await);
         select_service.push(through(&user, &select(id)).await);
     }
+    // The session's bare RPC round trip (a call that touches no database),
+    // the floor under the service's overhead.
+    let mut rpc = Vec::new();
+    for _ in 0..ROUND_TRIPS {
+        let started = Instant::now();
+        user.unsubscribe("nothing").await.expect("call");
+        rpc.push(started.elapsed());
+    }
     let name = match backend {
         Backend::Sqlite => "sqlite",
         Backend::Postgres => "postgres",
     };
+    println!(
+        "{name:>8} bare RPC round trip (no database): p50 {:>6.0} us p99 {:>6.0} us",
+        us(percentile(&mut rpc, 0.5)),
+        us(percentile(&mut rpc, 0.99))
+    );
     for (what, direct, service) in [
         ("select by key", &mut select_direct, &mut select_service),
         ("insert", &mut insert_direct, &mut insert_service),
@@ -186,8 +205,8 @@ async fn run(backend: Backend, url: &str) {
     for watcher in &watchers {
         let (watcher, delivered, everyone) = (watcher.clone(), delivered.clone(), everyone.clone());
         tasks.push(tokio::spawn(async move {
-            let mut arrivals = Vec::with_capacity(CHANGES);
-            for _ in 0..CHANGES {
+            let mut arrivals = Vec::with_capacity(2 * CHANGES);
+            for _ in 0..2 * CHANGES {
                 let event = watcher.next_event().await.expect("event");
                 arrivals.push((event.seq, Instant::now()));
                 if (delivered.fetch_add(1, Ordering::AcqRel) + 1) % WATCHERS == 0 {
@@ -197,27 +216,43 @@ async fn run(backend: Backend, url: &str) {
             arrivals
         }));
     }
+    // First CHANGES inserts through the service; then, as the same run's
+    // floor, CHANGES events published straight into the hub (no client
+    // call, no database): what the sessions' fan-out alone costs.
     let mut starts = Vec::new();
-    for n in 0..CHANGES {
+    for n in 0..2 * CHANGES {
         starts.push(Instant::now());
-        through(&user, &insert(100_000 + n)).await;
+        if n < CHANGES {
+            through(&user, &insert(100_000 + n)).await;
+        } else {
+            let change = json!({"op": "insert", "key": {"id": n}});
+            hub.publish("records/orders", &change).expect("publish");
+        }
         // One change's fan-out at a time (waiting without spinning: the
         // watchers share these two cores).
         while delivered.load(Ordering::Acquire) < (n + 1) * WATCHERS {
             everyone.notified().await;
         }
     }
-    let mut latencies = Vec::new();
+    let (mut changes, mut floor) = (Vec::new(), Vec::new());
     for task in tasks {
         for (seq, arrived) in task.await.expect("watcher") {
-            latencies.push(arrived - starts[(seq - first_seq) as usize]);
+            let index = (seq - first_seq) as usize;
+            let latency = arrived - starts[index];
+            if index < CHANGES {
+                changes.push(latency);
+            } else {
+                floor.push(latency);
+            }
         }
     }
-    println!(
-        "{name:>8} change to {WATCHERS} watchers: p50 {:>6.2} ms p99 {:>6.2} ms (n = {})",
-        us(percentile(&mut latencies, 0.5)) / 1000.0,
-        us(percentile(&mut latencies, 0.99)) / 1000.0,
-        latencies.len()
-    );
+    for (what, latencies) in [("change", &mut changes), ("publish only", &mut floor)] {
+        println!(
+            "{name:>8} {what:<12} to {WATCHERS} watchers: p50 {:>6.2} ms p99 {:>6.2} ms (n = {})",
+            us(percentile(latencies, 0.5)) / 1000.0,
+            us(percentile(latencies, 0.99)) / 1000.0,
+            latencies.len()
+        );
+    }
     handle.shutdown();
 }

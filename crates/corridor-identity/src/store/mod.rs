@@ -220,6 +220,10 @@ impl Store {
                 Backend::Postgres => 16,
             })
             .acquire_timeout(Duration::from_secs(10))
+            // A ping before each use guards against a server that dropped
+            // the connection; an SQLite file has no server, and the ping is
+            // a round trip to the connection's thread on every query.
+            .test_before_acquire(backend == Backend::Postgres)
             .connect(&url)
             .await?;
         if backend == Backend::Sqlite {
