@@ -3,55 +3,12 @@
 //! enroll and then log in by key, a watcher that prints another client's
 //! change, and SIGTERM ending the server.
 
+mod support;
+
 use serde_json::Value;
-use std::io::{BufRead as _, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
-
-const BIN: &str = env!("CARGO_BIN_EXE_corridor");
-
-/// A process whose stdout lines arrive on a channel.
-struct Running {
-    child: Child,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Running {
-    fn spawn(command: &mut Command) -> Running {
-        let mut child = command
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn");
-        let stdout = child.stdout.take().expect("stdout");
-        let (send, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-                if send.send(line).is_err() {
-                    return;
-                }
-            }
-        });
-        Running { child, lines }
-    }
-
-    fn next_json(&self) -> Value {
-        let line = self
-            .lines
-            .recv_timeout(Duration::from_secs(30))
-            .expect("a line in time");
-        serde_json::from_str(&line).expect("a JSON line")
-    }
-}
+use std::process::{Command, Output};
+use support::{BIN, Service};
 
 fn run(args: &[&str]) -> Output {
     Command::new(BIN).args(args).output().expect("run corridor")
@@ -82,13 +39,17 @@ fn call_args<'a>(ready: &'a Value, identity: &'a Path) -> Vec<String> {
 #[test]
 fn a_user_enrolls_acts_and_watches_through_the_cli() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let state = dir.path().join("state");
-    let mut server = Running::spawn(
-        Command::new(BIN)
-            .args(["records", "serve", "--listen", "127.0.0.1:0", "--state-dir"])
-            .arg(&state),
-    );
-    let ready = server.next_json();
+    let state = dir.path().join("state").display().to_string();
+    let serve = [
+        "records",
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--state-dir",
+        &state,
+    ];
+    let mut server = Service::spawn(&serve, dir.path());
+    let ready = server.ready.clone();
     assert_eq!(ready["views"], serde_json::json!(["notes"]));
     let db = ready["db"].as_str().expect("db").to_owned();
 
@@ -115,8 +76,10 @@ fn a_user_enrolls_acts_and_watches_through_the_cli() {
 
     let mut watch_args = call_args(&ready, &me);
     watch_args.extend(["--watch", "notes"].map(String::from));
-    let watcher = Running::spawn(Command::new(BIN).args(&watch_args));
-    assert_eq!(watcher.next_json()["watching"], "records/notes");
+    let mut watch = Command::new(BIN);
+    watch.args(&watch_args);
+    let watcher = Service::from_command(watch);
+    assert_eq!(watcher.ready["watching"], "records/notes");
 
     let mut insert = call_args(&ready, &me);
     insert.push(r#"{"action":"insert","view":"notes","values":{"title":"second"}}"#.into());
@@ -135,14 +98,7 @@ fn a_user_enrolls_acts_and_watches_through_the_cli() {
     assert_eq!(event["payload"]["key"]["id"], second["row"]["id"]);
 
     // SIGTERM: the server stops and exits cleanly.
-    let pid = server.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-TERM", &pid])
-            .status()
-            .expect("kill")
-            .success()
-    );
+    server.signal("TERM");
     let status = server.child.wait().expect("wait");
     assert!(status.success(), "{status}");
 }

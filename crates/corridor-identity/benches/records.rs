@@ -14,7 +14,7 @@
 //! needed, as for the tests).
 
 use corridor::core::identity::StaticSecret;
-use corridor_identity::records::sql::{Param, statement};
+use corridor_identity::records::sql::statement;
 use corridor_identity::records::{ACTION, Action, RecordsConfig, RecordsServer};
 use corridor_identity::rpc::Overflow;
 use corridor_identity::{Backend, ClientConfig, Connected, Enroll, IdentityConfig, Store, client};
@@ -76,15 +76,8 @@ fn us(d: Duration) -> f64 {
 
 async fn direct(store: &Store, config: &RecordsConfig, action: &Action) -> Duration {
     let statement = statement(&config.views[0], action).expect("statement");
+    let query = statement.query();
     let started = Instant::now();
-    let mut query = sqlx::query(sqlx::AssertSqlSafe(statement.sql.clone()));
-    for param in &statement.params {
-        query = match param {
-            Param::Integer(v) => query.bind(*v),
-            Param::Real(v) => query.bind(*v),
-            Param::Text(v) => query.bind(v.clone()),
-        };
-    }
     query.fetch_all(store.pool()).await.expect("direct");
     started.elapsed()
 }

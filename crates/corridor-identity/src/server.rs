@@ -13,7 +13,7 @@ use corridor::listener::{BindAddr, Listener, ListenerConfig};
 use corridor::peer::Address;
 use corridor::{Endpoint, EndpointCredential, Session, SessionOptions};
 use corridor_core::identity::{PublicKey, StaticSecret};
-use corridor_core::noise::{Pattern, ResponderConfig};
+use corridor_core::noise::ResponderConfig;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -91,10 +91,8 @@ impl IdentityServer {
                 addr: config.listen.to_string(),
                 source,
             })?;
-        let mut responder = ResponderConfig::new(config.identity.clone());
         // IK for key logins, XX for enrollments (the client's key is new).
-        responder.patterns = vec![Pattern::IK, Pattern::XX];
-        responder.channel_id = Some(CHANNEL_ID.to_owned());
+        let responder = ResponderConfig::service(config.identity.clone(), CHANNEL_ID);
         let credential =
             EndpointCredential::noise(responder, Arc::new(KeyAuthority::new(store.clone())));
         // Where the revocation log stands before anyone is admitted: every

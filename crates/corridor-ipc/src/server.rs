@@ -11,7 +11,7 @@ use corridor::credential::Allowlist;
 use corridor::listener::{HandshakeError, Listener, ListenerConfig};
 use corridor::{Endpoint, EndpointCredential, Session, SessionOptions};
 use corridor_core::identity::{PublicKey, StaticSecret};
-use corridor_core::noise::{Pattern, ResponderConfig};
+use corridor_core::noise::ResponderConfig;
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
@@ -117,10 +117,8 @@ impl IpcServer {
                 addr: config.addr.to_string(),
                 source,
             })?;
-        let mut responder = ResponderConfig::new(config.identity.clone());
         // The client pins our key: IK, or XX for a client that learns it.
-        responder.patterns = vec![Pattern::IK, Pattern::XX];
-        responder.channel_id = Some(CHANNEL_ID.to_owned());
+        let responder = ResponderConfig::service(config.identity.clone(), CHANNEL_ID);
         let credential =
             EndpointCredential::noise(responder, Arc::new(Allowlist::new(config.client_keys)));
         Ok(IpcServer {

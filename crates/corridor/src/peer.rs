@@ -28,7 +28,7 @@ pub struct Peer {
 impl Peer {
     /// The attachment, if the authorizer attached a `T`.
     pub fn attached<T: Any + Send + Sync>(&self) -> Option<&T> {
-        self.attachment.as_ref()?.0.downcast_ref()
+        self.attachment.as_ref()?.get()
     }
 }
 

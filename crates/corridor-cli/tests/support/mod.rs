@@ -12,10 +12,12 @@ use std::time::Duration;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_corridor");
 
-/// A running `corridor` service with its ready line and a feed of its log lines.
+/// A running `corridor` service with its ready line, a feed of its later
+/// stdout lines and a feed of its log lines.
 pub struct Service {
     pub child: Child,
     pub ready: Value,
+    pub lines: mpsc::Receiver<String>,
     pub logs: mpsc::Receiver<String>,
 }
 
@@ -54,10 +56,17 @@ impl Service {
         let stdout = child.stdout.take().expect("stdout");
         let stderr = child.stderr.take().expect("stderr");
         let (ready_tx, ready_rx) = mpsc::channel();
+        let (line_tx, lines) = mpsc::channel();
         std::thread::spawn(move || {
+            let mut stdout = BufReader::new(stdout);
             let mut line = String::new();
-            let _ = BufReader::new(stdout).read_line(&mut line);
+            let _ = stdout.read_line(&mut line);
             let _ = ready_tx.send(line);
+            for line in stdout.lines().map_while(Result::ok) {
+                if line_tx.send(line).is_err() {
+                    return;
+                }
+            }
         });
         let (log_tx, logs) = mpsc::channel();
         std::thread::spawn(move || {
@@ -79,7 +88,12 @@ impl Service {
                 panic!("no JSON ready line ({error}): {line:?}, {status:?}, stderr: {logs:#?}");
             }
         };
-        Service { child, ready, logs }
+        Service {
+            child,
+            ready,
+            lines,
+            logs,
+        }
     }
 
     pub fn url(&self, key: &str) -> String {
@@ -95,6 +109,15 @@ impl Service {
             .status()
             .expect("kill");
         assert!(status.success());
+    }
+
+    /// The next stdout line after the ready line, as JSON.
+    pub fn next_json(&self) -> Value {
+        let line = self
+            .lines
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a stdout line within 30 s");
+        serde_json::from_str(&line).expect("a JSON line")
     }
 
     /// Waits for a log line containing `text`.

@@ -92,6 +92,25 @@ impl ResponderConfig {
         }
     }
 
+    /// A service's responder on `channel_id` whose clients know its key (IK)
+    /// or learn it in the handshake (XX); KK is not offered, since a
+    /// service does not know its clients' keys in advance.
+    ///
+    /// ```
+    /// use corridor_core::identity::StaticSecret;
+    /// use corridor_core::noise::{Pattern, ResponderConfig};
+    /// let config = ResponderConfig::service(StaticSecret::from_bytes([1; 32]), "svc");
+    /// assert_eq!(config.patterns, vec![Pattern::IK, Pattern::XX]);
+    /// assert_eq!(config.channel_id.as_deref(), Some("svc"));
+    /// ```
+    pub fn service(local: StaticSecret, channel_id: impl Into<String>) -> Self {
+        ResponderConfig {
+            patterns: vec![Pattern::IK, Pattern::XX],
+            channel_id: Some(channel_id.into()),
+            ..ResponderConfig::new(local)
+        }
+    }
+
     fn accepts(&self, protocol: &Protocol) -> bool {
         self.patterns.contains(&protocol.pattern)
             && self.ciphers.contains(&protocol.cipher)

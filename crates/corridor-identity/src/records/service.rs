@@ -6,7 +6,7 @@
 
 use super::config::{ColumnType, RecordsConfig, ViewConfig};
 use super::request::{ACTION, Action, Change};
-use super::sql::{Param, SqlError, Statement, statement};
+use super::sql::{SqlError, Statement, statement};
 use crate::authority::Admitted;
 use crate::events::{Events, TopicPolicy};
 use crate::store::{Account, Backend, Store};
@@ -128,18 +128,14 @@ impl RecordsService {
     }
 
     async fn run(&self, statement: &Statement) -> Result<Vec<AnyRow>, Failure> {
-        let mut query = sqlx::query(sqlx::AssertSqlSafe(statement.sql.clone()));
-        for param in &statement.params {
-            query = match param {
-                Param::Integer(value) => query.bind(*value),
-                Param::Real(value) => query.bind(*value),
-                Param::Text(value) => query.bind(value.clone()),
-            };
-        }
-        query.fetch_all(self.store.pool()).await.map_err(|error| {
-            tracing::warn!(%error, sql = %statement.sql, "records query failed");
-            Failure::new(DATABASE_ERROR, "database error")
-        })
+        statement
+            .query()
+            .fetch_all(self.store.pool())
+            .await
+            .map_err(|error| {
+                tracing::warn!(%error, sql = %statement.sql, "records query failed");
+                Failure::new(DATABASE_ERROR, "database error")
+            })
     }
 
     /// Publishes the changes this service made (SQLite: nothing else tells).

@@ -30,6 +30,22 @@ pub struct Statement {
     pub columns: Vec<(String, ColumnType)>,
 }
 
+impl Statement {
+    /// The statement as a sqlx query with its parameters bound in order.
+    pub fn query(&self) -> sqlx::query::Query<'static, sqlx::Any, sqlx::any::AnyArguments> {
+        // Built from declared names and `$N` placeholders only.
+        let mut query = sqlx::query(sqlx::AssertSqlSafe(self.sql.clone()));
+        for param in &self.params {
+            query = match param {
+                Param::Integer(value) => query.bind(*value),
+                Param::Real(value) => query.bind(*value),
+                Param::Text(value) => query.bind(value.clone()),
+            };
+        }
+        query
+    }
+}
+
 /// Why an action cannot become a statement: the client's mistake.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SqlError {
