@@ -1,0 +1,83 @@
+// The platform's WebCrypto (browsers and Node 20): SHA-256, HMAC, HKDF,
+// AES-256-GCM and the ephemeral X25519 / P-256 exchanges. No primitive is
+// written here; private keys are created non-extractable.
+
+import { CorridorError } from "./errors.js";
+
+const subtle = (): SubtleCrypto => {
+  const s = globalThis.crypto?.subtle;
+  if (!s) throw new CorridorError("handshake_failed", "WebCrypto is not available (a browser page must be a secure context: https or localhost)");
+  return s;
+};
+
+/** WebCrypto's types want ArrayBuffer-backed views; ours always are or are copied by the platform. */
+export const view = (bytes: Uint8Array): Uint8Array<ArrayBuffer> => bytes as Uint8Array<ArrayBuffer>;
+
+export async function sha256(data: Uint8Array): Promise<Uint8Array> {
+  return new Uint8Array(await subtle().digest("SHA-256", view(data)));
+}
+
+export async function hmacSha256(key: Uint8Array, data: Uint8Array): Promise<Uint8Array> {
+  const k = await subtle().importKey("raw", view(key), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  return new Uint8Array(await subtle().sign("HMAC", k, view(data)));
+}
+
+/** HKDF-SHA256 (extract with `salt`, expand with `info`) to `length` bytes. */
+export async function hkdf(salt: Uint8Array, ikm: Uint8Array, info: Uint8Array, length: number): Promise<Uint8Array> {
+  const k = await subtle().importKey("raw", view(ikm), "HKDF", false, ["deriveBits"]);
+  const bits = await subtle().deriveBits({ name: "HKDF", hash: "SHA-256", salt: view(salt), info: view(info) }, k, length * 8);
+  return new Uint8Array(bits);
+}
+
+export async function aesGcmKey(raw: Uint8Array): Promise<CryptoKey> {
+  return subtle().importKey("raw", view(raw), { name: "AES-GCM" }, false, ["encrypt", "decrypt"]);
+}
+
+/** AES-256-GCM: ciphertext followed by the 16-byte tag. */
+export async function aesGcmSeal(key: CryptoKey, iv: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
+  const out = await subtle().encrypt({ name: "AES-GCM", iv: view(iv), additionalData: view(aad), tagLength: 128 }, key, view(plaintext));
+  return new Uint8Array(out);
+}
+
+/** Opens ciphertext-and-tag; rejects when the tag does not verify. */
+export async function aesGcmOpen(key: CryptoKey, iv: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Promise<Uint8Array> {
+  const out = await subtle().decrypt({ name: "AES-GCM", iv: view(iv), additionalData: view(aad), tagLength: 128 }, key, view(sealed));
+  return new Uint8Array(out);
+}
+
+/** An fsec1 key exchange: 1 is X25519, 2 is P-256 (uncompressed points on the wire). */
+export type Fsec1Suite = 1 | 2;
+
+export interface EphemeralKey {
+  /** The public key as it goes on the wire. */
+  readonly publicKey: Uint8Array;
+  /** The 32-byte shared secret with the peer's public key. */
+  agree(peerPublic: Uint8Array): Promise<Uint8Array>;
+}
+
+const algorithm = (suite: Fsec1Suite): EcKeyImportParams | Algorithm =>
+  suite === 1 ? { name: "X25519" } : { name: "ECDH", namedCurve: "P-256" };
+
+export async function generateEphemeral(suite: Fsec1Suite): Promise<EphemeralKey> {
+  const params = algorithm(suite);
+  const pair = (await subtle().generateKey(params, false, ["deriveBits"])) as CryptoKeyPair;
+  const publicKey = new Uint8Array(await subtle().exportKey("raw", pair.publicKey));
+  return {
+    publicKey,
+    async agree(peerPublic: Uint8Array): Promise<Uint8Array> {
+      const expected = suite === 1 ? 32 : 65;
+      if (peerPublic.length !== expected) throw new CorridorError("handshake_failed", "peer's ephemeral key has the wrong length");
+      let shared: Uint8Array;
+      try {
+        // P-256: importKey refuses points off the curve and the identity.
+        const peer = await subtle().importKey("raw", view(peerPublic), params, true, []);
+        shared = new Uint8Array(await subtle().deriveBits({ name: params.name, public: peer } as EcdhKeyDeriveParams, pair.privateKey, 256));
+      } catch (cause) {
+        throw new CorridorError("handshake_failed", "peer's ephemeral key is invalid", { cause });
+      }
+      // X25519 with a low-order point yields zeros: a peer forcing a known secret.
+      if (shared.every((b) => b === 0)) throw new CorridorError("handshake_failed", "peer's ephemeral key is of low order");
+      return shared;
+    },
+  };
+}

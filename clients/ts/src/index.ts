@@ -1,0 +1,10 @@
+// corridor's TypeScript client: end-to-end encrypted, multiplexed sessions with
+// corridor and flowersec endpoints, through a relay or directly, in browsers
+// and Node. See README.md.
+
+export { connectArtifact, connectDirect, connectTunnel, requestGrant, type ArtifactOptions, type ConnectOptions } from "./connect.js";
+export { CorridorError, RpcError, type ErrorCode } from "./errors.js";
+export type { CallHandler, CallOptions, NotifyHandler, Rpc } from "./rpc.js";
+export type { DuplexStream, Session } from "./session.js";
+export type { ChannelInitGrant, DirectConnectInfo } from "./types.js";
+export type { WebSocketConstructor } from "./carrier.js";

@@ -1,0 +1,124 @@
+//! A flowersec 0.27.0 endpoint (the official crate, not corridor) listening
+//! directly on loopback: the interop peer of the TypeScript client's tests.
+//!
+//! Prints `{"direct_info": ...}` once listening, then serves every
+//! connection: RPC `2` answers `{"echo": payload}`; a notification `101` from
+//! the client comes back as notification `102` with the same payload; every
+//! RPC stream gets notification `100` `{"hello":"client"}` first; `echo`
+//! streams echo; other kinds are reset. `p256` as the first argument picks
+//! that suite. Tests only.
+
+use corridor_core::b64;
+use flowersec::e2ee::{Secret32, ServerHandshakeOptions, Suite};
+use flowersec::endpoint::DirectAcceptOptions;
+use flowersec::rpc::{Router, Server};
+use flowersec::transport::TungsteniteTransport;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+const ECHO: u32 = 2;
+const HELLO_CLIENT: u32 = 100;
+const CLIENT_NOTE: u32 = 101;
+const NOTE_BACK: u32 = 102;
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let p256 = std::env::args().nth(1).as_deref() == Some("p256");
+    let (suite, suite_number) = if p256 {
+        (Suite::P256HkdfSha256Aes256Gcm, 2)
+    } else {
+        (Suite::X25519HkdfSha256Aes256Gcm, 1)
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let mut psk = [0u8; 32];
+    rand_core::RngCore::fill_bytes(&mut rand_core::OsRng, &mut psk);
+    let init_exp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs() as i64)
+        + 3600;
+    let channel_id = "flowersec-direct";
+    let info = json!({
+        "ws_url": format!("ws://{}/", listener.local_addr()?),
+        "channel_id": channel_id,
+        "e2ee_psk_b64u": b64::encode(psk),
+        "channel_init_expire_at_unix_s": init_exp,
+        "default_suite": suite_number,
+    });
+    println!("{}", json!({ "direct_info": info }));
+    loop {
+        let (tcp, _) = listener.accept().await?;
+        let _ = tcp.set_nodelay(true);
+        let mut handshake = ServerHandshakeOptions::new(Secret32::new(psk), suite, init_exp);
+        handshake.channel_id = Some(channel_id.to_owned());
+        tokio::spawn(async move {
+            let Ok(transport) = TungsteniteTransport::accept(tcp).await else {
+                return;
+            };
+            let options = DirectAcceptOptions::new(handshake);
+            if let Ok(session) =
+                flowersec::endpoint::accept_direct(Arc::new(transport), options).await
+            {
+                serve(session).await;
+            }
+        });
+    }
+}
+
+async fn serve(session: flowersec::endpoint::Session) {
+    while let Ok((kind, stream)) = session.accept_stream().await {
+        match kind.as_str() {
+            "rpc" => {
+                tokio::spawn(serve_rpc(stream));
+            }
+            "echo" => {
+                tokio::spawn(async move {
+                    while let Ok(Some(chunk)) = stream.read().await {
+                        if stream.write(&chunk).await.is_err() {
+                            return;
+                        }
+                    }
+                    let _ = stream.close().await;
+                });
+            }
+            _ => {
+                let _ = stream.reset().await;
+            }
+        }
+    }
+}
+
+async fn serve_rpc(stream: flowersec::yamux::YamuxStream) {
+    let (notes_tx, mut notes) = mpsc::channel::<Value>(64);
+    let router = Router::default();
+    router
+        .register(ECHO, |payload: Value| async move {
+            Ok(json!({ "echo": payload }))
+        })
+        .await;
+    router
+        .register(CLIENT_NOTE, move |payload: Value| {
+            let notes_tx = notes_tx.clone();
+            async move {
+                let _ = notes_tx.send(payload).await;
+                Ok(Value::Null)
+            }
+        })
+        .await;
+    let rpc = Arc::new(Server::new(router));
+    let serving = tokio::spawn(rpc.clone().serve(stream));
+    // notify fails until serve() has registered the stream.
+    while rpc
+        .notify_typed(HELLO_CLIENT, &json!({"hello": "client"}))
+        .await
+        .is_err()
+    {
+        tokio::task::yield_now().await;
+    }
+    while let Some(note) = notes.recv().await {
+        if rpc.notify_typed(NOTE_BACK, &note).await.is_err() {
+            break;
+        }
+    }
+    let _ = serving.await;
+}
