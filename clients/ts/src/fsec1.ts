@@ -206,16 +206,25 @@ export async function recordLayer(keys: Awaited<ReturnType<typeof sessionKeys>>,
   return records;
 }
 
-/** One direction's key, nonce prefix and next sequence number. */
+/**
+ * One direction's key, nonce prefix and next sequence number. Sequence
+ * numbers are taken synchronously, in call order; the key is a promise, so a
+ * rekey (whose derivation is asynchronous) applies exactly from the record
+ * after the rekey record, while records before it still use the old key.
+ */
 class DirectionKeys {
   next = 1;
+  private key: Promise<CryptoKey>;
+
   constructor(
-    private key: CryptoKey,
+    key: CryptoKey,
     private readonly prefix: Uint8Array,
     private readonly rekeyBase: Uint8Array,
     private readonly transcript: Uint8Array,
     private readonly direction: 1 | 2,
-  ) {}
+  ) {
+    this.key = Promise.resolve(key);
+  }
 
   nonce(sequence: number): Uint8Array {
     const nonce = new Uint8Array(12);
@@ -224,16 +233,21 @@ class DirectionKeys {
     return nonce;
   }
 
-  get aead(): CryptoKey {
-    return this.key;
+  /** Takes the next sequence number; returns it with the key its record uses. */
+  take(flag: Flag): { sequence: number; key: Promise<CryptoKey> } {
+    const sequence = this.next++;
+    const key = this.key;
+    if (flag === Flag.Rekey) this.key = this.rekeyAt(sequence);
+    return { sequence, key };
   }
 
   /** The key after the rekey record at `sequence`. */
-  async rekeyAt(sequence: number): Promise<void> {
+  private async rekeyAt(sequence: number): Promise<CryptoKey> {
     const salt = await hmacSha256(this.rekeyBase, concat([this.transcript, u64be(sequence), new Uint8Array([this.direction])]));
     const raw = await hkdf(salt, label(":rekey"), label(":rekey:key"), 32);
-    this.key = await aesGcmKey(raw);
+    const key = await aesGcmKey(raw);
     raw.fill(0);
+    return key;
   }
 }
 
@@ -243,14 +257,13 @@ export interface Opened {
 }
 
 /**
- * Seals outgoing and opens incoming records. WebCrypto is asynchronous, so
- * each direction runs its operations one after another through a promise
- * chain: sequence numbers and rekeys stay in order whatever the caller does.
+ * Seals outgoing and opens incoming records. Headers, sequence numbers and
+ * rekeys are handled synchronously in call order; the AES-GCM work itself
+ * runs concurrently (WebCrypto is asynchronous, and Node and browsers run it
+ * off the main thread), so several records are in flight at once. Callers
+ * send and deliver the results in call order.
  */
 export class RecordLayer {
-  private sealing: Promise<unknown> = Promise.resolve();
-  private opening: Promise<unknown> = Promise.resolve();
-
   constructor(
     private readonly send: DirectionKeys,
     private readonly receive: DirectionKeys,
@@ -260,56 +273,46 @@ export class RecordLayer {
   static readonly maxPlaintext = MAX_RECORD_BYTES - RECORD_HEADER - TAG_BYTES;
 
   seal(flag: Flag, plaintext: Uint8Array): Promise<Uint8Array> {
-    const result = this.sealing.then(() => this.sealNow(flag, plaintext));
-    this.sealing = result.catch(() => undefined);
-    return result;
-  }
-
-  open(record: Uint8Array): Promise<Opened> {
-    const result = this.opening.then(() => this.openNow(record));
-    // A failed record kills the session: later records fail too.
-    this.opening = result;
-    return result;
-  }
-
-  private async sealNow(flag: Flag, plaintext: Uint8Array): Promise<Uint8Array> {
-    if (plaintext.length > RecordLayer.maxPlaintext) throw new CorridorError("record_invalid", "record too large to send");
+    if (plaintext.length > RecordLayer.maxPlaintext) return Promise.reject(new CorridorError("record_invalid", "record too large to send"));
+    if (this.send.next >= Number.MAX_SAFE_INTEGER) return Promise.reject(new CorridorError("record_invalid", "sequence numbers exhausted"));
     const keys = this.send;
-    const sequence = keys.next;
-    if (sequence >= Number.MAX_SAFE_INTEGER) throw new CorridorError("record_invalid", "sequence numbers exhausted");
-    const record = new Uint8Array(RECORD_HEADER + plaintext.length + TAG_BYTES);
-    record.set(RECORD_MAGIC, 0);
-    record[4] = VERSION;
-    record[5] = flag;
-    writeU64(record, 6, sequence);
-    writeU32(record, 14, plaintext.length + TAG_BYTES);
-    const header = record.subarray(0, RECORD_HEADER);
-    record.set(await aesGcmSeal(keys.aead, keys.nonce(sequence), header, plaintext), RECORD_HEADER);
-    keys.next = sequence + 1;
-    if (flag === Flag.Rekey) await keys.rekeyAt(sequence);
-    return record;
+    const { sequence, key } = keys.take(flag);
+    const header = new Uint8Array(RECORD_HEADER);
+    header.set(RECORD_MAGIC, 0);
+    header[4] = VERSION;
+    header[5] = flag;
+    writeU64(header, 6, sequence);
+    writeU32(header, 14, plaintext.length + TAG_BYTES);
+    return key.then(async (aead) => {
+      const sealed = await aesGcmSeal(aead, keys.nonce(sequence), header, plaintext);
+      const record = new Uint8Array(RECORD_HEADER + sealed.length);
+      record.set(header, 0);
+      record.set(sealed, RECORD_HEADER);
+      return record;
+    });
   }
 
-  private async openNow(record: Uint8Array): Promise<Opened> {
-    const bad = (why: string) => new CorridorError("record_invalid", `record from the peer: ${why}`);
-    if (record.length > MAX_RECORD_BYTES) throw bad("too large");
-    if (record.length < RECORD_HEADER + TAG_BYTES) throw bad("too short");
-    if (!RECORD_MAGIC.every((b, i) => record[i] === b)) throw bad("not an FSEC record");
-    if (record[4] !== VERSION) throw bad(`version ${record[4]}`);
+  /** Checks the header now (a failure is final: fsec1 has no recovery) and decrypts. */
+  open(record: Uint8Array): Promise<Opened> {
+    const bad = (why: string) => Promise.reject(new CorridorError("record_invalid", `record from the peer: ${why}`));
+    if (record.length > MAX_RECORD_BYTES) return bad("too large");
+    if (record.length < RECORD_HEADER + TAG_BYTES) return bad("too short");
+    if (!RECORD_MAGIC.every((b, i) => record[i] === b)) return bad("not an FSEC record");
+    if (record[4] !== VERSION) return bad(`version ${record[4]}`);
     const flag = record[5]!;
-    if (flag > Flag.Rekey) throw bad(`unknown flag ${flag}`);
-    if (readU32(record, 14) !== record.length - RECORD_HEADER) throw bad("length mismatch");
+    if (flag > Flag.Rekey) return bad(`unknown flag ${flag}`);
+    if (readU32(record, 14) !== record.length - RECORD_HEADER) return bad("length mismatch");
     const keys = this.receive;
     const sequence = readU64(record, 6);
-    if (sequence !== keys.next) throw bad(`sequence ${sequence}, expected ${keys.next}`);
-    let plaintext: Uint8Array;
-    try {
-      plaintext = await aesGcmOpen(keys.aead, keys.nonce(sequence), record.subarray(0, RECORD_HEADER), record.subarray(RECORD_HEADER));
-    } catch (cause) {
-      throw new CorridorError("record_invalid", "record from the peer did not decrypt (tampered or forged)", { cause });
-    }
-    keys.next = sequence + 1;
-    if (flag === Flag.Rekey) await keys.rekeyAt(sequence);
-    return { flag: flag as Flag, plaintext };
+    if (sequence !== keys.next) return bad(`sequence ${sequence}, expected ${keys.next}`);
+    const { key } = keys.take(flag);
+    return key.then(async (aead) => {
+      try {
+        const plaintext = await aesGcmOpen(aead, keys.nonce(sequence), record.subarray(0, RECORD_HEADER), record.subarray(RECORD_HEADER));
+        return { flag: flag as Flag, plaintext };
+      } catch (cause) {
+        throw new CorridorError("record_invalid", "record from the peer did not decrypt (tampered or forged)", { cause });
+      }
+    });
   }
 }

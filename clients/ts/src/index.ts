@@ -4,7 +4,8 @@
 
 export { connectArtifact, connectDirect, connectTunnel, requestGrant, type ArtifactOptions, type ConnectOptions } from "./connect.js";
 export { CorridorError, RpcError, type ErrorCode } from "./errors.js";
+export { Reconnecting, reconnecting, type ReconnectOptions } from "./reconnect.js";
 export type { CallHandler, CallOptions, NotifyHandler, Rpc } from "./rpc.js";
 export type { DuplexStream, Session } from "./session.js";
-export type { ChannelInitGrant, DirectConnectInfo } from "./types.js";
+export { BUILTIN, type ChannelInitGrant, type DirectConnectInfo, type Info, type Pong } from "./types.js";
 export type { WebSocketConstructor } from "./carrier.js";

@@ -108,20 +108,28 @@ export class Session {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));
     const writer = new RecordWriter(records, carrier, (error) => this.end(error));
     this.mux = new Mux((parts) => writer.write(parts), options, (error) => this.end(error));
+    // Records decrypt concurrently; they reach the multiplexer in arrival order.
+    let inbound: Promise<void> = Promise.resolve();
     carrier.deliver((message) => {
-      records.open(message).then(
-        (opened) => {
-          if (opened.flag !== Flag.App) return;
-          try {
-            this.mux.receive(opened.plaintext);
-          } catch (error) {
-            const failure = errorOf(error, "protocol_error");
-            void this.mux.goAway(1).catch(() => undefined);
-            this.mux.fail(failure);
-          }
-        },
-        (error) => this.mux.fail(errorOf(error, "record_invalid")),
-      );
+      const opening = records.open(message);
+      opening.catch(() => undefined);
+      inbound = inbound.then(async () => {
+        if (this.ended) return;
+        let opened;
+        try {
+          opened = await opening;
+        } catch (error) {
+          this.mux.fail(errorOf(error, "record_invalid"));
+          return;
+        }
+        if (opened.flag !== Flag.App) return;
+        try {
+          this.mux.receive(opened.plaintext);
+        } catch (error) {
+          void this.mux.goAway(1).catch(() => undefined);
+          this.mux.fail(errorOf(error, "protocol_error"));
+        }
+      });
     });
     carrier.onClose((info) => this.mux.fail(closeError(info)));
     const rpcStream = this.mux.open();

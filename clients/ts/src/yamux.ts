@@ -2,8 +2,10 @@
 // over the record layer's byte stream, client side: this side opens odd
 // stream ids. Windows are fixed at 256 KiB per stream, as corridor's Rust
 // endpoint and flowersec v1 expect (flowersec refuses an update that takes
-// its send window above that); credit goes back as the application reads,
-// so a reader that stops stops its peer. Every peer-controlled quantity is
+// its send window above that). Credit goes back as data arrives while a
+// stream holds less than RECEIVE_BUFFER unread, so the peer never waits on
+// the application's pace within that bound; a reader that stops stops its
+// peer once the buffer is full. Every peer-controlled quantity is
 // checked: a frame larger than the window, a stream over the limit or a
 // malformed header ends the session with `protocol_error`.
 
@@ -26,6 +28,10 @@ const RST = 8;
 export const STREAM_WINDOW = 256 * 1024;
 /** Largest data frame sent (flowersec accepts frames up to a window). */
 const MAX_FRAME = 128 * 1024;
+/** Unread bytes a stream may hold before it stops giving credit. */
+export const RECEIVE_BUFFER = 4 * STREAM_WINDOW;
+/** Credit is sent in steps of at least this much (fewer frames). */
+const CREDIT_STEP = STREAM_WINDOW / 4;
 
 export interface MuxOptions {
   /** 1 for the client (odd ids, the default), 2 for the accepting side. */
@@ -100,7 +106,7 @@ export class MuxStream {
   private creditWaiter: Waiter<void> | null = null;
   private sendWindow = STREAM_WINDOW;
   private recvWindow = STREAM_WINDOW;
-  private consumed = 0;
+  private buffered = 0;
   private remoteClosed = false;
   private localClosed = false;
   private failure: CorridorError | null = null;
@@ -119,7 +125,7 @@ export class MuxStream {
   read(): Promise<Uint8Array | null> {
     const chunk = this.received.shift();
     if (chunk) {
-      this.credit(chunk.length);
+      this.consumed(chunk.length);
       return Promise.resolve(chunk);
     }
     if (this.failure) return Promise.reject(this.failure);
@@ -127,9 +133,14 @@ export class MuxStream {
     return new Promise((resolve, reject) => (this.reader = { resolve, reject }));
   }
 
-  /** Writes all of `bytes`, waiting for the peer's credit as needed. */
+  /**
+   * Writes all of `bytes`, waiting for the peer's credit as needed. Frames go
+   * out as credit allows without waiting for each other; the promise settles
+   * once the last has been accepted downstream.
+   */
   async write(bytes: Uint8Array): Promise<void> {
     let at = 0;
+    let last: Promise<void> = Promise.resolve();
     while (at < bytes.length || this.needsSyn) {
       if (this.failure) throw this.failure;
       if (this.localClosed) throw new CorridorError("closed", "stream already closed for writing");
@@ -141,8 +152,11 @@ export class MuxStream {
       this.sendWindow -= n;
       const payload = bytes.subarray(at, at + n);
       at += n;
-      await this.mux.send([header(Type.Data, this.takeSyn(), this.id, n), payload]);
+      last = this.mux.send([header(Type.Data, this.takeSyn(), this.id, n), payload]);
+      // Awaited below; a failure before then is the session's and reaches every writer.
+      last.catch(() => undefined);
     }
+    await last;
   }
 
   /** Half-closes: the peer reads to the end, and this side may still read. */
@@ -176,16 +190,21 @@ export class MuxStream {
     return SYN;
   }
 
-  private credit(n: number): void {
-    this.consumed += n;
-    // Credit in half-window steps: fewer frames, and the peer never stalls with a full window in flight.
-    if (this.consumed >= STREAM_WINDOW / 2 && !this.remoteClosed) {
-      const delta = this.consumed;
-      this.consumed = 0;
-      this.recvWindow += delta;
-      void this.mux.send([header(Type.WindowUpdate, 0, this.id, delta)]).catch(() => undefined);
-    }
+  /** The application took `n` bytes. */
+  private consumed(n: number): void {
+    this.buffered -= n;
+    this.grant();
     this.mux.settle(this);
+  }
+
+  /** Tops the peer's window up to a full window, within what the buffer has room for. */
+  private grant(): void {
+    if (this.remoteClosed || this.failure) return;
+    const target = Math.min(STREAM_WINDOW, RECEIVE_BUFFER - this.buffered);
+    const delta = target - this.recvWindow;
+    if (delta < CREDIT_STEP) return;
+    this.recvWindow += delta;
+    void this.mux.send([header(Type.WindowUpdate, 0, this.id, delta)]).catch(() => undefined);
   }
 
   /** @internal A data frame arrived. */
@@ -196,9 +215,12 @@ export class MuxStream {
     if (this.reader) {
       const reader = this.reader;
       this.reader = null;
-      this.credit(payload.length);
       reader.resolve(payload);
-    } else this.received.push(payload);
+    } else {
+      this.buffered += payload.length;
+      this.received.push(payload);
+    }
+    this.grant();
   }
 
   /** @internal The peer gave `delta` more bytes of credit. */
@@ -226,6 +248,7 @@ export class MuxStream {
     if (this.failure) return;
     this.failure = error;
     this.received.length = 0;
+    this.buffered = 0;
     this.reader?.reject(error);
     this.creditWaiter?.reject(error);
     this.reader = null;

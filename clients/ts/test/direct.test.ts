@@ -24,9 +24,9 @@ afterAll(async () => {
   state.cleanup();
 });
 
-type Tamper = (message: Buffer, index: number) => Buffer | null;
+type Tamper = (message: Buffer, index: number) => Buffer | null | "drop";
 
-/** A WebSocket proxy to `target` that lets `tamper` rewrite the n-th server-to-client message (null: forward as is). */
+/** A WebSocket proxy to `target` that lets `tamper` rewrite or drop the n-th server-to-client message (null: forward as is). */
 async function manInTheMiddle(target: string, tamper: Tamper): Promise<{ url: string; close(): void }> {
   const server = new WebSocketServer({ host: "127.0.0.1", port: 0 });
   await new Promise<void>((resolve) => server.once("listening", () => resolve()));
@@ -36,7 +36,10 @@ async function manInTheMiddle(target: string, tamper: Tamper): Promise<{ url: st
     let fromServer = 0;
     client.on("message", (data: Buffer) => (upstream.readyState === WebSocket.OPEN ? upstream.send(data) : early.push(data)));
     upstream.on("open", () => early.splice(0).forEach((m) => upstream.send(m)));
-    upstream.on("message", (data: Buffer) => client.send(tamper(data, fromServer++) ?? data));
+    upstream.on("message", (data: Buffer) => {
+      const out = tamper(data, fromServer++);
+      if (out !== "drop") client.send(out ?? data);
+    });
     client.on("close", () => upstream.close());
     upstream.on("close", () => client.close());
   });
@@ -87,6 +90,18 @@ describe("direct", () => {
     const session = await connectDirect({ ...info(x25519), ws_url: mitm.url }, options);
     await expect(session.rpc.call(1)).rejects.toMatchObject({ code: "record_invalid" });
     expect((await session.closed).message).toMatch(/too large/);
+    mitm.close();
+  });
+
+  it("ends a session whose peer stops answering keepalive pings", async () => {
+    // After the handshake (messages 0 and 1) nothing from the endpoint gets through.
+    const mitm = await manInTheMiddle(info(x25519).ws_url, (_, index) => (index >= 2 ? "drop" : null));
+    const session = await connectDirect({ ...info(x25519), ws_url: mitm.url }, { ...options, keepaliveInterval: 100 });
+    const started = Date.now();
+    const reason = await session.closed;
+    expect(reason.code).toBe("keepalive_timeout");
+    // One interval to send the ping, one timeout (the interval) to give up on it.
+    expect(Date.now() - started).toBeLessThan(2_000);
     mitm.close();
   });
 

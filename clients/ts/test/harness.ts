@@ -21,7 +21,10 @@ export function corridorBin(): string {
 export interface Service {
   ready: Record<string, any>;
   process: ChildProcess;
+  /** SIGKILL, then waits for the exit. */
   stop(): Promise<void>;
+  /** SIGTERM (a graceful shutdown), then waits for the exit. */
+  terminate(): Promise<void>;
 }
 
 /** A private state directory, removed by `cleanup`. */
@@ -57,6 +60,10 @@ export function start(args: string[], state: string, bin = corridorBin()): Promi
           process: child,
           stop: async () => {
             child.kill("SIGKILL");
+            await exited;
+          },
+          terminate: async () => {
+            child.kill("SIGTERM");
             await exited;
           },
         });

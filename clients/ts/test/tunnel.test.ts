@@ -4,7 +4,7 @@
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
-import { type ChannelInitGrant, CorridorError, connectArtifact, connectTunnel, requestGrant } from "../src/index.js";
+import { BUILTIN, type ChannelInitGrant, CorridorError, type Info, type Pong, connectArtifact, connectTunnel, requestGrant } from "../src/index.js";
 import { writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { type Service, launch, pattern, readAll, run, start, stateDir, writeAll } from "./harness.js";
@@ -31,10 +31,10 @@ afterAll(async () => {
 describe("through the relay", () => {
   it("calls the endpoint's built-in RPC", async () => {
     const session = await connectArtifact(cpUrl, "demo", options);
-    expect(await session.rpc.call(1, {})).toEqual({ pong: true });
-    expect(await session.rpc.call(2, { hello: [1, "two"] })).toEqual({ hello: [1, "two"] });
-    const info = await session.rpc.call<{ streams: string[] }>(3);
-    expect(info.streams).toContain("echo");
+    expect(await session.rpc.call<Pong>(BUILTIN.ping, {})).toEqual({ pong: true });
+    expect(await session.rpc.call(BUILTIN.echo, { hello: [1, "two"] })).toEqual({ hello: [1, "two"] });
+    const info = await session.rpc.call<Info>(BUILTIN.info);
+    expect(info.streams).toContain(BUILTIN.echoStream);
     await expect(session.rpc.call(9999)).rejects.toMatchObject({ code: "rpc_error", rpcCode: 404 });
     await session.close();
     expect((await session.closed).code).toBe("closed");

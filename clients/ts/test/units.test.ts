@@ -4,7 +4,7 @@
 import { describe, expect, it } from "vitest";
 import { b64uDecode, b64uEncode, concat, readU32, u32be } from "../src/bytes.js";
 import { FrameReader, encodeHello, readHello } from "../src/hello.js";
-import { Mux, STREAM_WINDOW } from "../src/yamux.js";
+import { Mux, RECEIVE_BUFFER, STREAM_WINDOW } from "../src/yamux.js";
 
 function frame(type: number, flags: number, stream: number, length: number, body = new Uint8Array(0)): Uint8Array {
   const h = new Uint8Array(12);
@@ -78,10 +78,11 @@ describe("yamux checks", () => {
     const past = mux();
     past.m.receive(frame(1, 1, 2, 0));
     expect(() => past.m.receive(frame(0, 0, 2, STREAM_WINDOW + 1))).toThrow(/exceeds the window/);
-    const twice = mux();
-    twice.m.receive(frame(1, 1, 2, 0));
-    twice.m.receive(frame(0, 0, 2, STREAM_WINDOW, new Uint8Array(STREAM_WINDOW)));
-    expect(() => twice.m.receive(frame(0, 0, 2, 1, new Uint8Array(1)))).toThrow(/past its window/);
+    // Credit covers at most RECEIVE_BUFFER unread: one byte more is past the window.
+    const full = mux();
+    full.m.receive(frame(1, 1, 2, 0));
+    for (let i = 0; i < RECEIVE_BUFFER / STREAM_WINDOW; i++) full.m.receive(frame(0, 0, 2, STREAM_WINDOW, new Uint8Array(STREAM_WINDOW)));
+    expect(() => full.m.receive(frame(0, 0, 2, 1, new Uint8Array(1)))).toThrow(/past its window/);
     expect(() => mux().m.receive(frame(1, 1, 3, 0))).toThrow(/this side's parity/);
     expect(() => mux().m.receive(frame(9, 0, 0, 0))).toThrow(/unknown yamux frame type/);
     expect(() => mux().m.receive(concat([new Uint8Array([1]), new Uint8Array(11)]))).toThrow(/version/);
@@ -98,16 +99,18 @@ describe("yamux checks", () => {
     expect(() => m.receive(frame(0, 0, 40, 5, new Uint8Array(5)))).not.toThrow();
   });
 
-  it("gives credit back as the application reads", async () => {
+  it("gives credit as data arrives until the buffer is full, then as the application reads", async () => {
     const { m, sent } = mux();
     m.receive(frame(1, 1, 2, 0));
     const stream = await m.accept();
-    m.receive(frame(0, 0, 2, STREAM_WINDOW, new Uint8Array(STREAM_WINDOW)));
-    await new Promise((resolve) => setTimeout(resolve, 0));
-    const updates = () => sent.filter((f) => f[1] === 1 && readU32(f, 4) === 2 && readU32(f, 8) > 0);
-    expect(updates()).toHaveLength(0);
+    const credit = async () => {
+      await new Promise((resolve) => setTimeout(resolve, 0));
+      return sent.filter((f) => f[1] === 1 && readU32(f, 4) === 2 && readU32(f, 8) > 0).map((f) => readU32(f, 8));
+    };
+    for (let i = 0; i < RECEIVE_BUFFER / STREAM_WINDOW; i++) m.receive(frame(0, 0, 2, STREAM_WINDOW, new Uint8Array(STREAM_WINDOW)));
+    // Three windows topped up; after the fourth the buffer is full and the peer must wait.
+    expect(await credit()).toEqual([STREAM_WINDOW, STREAM_WINDOW, STREAM_WINDOW]);
     expect((await stream.read())?.length).toBe(STREAM_WINDOW);
-    await new Promise((resolve) => setTimeout(resolve, 0));
-    expect(updates().map((f) => readU32(f, 8))).toEqual([STREAM_WINDOW]);
+    expect(await credit()).toEqual([STREAM_WINDOW, STREAM_WINDOW, STREAM_WINDOW, STREAM_WINDOW]);
   });
 });

@@ -92,24 +92,29 @@ impl<'de> Deserialize<'de> for GrantSuite {
 
 /// One endpoint's grant for a channel.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct ChannelInitGrant {
     /// WebSocket URL of the relay.
     pub tunnel_url: String,
     /// Channel shared by both endpoints.
     pub channel_id: String,
     /// Unix time by which the E2EE handshake must be done.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub channel_init_expire_at_unix_s: i64,
     /// Seconds of silence after which the relay closes the channel.
     pub idle_timeout_seconds: i32,
-    /// The role this grant admits as.
+    /// The role this grant admits as: 1 client, 2 server.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub role: Role,
     /// The role's single-use attach token.
     pub token: String,
     /// The 32-byte pre-shared key both endpoints authenticate the handshake with.
     pub e2ee_psk_b64u: String,
-    /// Suites the endpoints may use.
+    /// Suites the endpoints may use: 1 fsec1 X25519, 2 fsec1 P-256, 0x4E01 noise.
+    #[cfg_attr(feature = "ts", ts(type = "number[]"))]
     pub allowed_suites: Vec<GrantSuite>,
     /// The suite the client proposes.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub default_suite: GrantSuite,
 }
 
@@ -267,6 +272,7 @@ pub fn mint(
 /// What a client needs to reach an endpoint directly, without a relay: in
 /// flowersec v1's `DirectConnectInfo` JSON shape.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct DirectInfo {
     /// WebSocket URL the endpoint listens on.
     pub ws_url: String,
@@ -275,8 +281,10 @@ pub struct DirectInfo {
     /// The 32-byte pre-shared key, base64url.
     pub e2ee_psk_b64u: String,
     /// Unix time by which the handshake must be done.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub channel_init_expire_at_unix_s: i64,
-    /// The suite the client proposes.
+    /// The suite the client proposes: 1 X25519, 2 P-256.
+    #[cfg_attr(feature = "ts", ts(type = "number"))]
     pub default_suite: Suite,
 }
 

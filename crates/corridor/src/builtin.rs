@@ -8,7 +8,7 @@ use crate::peer::Peer;
 use crate::rpc::{Call, Failure, Router};
 use crate::session::Session;
 use corridor_core::suite::PeerIdentity;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -43,8 +43,17 @@ pub fn type_id(name: &str) -> Option<u32> {
     }
 }
 
+/// What `ping` answers.
+#[derive(Clone, Copy, Debug, Serialize, Deserialize, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
+pub struct Pong {
+    /// Always true.
+    pub pong: bool,
+}
+
 /// What `info` reports.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS))]
 pub struct Info {
     /// The software answering.
     pub name: String,
@@ -59,7 +68,7 @@ pub fn register(router: Router, info: Info) -> Router {
     let info = Arc::new(info);
     router
         .handle(PING, |_: Value| async {
-            Ok::<_, Failure>(json!({"pong": true}))
+            Ok::<_, Failure>(Pong { pong: true })
         })
         .handle(
             ECHO,

@@ -1,0 +1,5 @@
+// The benchmark in a page: the runner calls `run(grant, calls, mib)` and reads the JSON report it returns.
+import { type ChannelInitGrant, connectTunnel } from "../src/index.js";
+import { measure } from "./measure.js";
+
+(globalThis as { run?: unknown }).run = (grant: ChannelInitGrant, calls: number, mib: number) => measure(() => connectTunnel(grant), { calls, mib });

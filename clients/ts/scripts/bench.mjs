@@ -1,0 +1,102 @@
+// End-to-end benchmark of the TypeScript client, in Node and in headless
+// Chromium, beside corridor's Rust client (`corridor bench`) against the same
+// relay, control plane and endpoint in the same run. Not a test: figures vary
+// with the machine; ratios to the Rust client are what to compare.
+//
+//   cargo build --release -p corridor-cli
+//   npm --prefix clients/ts run bench -- [--rounds 3] [--calls 2000] [--mib 256]
+
+import { execFileSync, spawn } from "node:child_process";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:http";
+import { tmpdir } from "node:os";
+import { join, resolve } from "node:path";
+import { createInterface } from "node:readline";
+import { build } from "esbuild";
+import { chromium } from "playwright-core";
+
+const args = Object.fromEntries(
+  process.argv.slice(2).reduce((pairs, arg, i, all) => (arg.startsWith("--") ? [...pairs, [arg.slice(2), all[i + 1]]] : pairs), []),
+);
+const rounds = Number(args.rounds ?? 3);
+const calls = Number(args.calls ?? 2000);
+const mib = Number(args.mib ?? 256);
+const bin = process.env.CORRIDOR_BIN ?? resolve("../../target/release/corridor");
+const state = mkdtempSync(join(tmpdir(), "corridor-bench-"));
+const children = [];
+
+function start(argv) {
+  const child = spawn(bin, argv, { env: { ...process.env, CORRIDOR_STATE_DIR: state, RUST_LOG: "warn" }, stdio: ["ignore", "pipe", "inherit"] });
+  children.push(child);
+  return new Promise((done, fail) => {
+    createInterface({ input: child.stdout }).once("line", (line) => done(JSON.parse(line)));
+    child.once("exit", (code) => fail(new Error(`${argv[0]} exited with ${code}`)));
+  });
+}
+
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+
+try {
+  const relay = await start(["relay", "--listen", "127.0.0.1:0"]);
+  // Every measurement gets its own channel: a pair minted by `corridor token
+  // grant` and an endpoint (`corridor serve --grant`) already attached, so
+  // connect times are attach plus handshake, the same for every client.
+  let pairs = 0;
+  const freshPair = () => {
+    const pair = execFileSync(bin, ["token", "grant", "--tunnel-url", relay.ws_url], { encoding: "utf8", env: { ...process.env, CORRIDOR_STATE_DIR: state } });
+    const file = join(state, `pair-${pairs++}.json`);
+    writeFileSync(file, pair);
+    children.push(spawn(bin, ["serve", "--grant", file], { env: { ...process.env, CORRIDOR_STATE_DIR: state, RUST_LOG: "warn" }, stdio: "ignore" }));
+    return { file, client: JSON.parse(pair).client };
+  };
+
+  // Inside the package, so the bundle resolves `ws` (left out of it: CommonJS) from node_modules.
+  const out = resolve("node_modules/.cache/corridor-bench");
+  await build({ entryPoints: ["bench/node.ts"], bundle: true, platform: "node", format: "esm", target: "node20", outfile: join(out, "node.mjs"), external: ["ws"] });
+  const page = await build({ entryPoints: ["bench/browser.ts"], bundle: true, platform: "browser", format: "esm", target: "es2022", write: false });
+  const script = page.outputFiles[0].contents;
+  const site = createServer((req, res) => {
+    if (req.url === "/") res.writeHead(200, { "content-type": "text/html" }).end('<!doctype html><script type="module" src="/bench.js"></script>');
+    else if (req.url === "/bench.js") res.writeHead(200, { "content-type": "text/javascript" }).end(script);
+    else res.writeHead(404).end();
+  });
+  await new Promise((done) => site.listen(0, "127.0.0.1", done));
+  const browser = await chromium.launch({
+    executablePath: process.env.CHROMIUM ?? "/usr/bin/chromium",
+    args: ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking", "--disable-component-update", "--disable-sync"],
+  });
+  const tab = await browser.newPage();
+  await tab.goto(`http://127.0.0.1:${site.address().port}/`);
+  await tab.waitForFunction(() => typeof globalThis.run === "function");
+
+  const results = { rust: [], node: [], chromium: [] };
+  for (let round = 1; round <= rounds; round++) {
+    const rust = JSON.parse(execFileSync(bin, ["bench", "--grant", freshPair().file, "--calls", String(calls), "--mib", String(mib), "--json"], { encoding: "utf8" }));
+    const node = JSON.parse(execFileSync(process.execPath, [join(out, "node.mjs"), freshPair().file, String(calls), String(mib)], { encoding: "utf8" }));
+    const inPage = await tab.evaluate(([grant, c, m]) => globalThis.run(grant, c, m), [freshPair().client, calls, mib]);
+    for (const [name, report] of Object.entries({ rust, node, chromium: inPage })) {
+      results[name].push(report);
+      console.log(`round ${round} ${name.padEnd(8)} connect ${report.connect_ms.toFixed(1)} ms  rpc p50 ${report.calls.p50_us.toFixed(0)} us p99 ${report.calls.p99_us.toFixed(0)} us  echo ${report.echo.mib_per_s_each_way.toFixed(1)} MiB/s each way`);
+    }
+  }
+  const summary = (name) => ({
+    connect_ms: median(results[name].map((r) => r.connect_ms)),
+    p50_us: median(results[name].map((r) => r.calls.p50_us)),
+    p99_us: median(results[name].map((r) => r.calls.p99_us)),
+    mib_s: median(results[name].map((r) => r.echo.mib_per_s_each_way)),
+  });
+  const rust = summary("rust");
+  console.log(`\nmedians of ${rounds} rounds (${calls} calls, ${mib} MiB each way through one stream; connect is attach plus handshake; relay and endpoint: ${bin}):`);
+  console.log("client    connect_ms  rpc_p50_us  rpc_p99_us  echo_MiB/s  echo_vs_rust");
+  for (const name of ["rust", "node", "chromium"]) {
+    const s = summary(name);
+    console.log(`${name.padEnd(9)} ${s.connect_ms.toFixed(1).padStart(10)}  ${s.p50_us.toFixed(0).padStart(10)}  ${s.p99_us.toFixed(0).padStart(10)}  ${s.mib_s.toFixed(1).padStart(10)}  ${(s.mib_s / rust.mib_s).toFixed(2).padStart(12)}`);
+  }
+  writeFileSync(join(state, "results.json"), JSON.stringify(results));
+  await browser.close();
+  site.close();
+  rmSync(out, { recursive: true, force: true });
+} finally {
+  for (const child of children) child.kill("SIGKILL");
+  rmSync(state, { recursive: true, force: true });
+}
