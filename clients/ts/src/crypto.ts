@@ -29,20 +29,68 @@ export async function hkdf(salt: Uint8Array, ikm: Uint8Array, info: Uint8Array, 
   return new Uint8Array(bits);
 }
 
-export async function aesGcmKey(raw: Uint8Array): Promise<CryptoKey> {
-  return subtle().importKey("raw", view(raw), { name: "AES-GCM" }, false, ["encrypt", "decrypt"]);
+/** An AES-256-GCM key: seals to ciphertext followed by the 16-byte tag, opens that back (rejecting a bad tag). */
+export interface AeadKey {
+  seal(iv: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array>;
+  open(iv: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Promise<Uint8Array>;
 }
 
-/** AES-256-GCM: ciphertext followed by the 16-byte tag. */
-export async function aesGcmSeal(key: CryptoKey, iv: Uint8Array, aad: Uint8Array, plaintext: Uint8Array): Promise<Uint8Array> {
-  const out = await subtle().encrypt({ name: "AES-GCM", iv: view(iv), additionalData: view(aad), tagLength: 128 }, key, view(plaintext));
-  return new Uint8Array(out);
+/**
+ * Node's own `crypto` module, where there is one. Node's WebCrypto wraps the
+ * same OpenSSL AES-GCM in an asynchronous job whose bookkeeping costs more
+ * than the cipher: measured here, 100 MiB in 256 KiB records took 108-129 ms
+ * through WebCrypto and 46-60 ms through `createCipheriv`, and an echo
+ * through one stream spent a third of its main-thread time in WebCrypto's job
+ * wrapper. Browsers have only WebCrypto, which this falls back to. The
+ * specifier is computed so that bundlers leave it alone.
+ */
+type NodeCrypto = typeof import("node:crypto");
+let nodeCrypto: Promise<NodeCrypto | null> | undefined;
+function loadNodeCrypto(): Promise<NodeCrypto | null> {
+  const isNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === "string";
+  const specifier = ["node", "crypto"].join(":");
+  nodeCrypto ??= isNode ? (import(/* @vite-ignore */ specifier) as Promise<NodeCrypto>).catch(() => null) : Promise.resolve(null);
+  return nodeCrypto;
 }
 
-/** Opens ciphertext-and-tag; rejects when the tag does not verify. */
-export async function aesGcmOpen(key: CryptoKey, iv: Uint8Array, aad: Uint8Array, sealed: Uint8Array): Promise<Uint8Array> {
-  const out = await subtle().decrypt({ name: "AES-GCM", iv: view(iv), additionalData: view(aad), tagLength: 128 }, key, view(sealed));
-  return new Uint8Array(out);
+export async function aesGcmKey(raw: Uint8Array): Promise<AeadKey> {
+  const node = await loadNodeCrypto();
+  if (node) {
+    const key = node.createSecretKey(raw);
+    return {
+      seal: async (iv, aad, plaintext) => {
+        const cipher = node.createCipheriv("aes-256-gcm", key, iv, { authTagLength: 16 });
+        cipher.setAAD(aad);
+        const head = cipher.update(plaintext);
+        const tail = cipher.final();
+        const out = new Uint8Array(head.length + tail.length + 16);
+        out.set(head, 0);
+        out.set(tail, head.length);
+        out.set(cipher.getAuthTag(), head.length + tail.length);
+        return out;
+      },
+      open: async (iv, aad, sealed) => {
+        if (sealed.length < 16) throw new Error("sealed data shorter than its tag");
+        const decipher = node.createDecipheriv("aes-256-gcm", key, iv, { authTagLength: 16 });
+        decipher.setAAD(aad);
+        decipher.setAuthTag(sealed.subarray(sealed.length - 16));
+        const head = decipher.update(sealed.subarray(0, sealed.length - 16));
+        const tail = decipher.final(); // throws when the tag does not verify
+        if (tail.length === 0) return new Uint8Array(head.buffer, head.byteOffset, head.length);
+        const out = new Uint8Array(head.length + tail.length);
+        out.set(head, 0);
+        out.set(tail, head.length);
+        return out;
+      },
+    };
+  }
+  const key = await subtle().importKey("raw", view(raw), { name: "AES-GCM" }, false, ["encrypt", "decrypt"]);
+  return {
+    seal: async (iv, aad, plaintext) =>
+      new Uint8Array(await subtle().encrypt({ name: "AES-GCM", iv: view(iv), additionalData: view(aad), tagLength: 128 }, key, view(plaintext))),
+    open: async (iv, aad, sealed) =>
+      new Uint8Array(await subtle().decrypt({ name: "AES-GCM", iv: view(iv), additionalData: view(aad), tagLength: 128 }, key, view(sealed))),
+  };
 }
 
 /** An fsec1 key exchange: 1 is X25519, 2 is P-256 (uncompressed points on the wire). */

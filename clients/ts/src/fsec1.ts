@@ -5,7 +5,7 @@
 // endpoint and the flowersec 0.27 crate.
 
 import { b64uDecode, b64uEncode, concat, fromUtf8, randomBytes, readU32, readU64, u16be, u32be, u64be, utf8, writeU32, writeU64 } from "./bytes.js";
-import { aesGcmKey, aesGcmOpen, aesGcmSeal, type Fsec1Suite, generateEphemeral, hkdf, hmacSha256, sha256 } from "./crypto.js";
+import { type AeadKey, aesGcmKey, type Fsec1Suite, generateEphemeral, hkdf, hmacSha256, sha256 } from "./crypto.js";
 import { CorridorError } from "./errors.js";
 
 const VERSION = 1;
@@ -214,10 +214,10 @@ export async function recordLayer(keys: Awaited<ReturnType<typeof sessionKeys>>,
  */
 class DirectionKeys {
   next = 1;
-  private key: Promise<CryptoKey>;
+  private key: Promise<AeadKey>;
 
   constructor(
-    key: CryptoKey,
+    key: AeadKey,
     private readonly prefix: Uint8Array,
     private readonly rekeyBase: Uint8Array,
     private readonly transcript: Uint8Array,
@@ -234,7 +234,7 @@ class DirectionKeys {
   }
 
   /** Takes the next sequence number; returns it with the key its record uses. */
-  take(flag: Flag): { sequence: number; key: Promise<CryptoKey> } {
+  take(flag: Flag): { sequence: number; key: Promise<AeadKey> } {
     const sequence = this.next++;
     const key = this.key;
     if (flag === Flag.Rekey) this.key = this.rekeyAt(sequence);
@@ -242,7 +242,7 @@ class DirectionKeys {
   }
 
   /** The key after the rekey record at `sequence`. */
-  private async rekeyAt(sequence: number): Promise<CryptoKey> {
+  private async rekeyAt(sequence: number): Promise<AeadKey> {
     const salt = await hmacSha256(this.rekeyBase, concat([this.transcript, u64be(sequence), new Uint8Array([this.direction])]));
     const raw = await hkdf(salt, label(":rekey"), label(":rekey:key"), 32);
     const key = await aesGcmKey(raw);
@@ -284,7 +284,7 @@ export class RecordLayer {
     writeU64(header, 6, sequence);
     writeU32(header, 14, plaintext.length + TAG_BYTES);
     return key.then(async (aead) => {
-      const sealed = await aesGcmSeal(aead, keys.nonce(sequence), header, plaintext);
+      const sealed = await aead.seal(keys.nonce(sequence), header, plaintext);
       const record = new Uint8Array(RECORD_HEADER + sealed.length);
       record.set(header, 0);
       record.set(sealed, RECORD_HEADER);
@@ -308,7 +308,7 @@ export class RecordLayer {
     const { key } = keys.take(flag);
     return key.then(async (aead) => {
       try {
-        const plaintext = await aesGcmOpen(aead, keys.nonce(sequence), record.subarray(0, RECORD_HEADER), record.subarray(RECORD_HEADER));
+        const plaintext = await aead.open(keys.nonce(sequence), record.subarray(0, RECORD_HEADER), record.subarray(RECORD_HEADER));
         return { flag: flag as Flag, plaintext };
       } catch (cause) {
         throw new CorridorError("record_invalid", "record from the peer did not decrypt (tampered or forged)", { cause });

@@ -5,6 +5,7 @@
 use crate::budget::AttachBudget;
 use crate::limits::Limits;
 use crate::read_ahead::ReadAhead;
+use futures_util::StreamExt as _;
 use hyper_util::rt::TokioIo;
 use std::time::Duration;
 use tokio_tungstenite::WebSocketStream;
@@ -44,11 +45,21 @@ pub(crate) fn attach_read_budget(limits: &Limits) -> usize {
     limits.max_attach_bytes + 14
 }
 
-/// Sends a close frame (bounded by [`CLOSE_GRACE`]); the socket closes when `ws` drops.
+/// Sends a close frame and waits for the peer's (RFC 6455 7.1.1), both
+/// within [`CLOSE_GRACE`]; the socket closes when `ws` drops. Waiting matters:
+/// an endpoint sends its first record right behind its attach, and a socket
+/// dropped with those bytes unread goes out as a TCP reset, which a browser
+/// reports as 1006 with no reason, losing the refusal's (`token_replay`, ...).
 pub(crate) async fn close_with(ws: &mut Ws, code: u16, reason: &'static str) {
     let frame = CloseFrame {
         code: CloseCode::from(code),
         reason: Utf8Bytes::from_static(reason),
     };
-    let _ = tokio::time::timeout(CLOSE_GRACE, ws.close(Some(frame))).await;
+    let _ = tokio::time::timeout(CLOSE_GRACE, async {
+        if ws.close(Some(frame)).await.is_ok() {
+            // Discards what is still arriving; ends with the peer's close frame.
+            while let Some(Ok(_)) = ws.next().await {}
+        }
+    })
+    .await;
 }
