@@ -6,7 +6,8 @@
 //   cargo build --release -p corridor-cli
 //   npm --prefix clients/ts run bench -- [--rounds 3] [--calls 2000] [--mib 256]
 
-import { execFileSync, spawn } from "node:child_process";
+import { execFile, execFileSync, spawn } from "node:child_process";
+import { promisify } from "node:util";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { tmpdir } from "node:os";
@@ -14,6 +15,7 @@ import { join, resolve } from "node:path";
 import { createInterface } from "node:readline";
 import { build } from "esbuild";
 import { chromium } from "playwright-core";
+import { WebSocketServer } from "ws";
 
 const args = Object.fromEntries(
   process.argv.slice(2).reduce((pairs, arg, i, all) => (arg.startsWith("--") ? [...pairs, [arg.slice(2), all[i + 1]]] : pairs), []),
@@ -34,6 +36,7 @@ function start(argv) {
   });
 }
 
+const execFileAsync = promisify(execFile);
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
 
 try {
@@ -69,11 +72,22 @@ try {
   await tab.goto(`http://127.0.0.1:${site.address().port}/`);
   await tab.waitForFunction(() => typeof globalThis.run === "function");
 
+  // The platform ceiling: a plain WebSocket echo server, echoing every message as it comes.
+  const echo = new WebSocketServer({ host: "127.0.0.1", port: 0, maxPayload: 1 << 20 });
+  await new Promise((done) => echo.once("listening", done));
+  echo.on("connection", (socket) => socket.on("message", (data) => socket.send(data)));
+  const echoUrl = `ws://127.0.0.1:${echo.address().port}/`;
+
   const results = { rust: [], node: [], chromium: [] };
+  const ceilings = { node: [], chromium: [] };
   for (let round = 1; round <= rounds; round++) {
     const rust = JSON.parse(execFileSync(bin, ["bench", "--grant", freshPair().file, "--calls", String(calls), "--mib", String(mib), "--json"], { encoding: "utf8" }));
     const node = JSON.parse(execFileSync(process.execPath, [join(out, "node.mjs"), freshPair().file, String(calls), String(mib)], { encoding: "utf8" }));
     const inPage = await tab.evaluate(([grant, c, m]) => globalThis.run(grant, c, m), [freshPair().client, calls, mib]);
+    // Asynchronously: the echo server runs in this process.
+    ceilings.node.push(JSON.parse((await execFileAsync(process.execPath, [join(out, "node.mjs"), "--raw", echoUrl, String(mib)], { encoding: "utf8" })).stdout));
+    ceilings.chromium.push(await tab.evaluate(([url, m]) => globalThis.raw(url, m), [echoUrl, mib]));
+    console.log(`round ${round} plain WebSocket echo: node ${ceilings.node.at(-1).toFixed(1)} MiB/s, chromium ${ceilings.chromium.at(-1).toFixed(1)} MiB/s each way`);
     for (const [name, report] of Object.entries({ rust, node, chromium: inPage })) {
       results[name].push(report);
       console.log(`round ${round} ${name.padEnd(8)} connect ${report.connect_ms.toFixed(1)} ms  rpc p50 ${report.calls.p50_us.toFixed(0)} us p99 ${report.calls.p99_us.toFixed(0)} us  echo ${report.echo.mib_per_s_each_way.toFixed(1)} MiB/s each way`);
@@ -87,14 +101,17 @@ try {
   });
   const rust = summary("rust");
   console.log(`\nmedians of ${rounds} rounds (${calls} calls, ${mib} MiB each way through one stream; connect is attach plus handshake; relay and endpoint: ${bin}):`);
-  console.log("client    connect_ms  rpc_p50_us  rpc_p99_us  echo_MiB/s  echo_vs_rust");
+  console.log("client    connect_ms  rpc_p50_us  rpc_p99_us  echo_MiB/s  echo_vs_rust  plain_ws_echo_MiB/s  echo_vs_plain_ws");
   for (const name of ["rust", "node", "chromium"]) {
     const s = summary(name);
-    console.log(`${name.padEnd(9)} ${s.connect_ms.toFixed(1).padStart(10)}  ${s.p50_us.toFixed(0).padStart(10)}  ${s.p99_us.toFixed(0).padStart(10)}  ${s.mib_s.toFixed(1).padStart(10)}  ${(s.mib_s / rust.mib_s).toFixed(2).padStart(12)}`);
+    const ceiling = ceilings[name] ? median(ceilings[name]) : undefined;
+    const vsCeiling = ceiling ? `${ceiling.toFixed(1).padStart(19)}  ${(s.mib_s / ceiling).toFixed(2).padStart(16)}` : "";
+    console.log(`${name.padEnd(9)} ${s.connect_ms.toFixed(1).padStart(10)}  ${s.p50_us.toFixed(0).padStart(10)}  ${s.p99_us.toFixed(0).padStart(10)}  ${s.mib_s.toFixed(1).padStart(10)}  ${(s.mib_s / rust.mib_s).toFixed(2).padStart(12)}  ${vsCeiling}`);
   }
   writeFileSync(join(state, "results.json"), JSON.stringify(results));
   await browser.close();
   site.close();
+  echo.close();
   rmSync(out, { recursive: true, force: true });
 } finally {
   for (const child of children) child.kill("SIGKILL");

@@ -1,0 +1,36 @@
+// The ceiling: a plain WebSocket echo on loopback (no relay, no crypto, no
+// streams), 256 KiB messages with at most 4 MiB in flight, timed the same way
+// as an echo stream. Whatever a client does on top, this is as fast as the
+// platform's WebSocket moves bytes both ways at once on this machine.
+
+export async function rawEcho(WebSocketImpl: typeof WebSocket, url: string, mib: number): Promise<number> {
+  const socket = new WebSocketImpl(url);
+  socket.binaryType = "arraybuffer";
+  await new Promise((resolve, reject) => {
+    socket.onopen = resolve;
+    socket.onerror = reject;
+  });
+  const message = new Uint8Array(256 * 1024);
+  const total = mib * 1024 * 1024;
+  const window = 4 * 1024 * 1024;
+  let sent = 0;
+  let received = 0;
+  const started = performance.now();
+  await new Promise<void>((resolve) => {
+    const pump = () => {
+      while (sent < total && sent - received < window) {
+        socket.send(message);
+        sent += message.length;
+      }
+    };
+    socket.onmessage = (event) => {
+      received += (event.data as ArrayBuffer).byteLength;
+      if (received >= total) resolve();
+      else pump();
+    };
+    pump();
+  });
+  const seconds = (performance.now() - started) / 1000;
+  socket.close();
+  return mib / seconds;
+}
