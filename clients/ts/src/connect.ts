@@ -4,7 +4,7 @@
 import { b64uDecode, b64uEncode, randomBytes } from "./bytes.js";
 import { Carrier, type WebSocketConstructor } from "./carrier.js";
 import { CorridorError, errorOf } from "./errors.js";
-import { clientHandshake } from "./fsec1.js";
+import { type Records, clientHandshake } from "./fsec1.js";
 import { Session } from "./session.js";
 import type { ChannelInitGrant, DirectConnectInfo } from "./types.js";
 
@@ -76,7 +76,7 @@ export async function connectTunnel(grant: ChannelInitGrant, options: ConnectOpt
         endpoint_instance_id: b64uEncode(randomBytes(24)),
       }),
     );
-    return { psk, suite, channelId: grant.channel_id };
+    return clientHandshake(carrier, { psk, suite, channelId: grant.channel_id }, now);
   });
 }
 
@@ -87,11 +87,9 @@ export async function connectDirect(info: DirectConnectInfo, options: ConnectOpt
   const suite = suiteOf(info.default_suite);
   const left = info.channel_init_expire_at_unix_s * 1000 - now() * 1000;
   if (left <= 0) throw new CorridorError("grant_expired", "the connect info's channel_init_expire_at_unix_s has passed");
-  return establish(info.ws_url, options, Math.min(options.handshakeTimeout ?? 10_000, left), options.keepaliveInterval ?? 15_000, async () => ({
-    psk,
-    suite,
-    channelId: info.channel_id,
-  }));
+  return establish(info.ws_url, options, Math.min(options.handshakeTimeout ?? 10_000, left), options.keepaliveInterval ?? 15_000, (carrier) =>
+    clientHandshake(carrier, { psk, suite, channelId: info.channel_id }, now),
+  );
 }
 
 export interface ArtifactOptions extends ConnectOptions {
@@ -138,16 +136,17 @@ export async function requestGrant(controlplaneUrl: string, endpointId: string, 
   return grant;
 }
 
-/** Opens the carrier, runs `prelude` (attach) and the handshake under one deadline, and builds the session. */
-async function establish(
+/** Opens the carrier, runs `handshake` (attach included) under one deadline, and builds the session. */
+export async function establish(
   url: string,
   options: ConnectOptions,
   deadlineMs: number,
   keepaliveMs: number,
-  prelude: (carrier: Carrier) => Promise<{ psk: Uint8Array; suite: 1 | 2; channelId: string }>,
+  handshake: (carrier: Carrier) => Promise<Records>,
+  protocols?: string[],
 ): Promise<Session> {
   if (options.signal?.aborted) throw new CorridorError("aborted", "connect aborted");
-  const carrier = await Carrier.open(url, { WebSocket: webSocketOf(options), timeoutMs: options.connectTimeout ?? 10_000 });
+  const carrier = await Carrier.open(url, { WebSocket: webSocketOf(options), timeoutMs: options.connectTimeout ?? 10_000, ...(protocols ? { protocols } : {}) });
   let timer: ReturnType<typeof setTimeout> | undefined;
   let onAbort: (() => void) | undefined;
   const guard = new Promise<never>((_, reject) => {
@@ -157,8 +156,7 @@ async function establish(
   });
   try {
     const run = async () => {
-      const params = await prelude(carrier);
-      const records = await clientHandshake(carrier, params, options.now ?? unixNow);
+      const records = await handshake(carrier);
       return new Session(carrier, records, {
         maxInboundStreams: 64,
         maxOutboundStreams: 32,

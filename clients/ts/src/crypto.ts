@@ -93,6 +93,32 @@ export async function aesGcmKey(raw: Uint8Array): Promise<AeadKey> {
   };
 }
 
+/** A static X25519 identity: the private key is a non-extractable CryptoKey (script cannot read it out), the public key its raw 32 bytes. */
+export interface StaticIdentity {
+  privateKey: CryptoKey;
+  publicKey: Uint8Array;
+}
+
+/** A fresh X25519 identity whose private key is non-extractable. */
+export async function generateIdentity(): Promise<StaticIdentity> {
+  const pair = (await subtle().generateKey({ name: "X25519" }, false, ["deriveBits"])) as CryptoKeyPair;
+  return { privateKey: pair.privateKey, publicKey: new Uint8Array(await subtle().exportKey("raw", pair.publicKey)) };
+}
+
+/** X25519 between our private key and the peer's raw public key; refuses an all-zero (low-order) result. */
+export async function x25519(privateKey: CryptoKey, peerPublic: Uint8Array): Promise<Uint8Array> {
+  if (peerPublic.length !== 32) throw new CorridorError("handshake_failed", "peer's key is not 32 bytes");
+  let shared: Uint8Array;
+  try {
+    const peer = await subtle().importKey("raw", view(peerPublic), { name: "X25519" }, true, []);
+    shared = new Uint8Array(await subtle().deriveBits({ name: "X25519", public: peer } as EcdhKeyDeriveParams, privateKey, 256));
+  } catch (cause) {
+    throw new CorridorError("handshake_failed", "peer's key is invalid", { cause });
+  }
+  if (shared.every((b) => b === 0)) throw new CorridorError("handshake_failed", "peer's key is of low order");
+  return shared;
+}
+
 /** An fsec1 key exchange: 1 is X25519, 2 is P-256 (uncompressed points on the wire). */
 export type Fsec1Suite = 1 | 2;
 

@@ -11,6 +11,8 @@ export type ErrorCode =
   | "attach_refused"
   /** The WebSocket could not be opened or closed before the session was up. */
   | "connect_failed"
+  /** The endpoint authenticated this client and refused it; `reason` is its reason (`unknown key`, `key revoked`, ...). */
+  | "refused"
   /** The handshake did not finish before its deadline. */
   | "handshake_timeout"
   /** The peer failed authentication (wrong PSK, tampered handshake) or spoke another protocol. */

@@ -257,23 +257,35 @@ export interface Opened {
 }
 
 /**
+ * A suite's record layer as the session uses it: sealing and opening in call
+ * order (sequence numbers taken synchronously), the crypto itself
+ * asynchronous. fsec1's and noise's record kinds share numbers.
+ */
+export interface Records {
+  /** The largest plaintext of one record. */
+  readonly maxPlaintext: number;
+  seal(flag: Flag, plaintext: Uint8Array): Promise<Uint8Array>;
+  /** Checks now (a failure is final) and decrypts. */
+  open(record: Uint8Array): Promise<Opened>;
+}
+
+/**
  * Seals outgoing and opens incoming records. Headers, sequence numbers and
  * rekeys are handled synchronously in call order; the AES-GCM work itself
  * runs concurrently (WebCrypto is asynchronous, and Node and browsers run it
  * off the main thread), so several records are in flight at once. Callers
  * send and deliver the results in call order.
  */
-export class RecordLayer {
+export class RecordLayer implements Records {
+  readonly maxPlaintext = MAX_RECORD_BYTES - RECORD_HEADER - TAG_BYTES;
+
   constructor(
     private readonly send: DirectionKeys,
     private readonly receive: DirectionKeys,
   ) {}
 
-  /** The largest plaintext one record carries. */
-  static readonly maxPlaintext = MAX_RECORD_BYTES - RECORD_HEADER - TAG_BYTES;
-
   seal(flag: Flag, plaintext: Uint8Array): Promise<Uint8Array> {
-    if (plaintext.length > RecordLayer.maxPlaintext) return Promise.reject(new CorridorError("record_invalid", "record too large to send"));
+    if (plaintext.length > this.maxPlaintext) return Promise.reject(new CorridorError("record_invalid", "record too large to send"));
     if (this.send.next >= Number.MAX_SAFE_INTEGER) return Promise.reject(new CorridorError("record_invalid", "sequence numbers exhausted"));
     const keys = this.send;
     const { sequence, key } = keys.take(flag);

@@ -9,3 +9,5 @@ export type { CallHandler, CallOptions, NotifyHandler, Rpc } from "./rpc.js";
 export type { DuplexStream, Session } from "./session.js";
 export { BUILTIN, type ChannelInitGrant, type DirectConnectInfo, type Info, type Pong } from "./types.js";
 export type { WebSocketConstructor } from "./carrier.js";
+export type { StaticIdentity } from "./crypto.js";
+export { enroll, generateIdentity, login, publicKeyOf, storedIdentity, type Enrollment, type IdentityServer, type Welcome } from "./identity.js";

@@ -5,7 +5,7 @@
 
 import { Carrier, type CloseInfo } from "./carrier.js";
 import { CorridorError, errorOf } from "./errors.js";
-import { Flag, type RecordLayer } from "./fsec1.js";
+import { Flag, type Records } from "./fsec1.js";
 import { FrameReader, MAX_HELLO_BYTES, encodeHello, readHello } from "./hello.js";
 import { MAX_RPC_FRAME_BYTES, Rpc } from "./rpc.js";
 import { Mux, type MuxOptions, type MuxStream } from "./yamux.js";
@@ -28,7 +28,7 @@ class RecordWriter {
   private chain: Promise<void> = Promise.resolve();
 
   constructor(
-    private readonly records: RecordLayer,
+    private readonly records: Records,
     private readonly carrier: Carrier,
     private readonly onError: (error: CorridorError) => void,
   ) {}
@@ -52,7 +52,8 @@ class RecordWriter {
     this.bytes = 0;
     const records: Uint8Array[] = [];
     // Cut the batch into records of at most the record limit.
-    let record = new Uint8Array(Math.min(total, MAX_PLAINTEXT));
+    const max = this.records.maxPlaintext;
+    let record = new Uint8Array(Math.min(total, max));
     let at = 0;
     let left = total;
     for (const part of parts) {
@@ -65,7 +66,7 @@ class RecordWriter {
         if (at === record.length) {
           records.push(record);
           left -= at;
-          record = new Uint8Array(Math.min(left, MAX_PLAINTEXT));
+          record = new Uint8Array(Math.min(left, max));
           at = 0;
         }
       }
@@ -85,8 +86,6 @@ class RecordWriter {
   }
 }
 
-const MAX_PLAINTEXT = 1024 * 1024 - 34;
-
 export interface SessionOptions extends MuxOptions {}
 
 /** An established end-to-end encrypted session with an endpoint. */
@@ -102,7 +101,7 @@ export class Session {
   /** @internal Built by `connectTunnel` and `connectDirect`. */
   constructor(
     private readonly carrier: Carrier,
-    records: RecordLayer,
+    records: Records,
     options: SessionOptions,
   ) {
     this.closed = new Promise((resolve) => (this.resolveClosed = resolve));

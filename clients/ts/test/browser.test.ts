@@ -12,7 +12,7 @@ import { build } from "esbuild";
 import { type Browser, type Page, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { requestGrant } from "../src/index.js";
-import { type Service, corridorBin, start, stateDir } from "./harness.js";
+import { type Service, corridorBin, runText, start, stateDir } from "./harness.js";
 
 const CHROMIUM = process.env.CHROMIUM ?? "/usr/bin/chromium";
 const state = stateDir();
@@ -20,6 +20,8 @@ let relay: Service;
 let controlPlane: Service;
 let endpoint: Service;
 let site: Server;
+let records: Service | undefined;
+let siteOrigin: string;
 let browser: Browser;
 let page: Page;
 
@@ -36,11 +38,16 @@ async function serveSite(): Promise<string> {
         (grant) => res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(grant)),
         (error: Error) => res.writeHead(502).end(error.message),
       );
+    } else if (req.url === "/identity" && records) {
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ url: records.ready.url, serverKey: records.ready.server_key }));
+    } else if (req.url === "/token" && req.method === "POST" && records) {
+      res.writeHead(200, { "content-type": "text/plain" }).end(runText(["users", "--db", records.ready.db, "enroll", "alice"], state.path));
     } else res.writeHead(404).end();
   });
   await new Promise<void>((resolve) => site.listen(0, "127.0.0.1", resolve));
   const { port } = site.address() as { port: number };
-  return `http://127.0.0.1:${port}/`;
+  siteOrigin = `http://127.0.0.1:${port}`;
+  return `${siteOrigin}/`;
 }
 
 beforeAll(async () => {
@@ -65,11 +72,29 @@ beforeAll(async () => {
 afterAll(async () => {
   await browser?.close();
   site?.close();
-  await Promise.all([endpoint?.stop(), controlPlane?.stop(), relay?.stop()]);
+  await Promise.all([endpoint?.stop(), controlPlane?.stop(), relay?.stop(), records?.stop()]);
   state.cleanup();
 });
 
 const dom = async (id: string) => JSON.parse((await page.textContent(`#${id}`)) || "null");
+
+describe("a key that script cannot read", () => {
+  it("enrolls once, then logs in with the key kept in IndexedDB across a reload", async () => {
+    // The identity server admits this page's origin (browsers must be listed).
+    records = await start(["records", "serve", "--listen", "127.0.0.1:0", "--state-dir", `${state.path}/records`, "--allow-origin", siteOrigin], state.path);
+    runText(["users", "--db", records.ready.db, "add", "alice"], state.path);
+    await page.evaluate(() => (window as any).scenarios.enrollHere());
+    const enrolled = await dom("enrolled");
+    expect(enrolled).toMatchObject({ welcome: { user: "alice", enrolled: true }, row: "from chromium", extractable: false, exported: "InvalidAccessError" });
+
+    await page.reload();
+    await page.waitForSelector("body[data-ready=yes]");
+    await page.evaluate(() => (window as any).scenarios.loginHere());
+    const loggedIn = await dom("logged-in");
+    expect(loggedIn.welcome).toMatchObject({ user: "alice", enrolled: false, fingerprint: enrolled.welcome.fingerprint });
+    expect(loggedIn.titles).toContain("from chromium");
+  });
+});
 
 describe("the demo (npm run demo)", () => {
   it("serves a page that connects and pings", async () => {

@@ -80,8 +80,12 @@ export function start(args: string[], state: string, bin = corridorBin()): Promi
 
 /** Runs a one-shot `corridor ARGS` and returns its stdout as JSON. */
 export function run(args: string[], state: string): any {
-  const out = execFileSync(corridorBin(), args, { env: { ...process.env, CORRIDOR_STATE_DIR: state }, encoding: "utf8" });
-  return JSON.parse(out);
+  return JSON.parse(runText(args, state));
+}
+
+/** Runs a one-shot `corridor ARGS` and returns its stdout, trimmed. */
+export function runText(args: string[], state: string): string {
+  return execFileSync(corridorBin(), args, { env: { ...process.env, CORRIDOR_STATE_DIR: state }, encoding: "utf8" }).trim();
 }
 
 /** Deterministic pseudo-random bytes (a test's data, not a secret). */

@@ -54,6 +54,11 @@ struct ServeArgs {
     /// The server key and the default database (default: $CORRIDOR_STATE_DIR/records).
     #[arg(long)]
     state_dir: Option<PathBuf>,
+    /// Browser origins clients may come from (repeatable, e.g.
+    /// `https://app.example.com`; the relay's --allow-origin forms). Default:
+    /// none; programs, which send no Origin, are always served.
+    #[arg(long, value_name = "ORIGIN")]
+    allow_origin: Vec<String>,
 }
 
 /// Connect to a records server as an enrolled key (or enroll it with a
@@ -154,7 +159,13 @@ async fn serve(args: ServeArgs) -> anyhow::Result<ExitCode> {
     });
     println!("{ready}");
     let handle = server.identity().handle();
-    let serving = tokio::spawn(server.serve(Default::default()));
+    let mut options = corridor::SessionOptions::default();
+    options
+        .ws
+        .allowed_origins
+        .allowed
+        .clone_from(&args.allow_origin);
+    let serving = tokio::spawn(server.serve(options));
     crate::signals::terminated().await;
     handle.shutdown();
     let _ = serving.await;
