@@ -1,15 +1,17 @@
 // The benchmark in Node: `node node.mjs GRANT_FILE CALLS MIB` (a client grant or a
-// `corridor token grant` pair) prints one JSON report; `node node.mjs --raw URL MIB`
-// prints the plain WebSocket echo ceiling in MiB/s.
+// `corridor token grant` pair) prints one JSON report; `node node.mjs --raw URL MIB CALLS`
+// prints the plain WebSocket echo ceiling (MiB/s) and round trip (p50 µs).
 import { readFileSync } from "node:fs";
 import WebSocket from "ws";
 import { type ChannelInitGrant, connectTunnel } from "../src/index.js";
 import { measure } from "./measure.js";
-import { rawEcho } from "./raw.js";
+import { rawEcho, rawRoundTrip } from "./raw.js";
 
 const [file, calls, mib] = process.argv.slice(2);
 if (file === "--raw") {
-  console.log(JSON.stringify(await rawEcho(WebSocket as never, calls!, Number(mib))));
+  // --raw URL MIB CALLS
+  const [, url, rawMib, rawCalls] = process.argv.slice(2);
+  console.log(JSON.stringify({ mib_s: await rawEcho(WebSocket as never, url!, Number(rawMib)), rtt_p50_us: await rawRoundTrip(WebSocket as never, url!, Number(rawCalls)) }));
   process.exit(0);
 }
 const parsed = JSON.parse(readFileSync(file!, "utf8")) as ChannelInitGrant | { client: ChannelInitGrant };

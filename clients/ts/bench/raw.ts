@@ -3,6 +3,29 @@
 // as an echo stream. Whatever a client does on top, this is as fast as the
 // platform's WebSocket moves bytes both ways at once on this machine.
 
+/** The plain WebSocket's floor under an RPC: sequential round trips of a small message, p50 in microseconds. */
+export async function rawRoundTrip(WebSocketImpl: typeof WebSocket, url: string, count: number): Promise<number> {
+  const socket = new WebSocketImpl(url);
+  socket.binaryType = "arraybuffer";
+  await new Promise((resolve, reject) => {
+    socket.onopen = resolve;
+    socket.onerror = reject;
+  });
+  const message = new Uint8Array(64);
+  const times: number[] = [];
+  for (let i = 0; i < count + 100; i++) {
+    const started = performance.now();
+    await new Promise<void>((resolve) => {
+      socket.onmessage = () => resolve();
+      socket.send(message);
+    });
+    if (i >= 100) times.push((performance.now() - started) * 1000);
+  }
+  socket.close();
+  times.sort((a, b) => a - b);
+  return times[Math.floor(times.length / 2)]!;
+}
+
 export async function rawEcho(WebSocketImpl: typeof WebSocket, url: string, mib: number): Promise<number> {
   const socket = new WebSocketImpl(url);
   socket.binaryType = "arraybuffer";

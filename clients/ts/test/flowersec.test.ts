@@ -8,6 +8,8 @@ import { connectDirect } from "../src/index.js";
 import { type Service, flowersecBin, pattern, start, stateDir } from "./harness.js";
 
 const options = { WebSocket: WebSocket as never };
+// The interop scenario (corridor_testkit::flowersec_peer), and the binary's echo of a note.
+const [ECHO_RPC, HELLO_CLIENT, HELLO_SERVER, NOTE_BACK] = [7, 9, 11, 13];
 const state = stateDir();
 let x25519: Service;
 let p256: Service;
@@ -50,14 +52,14 @@ describe.each([
     let noteArrived!: () => void;
     const noteBack = new Promise<void>((resolve) => (noteArrived = resolve));
     const session = await connectDirect(service().ready.direct_info, options);
-    const hello = new Promise((resolve) => session.rpc.onNotify(100, resolve));
-    session.rpc.onNotify(102, (payload) => {
+    const hello = new Promise((resolve) => session.rpc.onNotify(HELLO_CLIENT, resolve));
+    session.rpc.onNotify(NOTE_BACK, (payload) => {
       notes.push(payload);
       noteArrived();
     });
     expect(await hello).toEqual({ hello: "client" });
-    expect(await session.rpc.call(2, { n: 1 })).toEqual({ echo: { n: 1 } });
-    await session.rpc.notify(101, { from: "ts" });
+    expect(await session.rpc.call(ECHO_RPC, { n: 1 })).toEqual({ echo: { n: 1 } });
+    await session.rpc.notify(HELLO_SERVER, { from: "ts" });
     await noteBack;
     expect(notes).toEqual([{ from: "ts" }]);
     const data = pattern(8 * 1024 * 1024, 11);

@@ -48,38 +48,19 @@ async fn run_server_endpoint(
         })
         .await;
     let rpc = Arc::new(RpcServer::new(router));
-    loop {
-        let Ok((kind, stream)) = session.accept_stream().await else {
-            return;
-        };
-        match kind.as_str() {
-            "rpc" => {
-                let rpc = rpc.clone();
-                let called = called.clone();
-                tokio::spawn(async move {
-                    let serving = tokio::spawn(rpc.clone().serve(stream));
-                    called.notified().await;
-                    rpc.notify_typed(HELLO_NOTIFY, &json!({"hello": "client"}))
-                        .await
-                        .expect("notify the client");
-                    let _ = serving.await;
-                });
-            }
-            "echo" => {
-                tokio::spawn(async move {
-                    while let Ok(Some(chunk)) = stream.read().await {
-                        if stream.write(&chunk).await.is_err() {
-                            return;
-                        }
-                    }
-                    let _ = stream.close().await;
-                });
-            }
-            _ => {
-                let _ = stream.reset().await;
-            }
+    corridor_testkit::flowersec_peer::serve(session, move |stream| {
+        let rpc = rpc.clone();
+        let called = called.clone();
+        async move {
+            let serving = tokio::spawn(rpc.clone().serve(stream));
+            called.notified().await;
+            rpc.notify_typed(HELLO_NOTIFY, &json!({"hello": "client"}))
+                .await
+                .expect("notify the client");
+            let _ = serving.await;
         }
-    }
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,7 @@
 //! tests).
 
 pub mod bench;
+pub mod flowersec_peer;
 pub mod postgres;
 
 use corridor_core::grant::{

@@ -2,6 +2,7 @@
 //! serves what its doc says, checked with the flowersec crate's own client.
 //! Also makes `cargo test` build it, so the TypeScript tests find it.
 
+use corridor_testkit::flowersec_peer::{ECHO_RPC, HELLO_CLIENT};
 use serde_json::{Value, json};
 use std::io::{BufRead as _, BufReader};
 use std::process::{Command, Stdio};
@@ -28,15 +29,17 @@ async fn the_endpoint_answers_calls_and_notifies() {
         .await
         .expect("flowersec client connects");
     let (hello_tx, mut hello) = tokio::sync::mpsc::channel(4);
-    let _subscription = client.rpc().on_notify_typed(100, move |note: Value| {
-        let hello_tx = hello_tx.clone();
-        async move {
-            let _ = hello_tx.send(note).await;
-        }
-    });
+    let _subscription = client
+        .rpc()
+        .on_notify_typed(HELLO_CLIENT, move |note: Value| {
+            let hello_tx = hello_tx.clone();
+            async move {
+                let _ = hello_tx.send(note).await;
+            }
+        });
     let reply: Value = client
         .rpc()
-        .call_typed(2, &json!({"n": 1}))
+        .call_typed(ECHO_RPC, &json!({"n": 1}))
         .await
         .expect("echo call");
     assert_eq!(reply, json!({"echo": {"n": 1}}));

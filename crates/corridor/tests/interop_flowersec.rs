@@ -9,7 +9,6 @@ use corridor_core::fsec1::Suite;
 use flowersec::client::ConnectOptions;
 use flowersec::e2ee::{Secret32, ServerHandshakeOptions, Suite as FsSuite};
 use flowersec::endpoint::{DirectAcceptOptions, EndpointOptions};
-use flowersec::rpc::{Router as FsRouter, Server as FsRpcServer};
 use flowersec::transport::TungsteniteTransport;
 use flowersec::transport_security::TransportSecurityPolicy;
 use serde_json::{Value, json};
@@ -26,54 +25,14 @@ async fn serve_flowersec_endpoint(
     session: flowersec::endpoint::Session,
     notes: mpsc::Sender<Value>,
 ) {
-    let router = FsRouter::default();
-    router
-        .register(ECHO_RPC, |payload: Value| async move {
-            Ok(json!({ "echo": payload }))
-        })
-        .await;
-    router
-        .register(HELLO_SERVER, move |payload: Value| {
-            let notes = notes.clone();
-            async move {
-                let _ = notes.send(payload).await;
-                Ok(Value::Null)
-            }
-        })
-        .await;
-    let rpc = Arc::new(FsRpcServer::new(router));
-    while let Ok((kind, stream)) = session.accept_stream().await {
-        match kind.as_str() {
-            "rpc" => {
-                let rpc = rpc.clone();
-                tokio::spawn(async move {
-                    let serving = tokio::spawn(rpc.clone().serve(stream));
-                    // notify fails until serve() has registered the stream.
-                    while rpc
-                        .notify_typed(HELLO_CLIENT, &json!({"hello": "client"}))
-                        .await
-                        .is_err()
-                    {
-                        tokio::task::yield_now().await;
-                    }
-                    let _ = serving.await;
-                });
-            }
-            "echo" => {
-                tokio::spawn(async move {
-                    while let Ok(Some(chunk)) = stream.read().await {
-                        if stream.write(&chunk).await.is_err() {
-                            return;
-                        }
-                    }
-                    let _ = stream.close().await;
-                });
-            }
-            _ => {
-                let _ = stream.reset().await;
-            }
+    corridor_testkit::flowersec_peer::serve(session, move |stream| {
+        let notes = notes.clone();
+        async move {
+            let (_, serving) = corridor_testkit::flowersec_peer::scenario_rpc(stream, notes).await;
+            let _ = serving.await;
         }
-    }
+    })
+    .await;
 }
 
 fn flowersec_endpoint_options() -> EndpointOptions {

@@ -2,25 +2,24 @@
 //! directly on loopback: the interop peer of the TypeScript client's tests.
 //!
 //! Prints `{"direct_info": ...}` once listening, then serves every
-//! connection: RPC `2` answers `{"echo": payload}`; a notification `101` from
-//! the client comes back as notification `102` with the same payload; every
-//! RPC stream gets notification `100` `{"hello":"client"}` first; `echo`
-//! streams echo; other kinds are reset. `p256` as the first argument picks
-//! that suite. Tests only.
+//! connection with the interop scenario (`corridor_testkit::flowersec_peer`):
+//! RPC `7` answers `{"echo": payload}`; every RPC stream gets notification
+//! `9` `{"hello":"client"}` first; a notification `11` from the client comes
+//! back as notification `13` with the same payload; `echo` streams echo;
+//! other kinds are reset. `p256` as the first argument picks that suite.
+//! Tests only.
 
 use corridor_core::b64;
+use corridor_testkit::flowersec_peer::scenario_rpc;
 use flowersec::e2ee::{Secret32, ServerHandshakeOptions, Suite};
 use flowersec::endpoint::DirectAcceptOptions;
-use flowersec::rpc::{Router, Server};
 use flowersec::transport::TungsteniteTransport;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
-const ECHO: u32 = 2;
-const HELLO_CLIENT: u32 = 100;
-const CLIENT_NOTE: u32 = 101;
-const NOTE_BACK: u32 = 102;
+/// A client's `HELLO_SERVER` note comes back as this notification.
+const NOTE_BACK: u32 = 13;
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
@@ -59,62 +58,15 @@ async fn main() -> std::io::Result<()> {
             if let Ok(session) =
                 flowersec::endpoint::accept_direct(Arc::new(transport), options).await
             {
-                serve(session).await;
+                corridor_testkit::flowersec_peer::serve(session, serve_rpc).await;
             }
         });
     }
 }
 
-async fn serve(session: flowersec::endpoint::Session) {
-    while let Ok((kind, stream)) = session.accept_stream().await {
-        match kind.as_str() {
-            "rpc" => {
-                tokio::spawn(serve_rpc(stream));
-            }
-            "echo" => {
-                tokio::spawn(async move {
-                    while let Ok(Some(chunk)) = stream.read().await {
-                        if stream.write(&chunk).await.is_err() {
-                            return;
-                        }
-                    }
-                    let _ = stream.close().await;
-                });
-            }
-            _ => {
-                let _ = stream.reset().await;
-            }
-        }
-    }
-}
-
 async fn serve_rpc(stream: flowersec::yamux::YamuxStream) {
     let (notes_tx, mut notes) = mpsc::channel::<Value>(64);
-    let router = Router::default();
-    router
-        .register(ECHO, |payload: Value| async move {
-            Ok(json!({ "echo": payload }))
-        })
-        .await;
-    router
-        .register(CLIENT_NOTE, move |payload: Value| {
-            let notes_tx = notes_tx.clone();
-            async move {
-                let _ = notes_tx.send(payload).await;
-                Ok(Value::Null)
-            }
-        })
-        .await;
-    let rpc = Arc::new(Server::new(router));
-    let serving = tokio::spawn(rpc.clone().serve(stream));
-    // notify fails until serve() has registered the stream.
-    while rpc
-        .notify_typed(HELLO_CLIENT, &json!({"hello": "client"}))
-        .await
-        .is_err()
-    {
-        tokio::task::yield_now().await;
-    }
+    let (rpc, serving) = scenario_rpc(stream, notes_tx).await;
     while let Some(note) = notes.recv().await {
         if rpc.notify_typed(NOTE_BACK, &note).await.is_err() {
             break;

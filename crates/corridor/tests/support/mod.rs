@@ -17,14 +17,10 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::sync::mpsc;
 
 // Each test binary uses some of these.
+/// The interop scenario's calls and notifications (the flowersec peer serves the same).
+pub use corridor_testkit::flowersec_peer::{ECHO_RPC, HELLO_CLIENT, HELLO_SERVER};
 #[allow(unused_imports)]
 pub use corridor_testkit::{TestRelay, now, to_flowersec, to_flowersec_direct, wait_until};
-/// Client to server call: answers `{"echo": payload}`.
-pub const ECHO_RPC: u32 = 7;
-/// Server to client notification.
-pub const HELLO_CLIENT: u32 = 9;
-/// Client to server notification.
-pub const HELLO_SERVER: u32 = 11;
 /// Server to client call (corridor clients serve it).
 pub const WHO_RPC: u32 = 13;
 pub const STREAM_BYTES: usize = 64 * 1024 * 1024;
