@@ -4,4 +4,8 @@ import { measure } from "./measure.js";
 import { rawEcho, rawRoundTrip } from "./raw.js";
 
 (globalThis as { run?: unknown }).run = (grant: ChannelInitGrant, calls: number, mib: number) => measure(() => connectTunnel(grant), { calls, mib });
-(globalThis as { raw?: unknown }).raw = async (url: string, mib: number, calls: number) => ({ mib_s: await rawEcho(WebSocket, url, mib), rtt_p50_us: await rawRoundTrip(WebSocket, url, calls) });
+(globalThis as { raw?: unknown }).raw = async (url: string, mib: number, calls: number) => ({
+  mib_s: await rawEcho(WebSocket, url, mib),
+  window_mib_s: await rawEcho(WebSocket, url, mib, 256 * 1024),
+  rtt_p50_us: await rawRoundTrip(WebSocket, url, calls),
+});

@@ -11,7 +11,13 @@ const [file, calls, mib] = process.argv.slice(2);
 if (file === "--raw") {
   // --raw URL MIB CALLS
   const [, url, rawMib, rawCalls] = process.argv.slice(2);
-  console.log(JSON.stringify({ mib_s: await rawEcho(WebSocket as never, url!, Number(rawMib)), rtt_p50_us: await rawRoundTrip(WebSocket as never, url!, Number(rawCalls)) }));
+  console.log(
+    JSON.stringify({
+      mib_s: await rawEcho(WebSocket as never, url!, Number(rawMib)),
+      window_mib_s: await rawEcho(WebSocket as never, url!, Number(rawMib), 256 * 1024),
+      rtt_p50_us: await rawRoundTrip(WebSocket as never, url!, Number(rawCalls)),
+    }),
+  );
   process.exit(0);
 }
 const parsed = JSON.parse(readFileSync(file!, "utf8")) as ChannelInitGrant | { client: ChannelInitGrant };

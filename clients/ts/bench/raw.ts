@@ -1,7 +1,9 @@
 // The ceiling: a plain WebSocket echo on loopback (no relay, no crypto, no
-// streams), 256 KiB messages with at most 4 MiB in flight, timed the same way
-// as an echo stream. Whatever a client does on top, this is as fast as the
-// platform's WebSocket moves bytes both ways at once on this machine.
+// streams), 256 KiB messages with at most `window` bytes in flight, timed the
+// same way as an echo stream. With 4 MiB in flight it is as fast as the
+// platform's WebSocket moves bytes both ways at once on this machine; with
+// 256 KiB (one yamux stream's window, fixed by flowersec v1) it is the most
+// one stream can move over that WebSocket, whatever the client does.
 
 /** The plain WebSocket's floor under an RPC: sequential round trips of a small message, p50 in microseconds. */
 export async function rawRoundTrip(WebSocketImpl: typeof WebSocket, url: string, count: number): Promise<number> {
@@ -26,7 +28,7 @@ export async function rawRoundTrip(WebSocketImpl: typeof WebSocket, url: string,
   return times[Math.floor(times.length / 2)]!;
 }
 
-export async function rawEcho(WebSocketImpl: typeof WebSocket, url: string, mib: number): Promise<number> {
+export async function rawEcho(WebSocketImpl: typeof WebSocket, url: string, mib: number, window = 4 * 1024 * 1024): Promise<number> {
   const socket = new WebSocketImpl(url);
   socket.binaryType = "arraybuffer";
   await new Promise((resolve, reject) => {
@@ -35,7 +37,6 @@ export async function rawEcho(WebSocketImpl: typeof WebSocket, url: string, mib:
   });
   const message = new Uint8Array(256 * 1024);
   const total = mib * 1024 * 1024;
-  const window = 4 * 1024 * 1024;
   let sent = 0;
   let received = 0;
   const started = performance.now();

@@ -88,7 +88,9 @@ try {
     ceilings.node.push(JSON.parse((await execFileAsync(process.execPath, [join(out, "node.mjs"), "--raw", echoUrl, String(mib), String(calls)], { encoding: "utf8" })).stdout));
     ceilings.chromium.push(await tab.evaluate(([url, m, c]) => globalThis.raw(url, m, c), [echoUrl, mib, calls]));
     const [n, c] = [ceilings.node.at(-1), ceilings.chromium.at(-1)];
-    console.log(`round ${round} plain WebSocket: echo node ${n.mib_s.toFixed(1)}, chromium ${c.mib_s.toFixed(1)} MiB/s each way; round trip p50 node ${n.rtt_p50_us.toFixed(0)} us, chromium ${c.rtt_p50_us.toFixed(0)} us`);
+    console.log(
+      `round ${round} plain WebSocket: echo node ${n.mib_s.toFixed(1)} (${n.window_mib_s.toFixed(1)} with 256 KiB in flight), chromium ${c.mib_s.toFixed(1)} (${c.window_mib_s.toFixed(1)}) MiB/s each way; round trip p50 node ${n.rtt_p50_us.toFixed(0)} us, chromium ${c.rtt_p50_us.toFixed(0)} us`,
+    );
     for (const [name, report] of Object.entries({ rust, node, chromium: inPage })) {
       results[name].push(report);
       console.log(`round ${round} ${name.padEnd(8)} connect ${report.connect_ms.toFixed(1)} ms  rpc p50 ${report.calls.p50_us.toFixed(0)} us p99 ${report.calls.p99_us.toFixed(0)} us  echo ${report.echo.mib_per_s_each_way.toFixed(1)} MiB/s each way`);
@@ -102,12 +104,15 @@ try {
   });
   const rust = summary("rust");
   console.log(`\nmedians of ${rounds} rounds (${calls} calls, ${mib} MiB each way through one stream; connect is attach plus handshake; relay and endpoint: ${bin}):`);
-  console.log("client    connect_ms  rpc_p50_us  rpc_p99_us  echo_MiB/s  echo_vs_rust  plain_ws_rtt_p50_us  plain_ws_echo_MiB/s  echo_vs_plain_ws");
+  console.log("client    connect_ms  rpc_p50_us  rpc_p99_us  echo_MiB/s  echo_vs_rust  plain_ws_rtt_p50_us  plain_ws_echo_MiB/s  echo_vs_plain_ws  plain_ws_256KiB_MiB/s  echo_vs_256KiB");
   for (const name of ["rust", "node", "chromium"]) {
     const s = summary(name);
     const ceiling = ceilings[name] ? median(ceilings[name].map((c) => c.mib_s)) : undefined;
     const rtt = ceilings[name] ? median(ceilings[name].map((c) => c.rtt_p50_us)) : undefined;
-    const vsCeiling = ceiling ? `${rtt.toFixed(0).padStart(19)}  ${ceiling.toFixed(1).padStart(19)}  ${(s.mib_s / ceiling).toFixed(2).padStart(16)}` : "";
+    const windowed = ceilings[name] ? median(ceilings[name].map((c) => c.window_mib_s)) : undefined;
+    const vsCeiling = ceiling
+      ? `${rtt.toFixed(0).padStart(19)}  ${ceiling.toFixed(1).padStart(19)}  ${(s.mib_s / ceiling).toFixed(2).padStart(16)}  ${windowed.toFixed(1).padStart(21)}  ${(s.mib_s / windowed).toFixed(2).padStart(14)}`
+      : "";
     console.log(`${name.padEnd(9)} ${s.connect_ms.toFixed(1).padStart(10)}  ${s.p50_us.toFixed(0).padStart(10)}  ${s.p99_us.toFixed(0).padStart(10)}  ${s.mib_s.toFixed(1).padStart(10)}  ${(s.mib_s / rust.mib_s).toFixed(2).padStart(12)}  ${vsCeiling}`);
   }
   writeFileSync(join(state, "results.json"), JSON.stringify(results));

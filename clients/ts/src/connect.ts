@@ -131,12 +131,17 @@ export async function requestGrant(controlplaneUrl: string, endpointId: string, 
     }
     throw new CorridorError("connect_failed", `control plane refused: HTTP ${response.status} ${reason}`, { reason });
   }
-  const grant = (JSON.parse(text) as { connect_artifact?: { tunnel_grant?: ChannelInitGrant } }).connect_artifact?.tunnel_grant;
+  let grant: ChannelInitGrant | undefined;
+  try {
+    grant = (JSON.parse(text) as { connect_artifact?: { tunnel_grant?: ChannelInitGrant } }).connect_artifact?.tunnel_grant;
+  } catch {
+    // reported below
+  }
   if (!grant) throw new CorridorError("invalid_grant", "the control plane's answer has no connect_artifact.tunnel_grant");
   return grant;
 }
 
-/** Opens the carrier, runs `handshake` (attach included) under one deadline, and builds the session. */
+/** @internal Opens the carrier, runs `handshake` (attach included) under one deadline, and builds the session. */
 export async function establish(
   url: string,
   options: ConnectOptions,

@@ -1,11 +1,11 @@
 // Against the official flowersec 0.27.0 crate's endpoint (a small binary in
 // corridor-testkit): the handshake with both key exchanges, calls,
-// notifications both ways and an echo stream.
+// notifications both ways, a stream the endpoint opens, and an echo stream.
 
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import WebSocket from "ws";
 import { connectDirect } from "../src/index.js";
-import { type Service, flowersecBin, pattern, start, stateDir } from "./harness.js";
+import { type Service, flowersecBin, pattern, readAll, start, stateDir } from "./harness.js";
 
 const options = { WebSocket: WebSocket as never };
 // The interop scenario (corridor_testkit::flowersec_peer), and the binary's echo of a note.
@@ -58,6 +58,10 @@ describe.each([
       noteArrived();
     });
     expect(await hello).toEqual({ hello: "client" });
+    // A stream the endpoint opened: its hello read, its bytes to the end.
+    const pushed = await session.acceptStream();
+    expect(pushed.kind).toBe("push");
+    expect(new TextDecoder().decode(await readAll(pushed.readable))).toBe("hello from flowersec");
     expect(await session.rpc.call(ECHO_RPC, { n: 1 })).toEqual({ echo: { n: 1 } });
     await session.rpc.notify(HELLO_SERVER, { from: "ts" });
     await noteBack;

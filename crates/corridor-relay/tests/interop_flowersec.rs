@@ -48,7 +48,7 @@ async fn run_server_endpoint(
         })
         .await;
     let rpc = Arc::new(RpcServer::new(router));
-    corridor_testkit::flowersec_peer::serve(session, move |stream| {
+    corridor_testkit::flowersec_peer::serve(&session, move |stream| {
         let rpc = rpc.clone();
         let called = called.clone();
         async move {

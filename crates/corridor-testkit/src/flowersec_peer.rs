@@ -8,7 +8,7 @@ use flowersec::yamux::YamuxStream;
 use std::future::Future;
 
 /// Serves `session`'s streams until it ends; `on_rpc` runs (spawned) for each `rpc` stream.
-pub async fn serve<F, Fut>(session: Session, on_rpc: F)
+pub async fn serve<F, Fut>(session: &Session, on_rpc: F)
 where
     F: Fn(YamuxStream) -> Fut,
     Fut: Future<Output = ()> + Send + 'static,

@@ -25,7 +25,7 @@ async fn serve_flowersec_endpoint(
     session: flowersec::endpoint::Session,
     notes: mpsc::Sender<Value>,
 ) {
-    corridor_testkit::flowersec_peer::serve(session, move |stream| {
+    corridor_testkit::flowersec_peer::serve(&session, move |stream| {
         let notes = notes.clone();
         async move {
             let (_, serving) = corridor_testkit::flowersec_peer::scenario_rpc(stream, notes).await;

@@ -3,7 +3,7 @@
 //! relay of change notices.
 
 use super::config::RecordsConfig;
-use super::notify::{listen, relay_changes};
+use super::notify::{install_triggers, listen, relay_changes};
 use super::service::RecordsService;
 use crate::IdentityError;
 use crate::server::{IdentityConfig, IdentityServer};
@@ -31,11 +31,16 @@ impl RecordsServer {
             .await
             .map_err(|error| IdentityError::Store(error.into()))?;
         let changes = match store.backend() {
-            Backend::Postgres => Some(
-                listen(store.url())
+            Backend::Postgres => {
+                install_triggers(store.pool(), &service.config().views)
                     .await
-                    .map_err(|error| IdentityError::Store(error.into()))?,
-            ),
+                    .map_err(|error| IdentityError::Store(error.into()))?;
+                Some(
+                    listen(store.url())
+                        .await
+                        .map_err(|error| IdentityError::Store(error.into()))?,
+                )
+            }
             Backend::Sqlite => None,
         };
         let identity = IdentityServer::bind(identity, store, service.topic_policy()).await?;

@@ -41,17 +41,13 @@ impl std::fmt::Debug for RecordsService {
 }
 
 impl RecordsService {
-    /// Runs the config's setup statements (on PostgreSQL also installs the
-    /// change triggers) and returns the service.
+    /// Runs the config's setup statements and returns the service.
     pub async fn start(config: RecordsConfig, store: Arc<Store>) -> Result<Arc<Self>, sqlx::Error> {
         for setup in &config.setup {
             // The operator's own statements, from the config file.
             sqlx::raw_sql(sqlx::AssertSqlSafe(setup.clone()))
                 .execute(store.pool())
                 .await?;
-        }
-        if store.backend() == Backend::Postgres {
-            super::notify::install_triggers(store.pool(), &config.views).await?;
         }
         Ok(Arc::new(RecordsService {
             config: Arc::new(config),

@@ -6,7 +6,8 @@
 //! RPC `7` answers `{"echo": payload}`; every RPC stream gets notification
 //! `9` `{"hello":"client"}` first; a notification `11` from the client comes
 //! back as notification `13` with the same payload; `echo` streams echo;
-//! other kinds are reset. `p256` as the first argument picks that suite.
+//! other kinds are reset. Each session also gets a `push` stream from the
+//! endpoint carrying `hello from flowersec`. `p256` as the first argument picks that suite.
 //! Tests only.
 
 use corridor_core::b64;
@@ -20,6 +21,9 @@ use tokio::sync::mpsc;
 
 /// A client's `HELLO_SERVER` note comes back as this notification.
 const NOTE_BACK: u32 = 13;
+/// The stream the endpoint opens to every client, and what it carries.
+const PUSH_STREAM: &str = "push";
+const PUSH_BYTES: &[u8] = b"hello from flowersec";
 
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
@@ -58,7 +62,12 @@ async fn main() -> std::io::Result<()> {
             if let Ok(session) =
                 flowersec::endpoint::accept_direct(Arc::new(transport), options).await
             {
-                corridor_testkit::flowersec_peer::serve(session, serve_rpc).await;
+                // A stream of the endpoint's own, to the client.
+                if let Ok(push) = session.open_stream(PUSH_STREAM).await {
+                    let _ = push.write(PUSH_BYTES).await;
+                    let _ = push.close().await;
+                }
+                corridor_testkit::flowersec_peer::serve(&session, serve_rpc).await;
             }
         });
     }
