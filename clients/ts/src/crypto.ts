@@ -44,7 +44,24 @@ export interface AeadKey {
  * wrapper. Browsers have only WebCrypto, which this falls back to. The
  * specifier is computed so that bundlers leave it alone.
  */
-type NodeCrypto = typeof import("node:crypto");
+interface NodeCrypto {
+  createSecretKey(key: Uint8Array): unknown;
+  createCipheriv(algorithm: "aes-256-gcm", key: unknown, iv: Uint8Array, options: { authTagLength: 16 }): NodeCipher;
+  createDecipheriv(algorithm: "aes-256-gcm", key: unknown, iv: Uint8Array, options: { authTagLength: 16 }): NodeDecipher;
+}
+/** The parts of Node's Cipher and Decipher used here (declared so the package's types need no Node types). */
+interface NodeCipher {
+  setAAD(aad: Uint8Array): unknown;
+  update(data: Uint8Array): Uint8Array;
+  final(): Uint8Array;
+  getAuthTag(): Uint8Array;
+}
+interface NodeDecipher {
+  setAAD(aad: Uint8Array): unknown;
+  setAuthTag(tag: Uint8Array): unknown;
+  update(data: Uint8Array): Uint8Array;
+  final(): Uint8Array;
+}
 let nodeCrypto: Promise<NodeCrypto | null> | undefined;
 function loadNodeCrypto(): Promise<NodeCrypto | null> {
   const isNode = typeof (globalThis as { process?: { versions?: { node?: string } } }).process?.versions?.node === "string";
