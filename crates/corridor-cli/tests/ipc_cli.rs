@@ -123,6 +123,11 @@ fn a_client_running_as_another_user_is_refused_by_the_uid_policy() {
     ];
     let out = call(Path::new(BIN), &nobody, &server, &key);
     assert!(!out.status.success(), "nobody is refused");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("uid 65534 is not allowed"),
+        "told why: {stderr}"
+    );
     server.service.wait_log("uid_not_allowed");
     // The same key and binary as root (uid 0) are served.
     std::os::unix::fs::chown(&key, Some(0), Some(0)).expect("chown back");

@@ -1,13 +1,14 @@
 //! The IPC server: binds the socket, checks each client process before its
 //! handshake (credentials, executable), runs the Noise handshake against
-//! its allowlisted keys, and serves the session; SIGTERM-style shutdown
+//! its allowlisted keys (to a refusal the client can read, for a process
+//! the checks refused), and serves the session; SIGTERM-style shutdown
 //! stops accepting, removes the socket file and lets open sessions finish.
 
 use crate::hashes::ExecutableHashes;
 use crate::policy::PeerPolicy;
 use crate::socket::IpcAddr;
 use crate::{CHANNEL_ID, IpcError};
-use corridor::credential::Allowlist;
+use corridor::credential::{Allowlist, RefuseAll};
 use corridor::listener::{HandshakeError, Listener, ListenerConfig};
 use corridor::{Endpoint, EndpointCredential, Session, SessionOptions};
 use corridor_core::identity::{PublicKey, StaticSecret};
@@ -176,17 +177,28 @@ impl IpcServer {
                 let handshake = accepted.handshake(|mut connection| async move {
                     // Reading a binary is blocking file I/O, and the first
                     // read of a large one takes a while: off the runtime.
-                    let checked = tokio::task::spawn_blocking(move || {
-                        policy
-                            .check(&mut connection.info, &hashes)
-                            .map(|()| connection)
+                    let (connection, verdict) = tokio::task::spawn_blocking(move || {
+                        let verdict = policy.check(&mut connection.info, &hashes);
+                        (connection, verdict)
                     })
                     .await
                     .map_err(|_| IpcError::Closed)?;
-                    let connection = checked.map_err(IpcError::Refused)?;
-                    Endpoint::accept_framed(connection, &credential, &options)
-                        .await
-                        .map_err(IpcError::Handshake)
+                    match verdict {
+                        Ok(()) => Endpoint::accept_framed(connection, &credential, &options)
+                            .await
+                            .map_err(IpcError::Handshake),
+                        Err(refusal) => {
+                            // The handshake still runs, to a refusal: the
+                            // client reads why (its uid, its executable)
+                            // instead of meeting a closed socket.
+                            let refusing = EndpointCredential {
+                                authorizer: Arc::new(RefuseAll(refusal.to_string())),
+                                ..credential
+                            };
+                            let _ = Endpoint::accept_framed(connection, &refusing, &options).await;
+                            Err(IpcError::Refused(refusal))
+                        }
+                    }
                 });
                 match handshake.await {
                     Ok((session, _slot)) => {

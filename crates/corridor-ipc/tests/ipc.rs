@@ -118,7 +118,7 @@ async fn an_allowed_client_is_served_and_handlers_see_who_it_is() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_client_whose_executable_is_not_listed_is_refused_before_its_handshake() {
+async fn a_client_whose_executable_is_not_listed_is_refused_and_told_why() {
     let policy = PeerPolicy {
         executables: [[7u8; 32]].into(),
         ..PeerPolicy::default()
@@ -128,6 +128,12 @@ async fn a_client_whose_executable_is_not_listed_is_refused_before_its_handshake
     assert!(
         matches!(refused, Err(IpcError::Handshake(_))),
         "{refused:?}"
+    );
+    // The reason travels in the handshake: the client reads which binary was refused.
+    let message = refused.expect_err("refused").to_string();
+    assert!(
+        message.contains("is not allowed") && message.contains("sha256"),
+        "{message}"
     );
     wait_until("the refusal counted", || {
         server.stats.get("executable_not_allowed") == 1
@@ -143,7 +149,12 @@ async fn a_uid_not_listed_is_refused() {
     };
     let server = running(policy, |_| {}).await;
     let refused = connect(&server.client_config(), &SessionOptions::default()).await;
-    assert!(refused.is_err());
+    let message = refused.expect_err("refused").to_string();
+    let uid = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").expect("proc"));
+    assert!(
+        message.contains(&format!("uid {uid} is not allowed")),
+        "{message}"
+    );
     wait_until("the refusal counted", || {
         server.stats.get("uid_not_allowed") == 1
     })

@@ -67,6 +67,26 @@ impl Authorizer for AcceptAll {
     }
 }
 
+/// Refuses every peer with `reason`, which the peer reads where the suite
+/// can carry it (noise does): for a connection already judged by other
+/// means, such as a local IPC policy on the peer's uid or executable.
+///
+/// ```
+/// use corridor::credential::{Authorizer, RefuseAll};
+/// let judge = RefuseAll("uid 1000 is not allowed".into());
+/// # let _ = &judge as &dyn Authorizer;
+/// ```
+#[derive(Clone, Debug)]
+pub struct RefuseAll(pub String);
+
+impl Authorizer for RefuseAll {
+    fn authorize<'a>(&'a self, _: &'a Claim, _: &'a ConnectionInfo) -> BoxFuture<'a, Verdict> {
+        Box::pin(std::future::ready(Verdict::Refuse {
+            reason: self.0.clone(),
+        }))
+    }
+}
+
 /// Accepts only peers whose static key is in the set.
 ///
 /// ```
