@@ -79,10 +79,6 @@ export class Carrier {
     });
   }
 
-  get isClosed(): boolean {
-    return this.closeInfo !== null;
-  }
-
   send(data: Uint8Array | string): void {
     if (this.closeInfo) throw closedError(this.closeInfo);
     this.socket.send(data as Uint8Array<ArrayBuffer>);

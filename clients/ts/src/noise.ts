@@ -13,7 +13,7 @@
 // transport messages `AEAD(k, n, "", kind || plaintext)`, one per carrier
 // message, n counting from 0 per direction; kind 2 rekeys with Noise's REKEY.
 
-import { concat, fromUtf8, u16be, u32be, utf8 } from "./bytes.js";
+import { concat, equalBytes, fromUtf8, u16be, u32be, utf8, writeU64 } from "./bytes.js";
 import { type AeadKey, type StaticIdentity, aesGcmKey, generateIdentity, hmacSha256, sha256, x25519 } from "./crypto.js";
 import { CorridorError } from "./errors.js";
 import { Flag, type HandshakeIo, type Opened, type Records } from "./fsec1.js";
@@ -50,10 +50,7 @@ export interface NoiseOutcome {
 function nonce(n: number | "max"): Uint8Array {
   const out = new Uint8Array(12);
   if (n === "max") out.fill(0xff, 4);
-  else {
-    out.set(u32be(Math.floor(n / 0x1_0000_0000)), 4);
-    out.set(u32be(n >>> 0), 8);
-  }
+  else writeU64(out, 4, n);
   return out;
 }
 
@@ -150,8 +147,6 @@ function verdict(bytes: Uint8Array): Uint8Array {
   throw new CorridorError("handshake_failed", "malformed verdict status");
 }
 
-const equal = (a: Uint8Array, b: Uint8Array) => a.length === b.length && a.every((byte, i) => byte === b[i]);
-
 /** Runs the initiator's handshake over `io`; resolves once the responder has accepted. */
 export async function noiseHandshake(io: HandshakeIo, params: NoiseParams): Promise<NoiseOutcome> {
   const name = `Noise_${params.pattern}_25519_AESGCM_SHA256`;
@@ -200,7 +195,7 @@ export async function noiseHandshake(io: HandshakeIo, params: NoiseParams): Prom
   const empty = await state.decryptAndHash(second.subarray(32 + 32 + TAG));
   if (empty.length !== 0) throw new CorridorError("handshake_failed", "payload in XX message 2");
   // Pinning: the responder must prove the key we expect before we say anything.
-  if (params.remoteKey && !equal(rs, params.remoteKey)) {
+  if (params.remoteKey && !equalBytes(rs, params.remoteKey)) {
     throw new CorridorError("handshake_failed", "the responder's key is not the pinned key");
   }
   // -> s, se

@@ -110,16 +110,11 @@ export class MuxStream {
   private remoteClosed = false;
   private localClosed = false;
   private failure: CorridorError | null = null;
-  /** Set for a stream this side opened until its first frame carries SYN. */
-  private needsSyn: boolean;
 
   constructor(
     private readonly mux: Mux,
     readonly id: number,
-    outbound: boolean,
-  ) {
-    this.needsSyn = outbound;
-  }
+  ) {}
 
   /** The next bytes, or null once the peer has finished; rejects if the stream was reset. */
   read(): Promise<Uint8Array | null> {
@@ -141,7 +136,7 @@ export class MuxStream {
   async write(bytes: Uint8Array): Promise<void> {
     let at = 0;
     let last: Promise<void> = Promise.resolve();
-    while (at < bytes.length || this.needsSyn) {
+    while (at < bytes.length) {
       if (this.failure) throw this.failure;
       if (this.localClosed) throw new CorridorError("closed", "stream already closed for writing");
       if (this.sendWindow === 0) {
@@ -152,7 +147,7 @@ export class MuxStream {
       this.sendWindow -= n;
       const payload = bytes.subarray(at, at + n);
       at += n;
-      last = this.mux.send([header(Type.Data, this.takeSyn(), this.id, n), payload]);
+      last = this.mux.send([header(Type.Data, 0, this.id, n), payload]);
       // Awaited below; a failure before then is the session's and reaches every writer.
       last.catch(() => undefined);
     }
@@ -163,7 +158,7 @@ export class MuxStream {
   async closeWrite(): Promise<void> {
     if (this.localClosed || this.failure) return;
     this.localClosed = true;
-    const sent = this.mux.send([header(Type.Data, this.takeSyn() | FIN, this.id, 0)]);
+    const sent = this.mux.send([header(Type.Data, FIN, this.id, 0)]);
     this.mux.settle(this);
     await sent;
   }
@@ -177,17 +172,6 @@ export class MuxStream {
 
   get finished(): boolean {
     return this.failure !== null || (this.localClosed && this.remoteClosed && this.received.length === 0);
-  }
-
-  /** Sends the SYN at once (an opened stream is visible to the peer before any data). */
-  announce(): void {
-    if (this.needsSyn) void this.mux.send([header(Type.WindowUpdate, this.takeSyn(), this.id, 0)]).catch(() => undefined);
-  }
-
-  private takeSyn(): number {
-    if (!this.needsSyn) return 0;
-    this.needsSyn = false;
-    return SYN;
   }
 
   /** The application took `n` bytes. */
@@ -293,10 +277,11 @@ export class Mux {
     const id = this.nextId;
     this.nextId += 2;
     if (id > 0xffffffff) throw new CorridorError("closed", "stream ids exhausted: reconnect");
-    const stream = new MuxStream(this, id, true);
+    const stream = new MuxStream(this, id);
     this.streams.set(id, stream);
     this.outbound++;
-    stream.announce();
+    // The SYN goes out at once: the peer sees the stream before any data.
+    void this.send([header(Type.WindowUpdate, SYN, id, 0)]).catch(() => undefined);
     return stream;
   }
 
@@ -355,7 +340,7 @@ export class Mux {
         void this.send([header(Type.WindowUpdate, RST, id, 0)]).catch(() => undefined);
         return;
       }
-      stream = new MuxStream(this, id, false);
+      stream = new MuxStream(this, id);
       this.streams.set(id, stream);
       this.inbound++;
       void this.send([header(Type.WindowUpdate, ACK, id, 0)]).catch(() => undefined);
