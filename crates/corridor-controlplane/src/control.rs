@@ -21,8 +21,6 @@ use hyper_util::rt::TokioIo;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
 
 /// Answers the upgrade and runs the control session in a task of its own.
 pub(crate) fn upgrade(
@@ -61,8 +59,6 @@ pub(crate) fn upgrade(
 
 async fn run(state: Arc<State>, io: impl ByteIo + 'static, remote: SocketAddr, suite: SuiteName) {
     let io: Box<dyn ByteIo> = Box::new(io);
-    let ws_config = corridor::carrier::ws::ws_config(state.control_options.ws.max_message_bytes);
-    let ws = WebSocketStream::from_raw_socket(io, WsRole::Server, Some(ws_config)).await;
     let session_key = state.next_session.fetch_add(1, Ordering::Relaxed);
     let options = state
         .control_options
@@ -71,7 +67,7 @@ async fn run(state: Arc<State>, io: impl ByteIo + 'static, remote: SocketAddr, s
     let mut info = ConnectionInfo::default();
     info.remote = Some(Address::Tcp(remote));
     let session = match Endpoint::accept_upgraded(
-        ws,
+        io,
         info,
         suite,
         state.control_credential.clone(),

@@ -3,7 +3,7 @@
 //! the oldest ids go first.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Recently seen message ids.
@@ -15,8 +15,9 @@ pub struct Deduplicator {
 
 #[derive(Default)]
 struct Seen {
-    ids: HashMap<String, Instant>,
-    order: VecDeque<(Instant, String)>,
+    // One allocation per id, shared by the map and the expiry order.
+    ids: HashMap<Arc<str>, Instant>,
+    order: VecDeque<(Instant, Arc<str>)>,
 }
 
 impl Deduplicator {
@@ -56,8 +57,9 @@ impl Deduplicator {
         if seen.ids.contains_key(id) {
             return false;
         }
-        seen.ids.insert(id.to_owned(), now);
-        seen.order.push_back((now, id.to_owned()));
+        let id: Arc<str> = Arc::from(id);
+        seen.ids.insert(id.clone(), now);
+        seen.order.push_back((now, id));
         true
     }
 }

@@ -17,8 +17,11 @@ pub fn peer_id(key: &PublicKey) -> String {
 /// Who this node is.
 #[derive(Clone)]
 pub struct NodeIdentity {
-    /// Its static key.
-    pub secret: StaticSecret,
+    secret: StaticSecret,
+    /// Derived once: deriving it is an X25519 multiplication, and every
+    /// message sent names its sender.
+    public: PublicKey,
+    id: String,
     /// Its display name (not authenticated beyond the key that sends it).
     pub name: String,
     /// Its role.
@@ -38,8 +41,15 @@ impl std::fmt::Debug for NodeIdentity {
 impl NodeIdentity {
     /// A fresh identity (for tests and throwaway nodes).
     pub fn generate(name: impl Into<String>, role: Role) -> NodeIdentity {
+        NodeIdentity::new(StaticSecret::generate(&mut rand_core::OsRng), name, role)
+    }
+
+    fn new(secret: StaticSecret, name: impl Into<String>, role: Role) -> NodeIdentity {
+        let public = secret.public_key();
         NodeIdentity {
-            secret: StaticSecret::generate(&mut rand_core::OsRng),
+            secret,
+            public,
+            id: peer_id(&public),
             name: name.into(),
             role,
         }
@@ -54,20 +64,21 @@ impl NodeIdentity {
         let (secret, _) = FileKeyStore::new(key_file)
             .load_or_create()
             .map_err(|error| MeshError::Identity(error.to_string()))?;
-        Ok(NodeIdentity {
-            secret,
-            name: name.into(),
-            role,
-        })
+        Ok(NodeIdentity::new(secret, name, role))
+    }
+
+    /// Its static key.
+    pub fn secret(&self) -> &StaticSecret {
+        &self.secret
     }
 
     /// Its public key.
     pub fn public_key(&self) -> PublicKey {
-        self.secret.public_key()
+        self.public
     }
 
     /// Its peer id.
-    pub fn peer_id(&self) -> String {
-        peer_id(&self.public_key())
+    pub fn peer_id(&self) -> &str {
+        &self.id
     }
 }

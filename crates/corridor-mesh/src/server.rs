@@ -21,8 +21,6 @@ use hyper_util::rt::TokioIo;
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::Arc;
-use tokio_tungstenite::WebSocketStream;
-use tokio_tungstenite::tungstenite::protocol::Role as WsRole;
 
 /// Whether a browser page at `origin` may connect: only local pages (the
 /// seed's rule); programs send no Origin and are always admitted.
@@ -151,14 +149,12 @@ async fn route(
         let io: Box<dyn ByteIo> = Box::new(TokioIo::new(upgraded));
         let this = ConnectionCell::default();
         let options = inner.session_options(&this);
-        let ws_config = corridor::carrier::ws::ws_config(options.ws.max_message_bytes);
-        let ws = WebSocketStream::from_raw_socket(io, WsRole::Server, Some(ws_config)).await;
-        let mut responder = ResponderConfig::new(inner.identity.secret.clone());
+        let mut responder = ResponderConfig::new(inner.identity.secret().clone());
         responder.patterns = vec![Pattern::XX, Pattern::IK];
         responder.channel_id = Some(CHANNEL_ID.to_owned());
         let credential = EndpointCredential::noise(responder, inner.authorizer(true));
         let accepted = tokio::select! {
-            accepted = Endpoint::accept_upgraded(ws, info, SuiteName::Noise, credential, &options) => accepted,
+            accepted = Endpoint::accept_upgraded(io, info, SuiteName::Noise, credential, &options) => accepted,
             _ = inner.shutdown.cancelled() => return,
         };
         match accepted {

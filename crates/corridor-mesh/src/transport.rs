@@ -333,7 +333,7 @@ impl Inner {
                 .map(|address| format!("{address:?}")),
             outbound,
         };
-        let initiator = if outbound { own.clone() } else { id.clone() };
+        let initiator = if outbound { own.to_owned() } else { id.clone() };
         let rate = NonZeroU32::new(self.config.rate_per_second).unwrap_or(NonZeroU32::MIN);
         let burst = NonZeroU32::new(self.config.rate_burst).unwrap_or(rate);
         let connection = Arc::new(PeerConnection {
@@ -536,7 +536,7 @@ impl Transport {
     }
 
     /// This node's peer id.
-    pub fn peer_id(&self) -> String {
+    pub fn peer_id(&self) -> &str {
         self.inner.identity.peer_id()
     }
 
@@ -560,7 +560,7 @@ impl Transport {
     pub async fn connect(&self, url: &str, key: Option<PublicKey>) -> Result<PeerInfo, MeshError> {
         let inner = &self.inner;
         let slot = inner.slot().ok_or(MeshError::AtCapacity)?;
-        let secret = inner.identity.secret.clone();
+        let secret = inner.identity.secret().clone();
         let mut credential = match key {
             Some(key) => corridor::NoiseCredential::ik(secret, key, CHANNEL_ID),
             None => corridor::NoiseCredential::xx(secret, CHANNEL_ID),
@@ -585,7 +585,7 @@ impl Transport {
             .inner
             .connection(peer_id)
             .ok_or_else(|| MeshError::NotConnected(peer_id.to_owned()))?;
-        message.from = self.peer_id();
+        message.from = self.peer_id().to_owned();
         message.to = peer_id.to_owned();
         let message_kind = message.kind.clone();
         let notification = Notification::new(MESSAGE, &message).map_err(MeshError::Rpc)?;
@@ -603,7 +603,7 @@ impl Transport {
     /// Sends `message` to every connected peer, encoded once; a peer whose
     /// queue is full misses it (counted). Returns how many it was queued to.
     pub fn broadcast(&self, mut message: Message) -> Result<usize, MeshError> {
-        message.from = self.peer_id();
+        message.from = self.peer_id().to_owned();
         message.to = String::new();
         let notification = Notification::new(MESSAGE, &message).map_err(MeshError::Rpc)?;
         let mut sent = 0;

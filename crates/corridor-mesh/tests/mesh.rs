@@ -85,7 +85,7 @@ async fn three_nodes_form_a_full_mesh_and_a_broadcast_reaches_all_but_the_sender
         .unwrap();
     assert_eq!(
         (peer_b.id.as_str(), peer_b.name.as_str(), peer_b.role),
-        (b.transport.peer_id().as_str(), "b", Role::Worker)
+        (b.transport.peer_id(), "b", Role::Worker)
     );
     a.transport.connect(&c.url, None).await.unwrap();
     b.transport.connect(&c.url, None).await.unwrap();
@@ -103,7 +103,7 @@ async fn three_nodes_form_a_full_mesh_and_a_broadcast_reaches_all_but_the_sender
     }
     // The sender got nothing, and b and c exactly one each.
     b.transport
-        .send(&a.transport.peer_id(), message("after"))
+        .send(a.transport.peer_id(), message("after"))
         .await
         .unwrap();
     assert_eq!(next(&mut a).await.1.kind, "after");
@@ -190,12 +190,12 @@ async fn an_oversized_message_closes_only_that_connection_with_1002() {
     c.transport.connect(&b.url, None).await.unwrap();
     let mut events = b.transport.events();
     let big = Message::new("blob", &"x".repeat(1 << 20)).unwrap();
-    a.transport.send(&b.transport.peer_id(), big).await.unwrap();
-    let (code, reason, by_peer) = disconnected(&mut events, &a.transport.peer_id()).await;
+    a.transport.send(b.transport.peer_id(), big).await.unwrap();
+    let (code, reason, by_peer) = disconnected(&mut events, a.transport.peer_id()).await;
     assert_eq!((code, by_peer), (codes::PROTOCOL_ERROR, false), "{reason}");
     // c is still connected and heard.
     c.transport
-        .send(&b.transport.peer_id(), message("still"))
+        .send(b.transport.peer_id(), message("still"))
         .await
         .unwrap();
     assert_eq!(next(&mut b).await.1.kind, "still");
@@ -212,9 +212,9 @@ async fn a_flood_is_rate_limited_and_the_node_still_hears_others() {
     let started = std::time::Instant::now();
     let target = b.transport.peer_id();
     for _ in 0..10_000 {
-        let _ = a.transport.send(&target, message("flood")).await;
+        let _ = a.transport.send(target, message("flood")).await;
     }
-    c.transport.send(&target, message("from c")).await.unwrap();
+    c.transport.send(target, message("from c")).await.unwrap();
     let mut flood = 0;
     loop {
         let (from, got) = next(&mut b).await;
@@ -247,9 +247,9 @@ async fn a_replayed_message_id_is_delivered_once() {
     a.transport.connect(&b.url, None).await.unwrap();
     let once = message("once");
     let target = b.transport.peer_id();
-    a.transport.send(&target, once.clone()).await.unwrap();
-    a.transport.send(&target, once.clone()).await.unwrap();
-    a.transport.send(&target, message("marker")).await.unwrap();
+    a.transport.send(target, once.clone()).await.unwrap();
+    a.transport.send(target, once.clone()).await.unwrap();
+    a.transport.send(target, message("marker")).await.unwrap();
     // Handlers run concurrently: the two arrive in either order.
     let mut kinds = [next(&mut b).await.1.kind, next(&mut b).await.1.kind];
     kinds.sort();
@@ -274,13 +274,13 @@ async fn a_workers_order_is_refused_a_controllers_is_carried_out() {
     let id = target.transport.peer_id();
     worker
         .transport
-        .send(&id, message("order.run"))
+        .send(id, message("order.run"))
         .await
         .unwrap();
-    worker.transport.send(&id, message("status")).await.unwrap();
+    worker.transport.send(id, message("status")).await.unwrap();
     controller
         .transport
-        .send(&id, message("order.run"))
+        .send(id, message("order.run"))
         .await
         .unwrap();
     let mut got = [next(&mut target).await, next(&mut target).await];
@@ -312,7 +312,7 @@ async fn stopping_tells_every_peer_1004() {
     let (mut from_b, mut from_c) = (b.transport.events(), c.transport.events());
     a.transport.stop().await;
     for events in [&mut from_b, &mut from_c] {
-        let (code, reason, by_peer) = disconnected(events, &a.transport.peer_id()).await;
+        let (code, reason, by_peer) = disconnected(events, a.transport.peer_id()).await;
         assert_eq!(
             (code, reason.as_str(), by_peer),
             (codes::SHUTDOWN, "shutting down", true)
@@ -344,7 +344,7 @@ async fn two_nodes_dialling_each_other_at_once_end_with_one_connection() {
         .await;
         // Both kept the same one: it carries a message.
         b.transport
-            .send(&a.transport.peer_id(), message("over the survivor"))
+            .send(a.transport.peer_id(), message("over the survivor"))
             .await
             .unwrap();
         assert_eq!(next(&mut a).await.1.kind, "over the survivor");
@@ -412,7 +412,7 @@ async fn a_silent_peer_is_dropped_after_ping_interval_and_pong_timeout() {
     let mut events = a.transport.events();
     frozen.store(true, Ordering::SeqCst);
     let started = std::time::Instant::now();
-    let (code, _, by_peer) = disconnected(&mut events, &b.transport.peer_id()).await;
+    let (code, _, by_peer) = disconnected(&mut events, b.transport.peer_id()).await;
     assert_eq!((code, by_peer), (codes::TIMEOUT, false));
     assert!(
         started.elapsed() < Duration::from_secs(5),
@@ -453,7 +453,7 @@ async fn a_fast_sender_is_slowed_down_not_thinned_out() {
         .connect(&format!("ws://{addr}/ws"), None)
         .await
         .unwrap();
-    let (sender, target) = (a.transport.clone(), b.peer_id());
+    let (sender, target) = (a.transport.clone(), b.peer_id().to_owned());
     let sending = tokio::spawn(async move {
         for _ in 0..2000 {
             sender.send(&target, message("many")).await.unwrap();
@@ -526,9 +526,9 @@ async fn a_tampered_frame_kills_the_connection_and_nothing_is_delivered() {
     armed.store(true, Ordering::SeqCst);
     let _ = a
         .transport
-        .send(&b.transport.peer_id(), message("tampered"))
+        .send(b.transport.peer_id(), message("tampered"))
         .await;
-    disconnected(&mut events, &a.transport.peer_id()).await;
+    disconnected(&mut events, a.transport.peer_id()).await;
     assert!(
         b.inbox.try_recv().is_err(),
         "the tampered message was not delivered"
@@ -557,7 +557,7 @@ async fn nodes_talk_over_wss_with_a_pinned_certificate() {
         .await
         .unwrap();
     a.transport
-        .send(&b.transport.peer_id(), message("over tls"))
+        .send(b.transport.peer_id(), message("over tls"))
         .await
         .unwrap();
     assert_eq!(next(&mut b).await.1.kind, "over tls");

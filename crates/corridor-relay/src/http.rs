@@ -7,10 +7,10 @@
 //! in the tree, and so that rejections before the upgrade are plain HTTP.
 
 use crate::budget::AttachBudget;
-use crate::read_ahead::ReadAhead;
 use crate::refusals::Severity;
 use crate::state::Shared;
 use bytes::Bytes;
+use corridor::carrier::read_ahead::ReadAhead;
 use corridor::listener::upgrade::{accept_websocket, check_websocket_upgrade};
 use http_body_util::Full;
 use hyper::body::Incoming;

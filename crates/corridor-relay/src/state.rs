@@ -6,11 +6,11 @@
 use crate::config::RelayConfig;
 use crate::metrics::Metrics;
 use crate::pairing::Registry;
-use crate::read_ahead::ReadAheadBudget;
 use crate::refusals::RefusalLog;
 use crate::replay::ReplayStore;
 use crate::slots::Connections;
 use crate::verifier::Verifier;
+use corridor::carrier::read_ahead::ReadAheadBudget;
 use std::sync::Arc;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;

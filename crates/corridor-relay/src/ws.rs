@@ -4,7 +4,7 @@
 
 use crate::budget::AttachBudget;
 use crate::limits::Limits;
-use crate::read_ahead::ReadAhead;
+use corridor::carrier::read_ahead::ReadAhead;
 use futures_util::StreamExt as _;
 use hyper_util::rt::TokioIo;
 use std::time::Duration;

@@ -101,18 +101,20 @@ impl Endpoint {
         Self::finish(Box::new(records), info, suite, &credential, options).await
     }
 
-    /// Runs the endpoint over a WebSocket that the caller's HTTP server has
-    /// already upgraded, so a service can serve its own routes beside
+    /// Runs the endpoint over a connection that the caller's HTTP server has
+    /// already upgraded to a WebSocket (it answered 101, see
+    /// [`accept_websocket`](crate::listener::upgrade::accept_websocket)), so a
+    /// service can serve its own routes beside
     /// corridor sessions on one port. `suite` is the one the upgrade agreed
     /// (fsec1 when the client named no subprotocol, as flowersec's do).
     pub async fn accept_upgraded(
-        ws: tokio_tungstenite::WebSocketStream<Box<dyn crate::carrier::ByteIo>>,
+        io: Box<dyn crate::carrier::ByteIo>,
         info: ConnectionInfo,
         suite: SuiteName,
         credential: impl Into<EndpointCredential>,
         options: &SessionOptions,
     ) -> Result<Session, Error> {
-        let records = WsRecords::new(ws);
+        let records = WsRecords::upgraded(io, &options.ws).await;
         Self::finish(Box::new(records), info, suite, &credential.into(), options).await
     }
 

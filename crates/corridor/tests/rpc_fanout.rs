@@ -1,6 +1,6 @@
 //! RPC built to push to many sessions: handlers that know their caller and
 //! keep its session to push to later, one notification encoded once for
-//! many subscribers, a full queue that refuses at once instead of waiting,
+//! many subscribers, messages queued together sent as few records, a full queue that refuses at once instead of waiting,
 //! an oversized message that fails its sender and nobody else, two peers
 //! flooding each other that finish in bounded time, and handler tasks that
 //! end with their session.
@@ -118,6 +118,37 @@ async fn one_notification_reaches_fifty_sessions_encoded_once() {
             .expect("in time");
         assert_eq!(got.as_deref(), Some("to all"));
     }
+}
+
+// One thread: the writer cannot run until all 1,000 are queued.
+#[tokio::test(flavor = "current_thread")]
+async fn messages_queued_together_go_out_in_few_records_and_in_order() {
+    let (news_tx, mut news) = mpsc::unbounded_channel();
+    let router = Router::new().on_notify(NEWS, move |n: u32| {
+        let news_tx = news_tx.clone();
+        async move {
+            let _ = news_tx.send(n);
+        }
+    });
+    let mut endpoint_options = SessionOptions::default().with_router(router);
+    // Handled one at a time, so arrival order is handling order.
+    endpoint_options.rpc.notification_backpressure = true;
+    endpoint_options.rpc.max_queued_notifications = 1;
+    let (client, _endpoint) = pair(SessionOptions::default(), endpoint_options).await;
+    let before = client.stats().records_sent;
+    for n in 0..1000u32 {
+        let message = Notification::new(NEWS, &n).expect("encode");
+        client.rpc().try_send(&message).expect("room");
+    }
+    for n in 0..1000u32 {
+        let got = tokio::time::timeout(WAIT, news.recv())
+            .await
+            .expect("in time");
+        assert_eq!(got, Some(n));
+    }
+    let records = client.stats().records_sent - before;
+    // Hundreds of records when each message was its own write.
+    assert!(records <= 2, "1000 messages took {records} records");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

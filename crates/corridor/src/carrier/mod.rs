@@ -6,8 +6,11 @@
 //! - [`ws`]: WebSocket (ws:// and wss://), one record per binary message, the
 //!   carrier of relay channels and of flowersec's direct connections.
 //! - [`framed`]: any byte stream (TCP, Unix socket, TLS), u32-length-prefixed records.
+//! - [`read_ahead`]: large socket reads for a WebSocket while data flows and
+//!   no buffer while idle.
 
 pub mod framed;
+pub mod read_ahead;
 pub mod ws;
 
 use bytes::Bytes;

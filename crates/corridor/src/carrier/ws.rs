@@ -3,6 +3,7 @@
 //! record. A text message where a record belongs is an error; a close frame
 //! ends the stream and its code and reason reach the caller as [`PeerClosed`].
 
+use super::read_ahead::{ReadAhead, ReadAheadBudget};
 use super::{ByteIo, Connection};
 use crate::error::{CarrierError, Error, PeerClosed};
 use crate::origin::OriginPolicy;
@@ -20,7 +21,7 @@ use tokio_tungstenite::WebSocketStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::handshake::server::{ErrorResponse, Request, Response};
 use tokio_tungstenite::tungstenite::http::{HeaderValue, StatusCode, header};
-use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
 
 /// The response header naming the suites a server accepts, on a refused upgrade.
@@ -41,6 +42,9 @@ pub struct WsOptions {
     /// admits clients that send none (programs such as `corridor call`)
     /// and refuses every browser origin: browsers need an allow list.
     pub allowed_origins: OriginPolicy,
+    /// The read-ahead memory this connection shares with others (see
+    /// [`read_ahead`](super::read_ahead)); by default the process's 64 MiB.
+    pub read_ahead: ReadAheadBudget,
 }
 
 impl Default for WsOptions {
@@ -54,28 +58,39 @@ impl Default for WsOptions {
                 allowed: Vec::new(),
                 allow_no_origin: true,
             },
+            read_ahead: ReadAheadBudget::process_default(),
         }
     }
 }
 
-/// tungstenite zero-fills its whole read window before every socket read, so
-/// a window larger than what one read returns is wasted work: 64 KiB gave
-/// 1.06x the single-stream throughput of the 128 KiB default and 1.17x that
-/// of 256 KiB (`endpoint_load -- profile-stream`), and keeps 64 KiB less
-/// per connection.
-const READ_BUFFER_BYTES: usize = 64 * 1024;
+/// tungstenite zero-fills its whole read window before every socket read and
+/// keeps it for the connection's life: what every idle connection holds. It
+/// stays small; large reads while data flows come from [`ReadAhead`].
+const READ_BUFFER_BYTES: usize = 4 * 1024;
+
+/// The largest socket read while data flows: 64 KiB gave 1.06x the
+/// single-stream throughput of 128 KiB and 1.17x that of 256 KiB when it was
+/// tungstenite's own window (`endpoint_load -- profile-stream`).
+const READ_AHEAD_BYTES: usize = 64 * 1024;
 
 /// The WebSocket settings of every corridor socket: explicit size limits.
-pub fn ws_config(max_message_bytes: usize) -> WebSocketConfig {
+fn ws_config(max_message_bytes: usize) -> WebSocketConfig {
     WebSocketConfig::default()
         .read_buffer_size(READ_BUFFER_BYTES)
         .max_message_size(Some(max_message_bytes))
         .max_frame_size(Some(max_message_bytes))
 }
 
+/// The byte stream under every corridor WebSocket.
+type Socket = ReadAhead<Box<dyn ByteIo>>;
+
+fn read_ahead(io: Box<dyn ByteIo>, options: &WsOptions) -> Socket {
+    ReadAhead::new(io, READ_AHEAD_BYTES, options.read_ahead.clone())
+}
+
 /// A WebSocket carrying records.
 pub struct WsRecords {
-    inner: WebSocketStream<Box<dyn ByteIo>>,
+    inner: WebSocketStream<Socket>,
 }
 
 impl std::fmt::Debug for WsRecords {
@@ -85,8 +100,13 @@ impl std::fmt::Debug for WsRecords {
 }
 
 impl WsRecords {
-    /// Wraps an upgraded WebSocket.
-    pub fn new(inner: WebSocketStream<Box<dyn ByteIo>>) -> WsRecords {
+    /// Carries records on a connection that the caller's HTTP server has
+    /// already upgraded (it answered 101), as the server side.
+    pub async fn upgraded(io: Box<dyn ByteIo>, options: &WsOptions) -> WsRecords {
+        let config = ws_config(options.max_message_bytes);
+        let inner =
+            WebSocketStream::from_raw_socket(read_ahead(io, options), Role::Server, Some(config))
+                .await;
         WsRecords { inner }
     }
 
@@ -165,7 +185,7 @@ impl WsRecords {
             }
         };
         let accepted_ws = tokio_tungstenite::accept_hdr_async_with_config(
-            io,
+            read_ahead(io, options),
             callback,
             Some(ws_config(options.max_message_bytes)),
         )
@@ -181,7 +201,7 @@ impl WsRecords {
         })?;
         let suite = chosen.ok_or_else(|| Error::WebSocket("no suite chosen".into()))?;
         info.origin = origin;
-        Ok((WsRecords::new(ws), suite, info))
+        Ok((WsRecords { inner: ws }, suite, info))
     }
 
     /// Dials `url` (ws:// or wss://) and upgrades, for fsec1 alone.
@@ -266,7 +286,7 @@ impl WsRecords {
         let offered = corridor_core::negotiate::wire_names(suites);
         let (ws, response) = tokio_tungstenite::client_async_with_config(
             request,
-            io,
+            read_ahead(io, options),
             Some(ws_config(options.max_message_bytes)),
         )
         .await
@@ -280,7 +300,7 @@ impl WsRecords {
                 .ok_or_else(|| Error::WebSocket("the endpoint chose a suite not offered".into()))?,
             None => SuiteName::Fsec1,
         };
-        Ok((WsRecords::new(ws), suite, info))
+        Ok((WsRecords { inner: ws }, suite, info))
     }
 }
 

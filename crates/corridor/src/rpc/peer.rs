@@ -439,26 +439,59 @@ impl Drop for PendingGuard<'_> {
     }
 }
 
+/// Frames gathered into one write at most: many small messages become one
+/// yamux frame and one record, instead of one of each per message.
+const WRITE_BATCH_BYTES: usize = 64 * 1024;
+
 async fn write_frames(
     mut writer: tokio::io::WriteHalf<Stream>,
     mut queue: mpsc::UnboundedReceiver<Queued>,
 ) {
-    while let Some(queued) = queue.recv().await {
-        if writer.write_all(&queued.frame).await.is_err() {
-            return;
-        }
-        drop(queued);
-        // Batch what is already queued into one flush.
-        while let Ok(queued) = queue.try_recv() {
-            if writer.write_all(&queued.frame).await.is_err() {
-                return;
+    // Frames keep their queue room until written.
+    let mut batch: Vec<Queued> = Vec::new();
+    let mut streaming = false;
+    while let Some(first) = queue.recv().await {
+        let mut bytes = first.frame.len();
+        batch.push(first);
+        // What is queued now goes in the same write. While messages stream
+        // (the last write took several), one yield first lets a sender on
+        // the other thread add its next: without it a steady stream of small
+        // messages went out one record each. A lone call or answer does not
+        // wait for that turn.
+        let mut yielded = !streaming;
+        while bytes < WRITE_BATCH_BYTES {
+            match queue.try_recv() {
+                Ok(queued) => {
+                    bytes += queued.frame.len();
+                    batch.push(queued);
+                }
+                Err(mpsc::error::TryRecvError::Empty) if !yielded => {
+                    yielded = true;
+                    tokio::task::yield_now().await;
+                }
+                Err(_) => break,
             }
         }
-        if writer.flush().await.is_err() {
+        streaming = batch.len() > 1;
+        let written = match batch.as_slice() {
+            [one] => writer.write_all(&one.frame).await,
+            frames => {
+                let mut joined = Vec::with_capacity(bytes);
+                for queued in frames {
+                    joined.extend_from_slice(&queued.frame);
+                }
+                writer.write_all(&joined).await
+            }
+        };
+        if written.is_err() || writer.flush().await.is_err() {
             return;
         }
+        batch.clear();
     }
 }
+
+/// The RPC reader's initial buffer.
+const READ_BUFFER_BYTES: usize = 1024;
 
 async fn read_frames(reader: tokio::io::ReadHalf<Stream>, rpc: Rpc) {
     let shared = &rpc.shared;
@@ -467,7 +500,10 @@ async fn read_frames(reader: tokio::io::ReadHalf<Stream>, rpc: Rpc) {
         .length_field_length(4)
         .max_frame_length(options.max_frame_bytes)
         .new_codec();
-    let mut frames = FramedRead::new(reader, codec);
+    // The codec reserves a whole frame once it has read the length, so the
+    // buffer starts small: every idle session keeps it (tokio-util's 8 KiB
+    // default was the largest allocation of an idle mesh connection).
+    let mut frames = FramedRead::with_capacity(reader, codec, READ_BUFFER_BYTES);
     let admission = Arc::new(Semaphore::new(
         options.max_concurrent_requests.max(1) + options.max_queued_requests,
     ));

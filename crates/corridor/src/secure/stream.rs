@@ -147,7 +147,10 @@ pub struct SecureStream {
     /// Bytes before and after the plaintext in a record.
     header_len: usize,
     tag_len: usize,
-    /// The record being filled: `header_len` bytes of room, then plaintext.
+    /// The record being filled: `header_len` bytes of room, then plaintext;
+    /// empty and unallocated between records, so an idle connection holds
+    /// no record buffer, and sized by what is written, so a small message
+    /// does not allocate a whole record's worth.
     outgoing: Vec<u8>,
     record_plaintext: usize,
     /// The last record opened, and the unread plaintext range inside it.
@@ -211,7 +214,7 @@ impl SecureStream {
             records,
             header_len,
             tag_len,
-            outgoing: fresh_record(header_len, tag_len, record_plaintext),
+            outgoing: Vec::new(),
             record_plaintext,
             incoming: BytesMut::new(),
             unread: 0..0,
@@ -258,7 +261,7 @@ impl SecureStream {
     }
 
     fn buffered(&self) -> usize {
-        self.outgoing.len() - self.header_len
+        self.outgoing.len().saturating_sub(self.header_len)
     }
 
     /// A handle other tasks use to ask for a rekey.
@@ -279,8 +282,7 @@ impl SecureStream {
             self.records_since_rekey = 0;
         }
         ready!(Pin::new(&mut self.io).poll_ready(cx))?;
-        let fresh = fresh_record(self.header_len, self.tag_len, self.record_plaintext);
-        let mut record = std::mem::replace(&mut self.outgoing, fresh);
+        let mut record = std::mem::take(&mut self.outgoing);
         self.sent_since_rekey += (record.len() - self.header_len) as u64;
         self.records_since_rekey += 1;
         record.resize(record.len() + self.tag_len, 0);
@@ -353,12 +355,6 @@ impl SecureStream {
     }
 }
 
-fn fresh_record(header_len: usize, tag_len: usize, plaintext: usize) -> Vec<u8> {
-    let mut record = Vec::with_capacity(header_len + plaintext + tag_len);
-    record.resize(header_len, 0);
-    record
-}
-
 impl AsyncRead for SecureStream {
     fn poll_read(
         mut self: Pin<&mut Self>,
@@ -380,6 +376,9 @@ impl AsyncRead for SecureStream {
             this.check_failed()?;
             let next = match Pin::new(&mut this.io).poll_next(cx) {
                 Poll::Pending => {
+                    // Every byte of the last record is read: an idle
+                    // connection keeps no record buffer.
+                    this.incoming = BytesMut::new();
                     this.poll_idle(cx)?;
                     this.poll_keepalive(cx)?;
                     return Poll::Pending;
@@ -434,6 +433,14 @@ impl AsyncWrite for SecureStream {
             ready!(this.poll_send_record(cx))?;
         }
         let take = buf.len().min(this.record_plaintext - this.buffered());
+        if this.outgoing.is_empty() {
+            this.outgoing
+                .reserve_exact(this.header_len + take + this.tag_len);
+            this.outgoing.resize(this.header_len, 0);
+        } else {
+            // Room for the tag too, so sealing never reallocates.
+            this.outgoing.reserve(take + this.tag_len);
+        }
         this.outgoing.extend_from_slice(&buf[..take]);
         Poll::Ready(Ok(take))
     }

@@ -1,10 +1,11 @@
 //! Large socket reads while data flows, no buffer while idle, and a record
 //! of where the WebSocket frames handed on end.
 //!
-//! tungstenite reads at most its `read_buffer_size` per call, and that size is
-//! also what every connection keeps allocated. The relay keeps it small (idle
-//! channels dominate its memory), which would cost one `recv` per 4 KiB of a
-//! 64 KiB record. This adapter reads up to `chunk` bytes per `recv` into a
+//! tungstenite reads at most its `read_buffer_size` per call, and zero-fills
+//! that much before every read, so the size is also what every connection
+//! keeps touched. corridor keeps it small (idle connections dominate the
+//! memory of relays and mesh nodes), which alone would cost one `recv` per
+//! 4 KiB of a 256 KiB record. This adapter reads up to `chunk` bytes per `recv` into a
 //! buffer of its own and hands them out in the small pieces asked for; the
 //! buffer is freed as soon as the socket has nothing more, so an idle
 //! connection holds none of it. Reads go straight into the caller's buffer
@@ -15,8 +16,19 @@
 //! a connection that finds it spent reads in small pieces, correctly but
 //! with more `recv`s, so many streaming connections cannot grow memory past it.
 //!
-//! Every byte handed on passes a [`FrameBoundary`], so the relay can tell
-//! whether what tungstenite was given ends at a message boundary.
+//! Every byte handed on passes a [`FrameBoundary`], so the owner can tell
+//! whether what tungstenite was given ends at a message boundary (the relay
+//! rebuilds a quiet connection's WebSocket state then, freeing what a burst
+//! grew).
+//!
+//! ```
+//! use corridor::carrier::read_ahead::{ReadAhead, ReadAheadBudget};
+//! # async fn run() -> std::io::Result<()> {
+//! let (_far, near) = tokio::io::duplex(1024);
+//! let budget = ReadAheadBudget::new(64 * 1024 * 1024);
+//! let io = ReadAhead::new(near, 64 * 1024, budget);
+//! # let _ = io; Ok(()) }
+//! ```
 
 use bytes::{Buf as _, BytesMut};
 use corridor_core::ws_boundary::FrameBoundary;
@@ -25,22 +37,32 @@ use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
-use tokio::io::{AsyncRead, ReadBuf};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 /// The bytes of read-ahead buffers all connections may hold at once
 /// (`--max-read-ahead-bytes`).
 #[derive(Clone, Debug)]
-pub(crate) struct ReadAheadBudget {
+pub struct ReadAheadBudget {
     in_use: Arc<AtomicUsize>,
     max: usize,
 }
 
 impl ReadAheadBudget {
-    pub(crate) fn new(max: usize) -> Self {
+    /// A budget of `max` bytes, shared by the connections it is given to.
+    pub fn new(max: usize) -> Self {
         Self {
             in_use: Arc::new(AtomicUsize::new(0)),
             max,
         }
+    }
+
+    /// The budget shared by every connection whose owner names none:
+    /// 64 MiB for the whole process.
+    pub fn process_default() -> Self {
+        static SHARED: std::sync::OnceLock<ReadAheadBudget> = std::sync::OnceLock::new();
+        SHARED
+            .get_or_init(|| ReadAheadBudget::new(64 * 1024 * 1024))
+            .clone()
     }
 
     fn try_take(&self, bytes: usize) -> bool {
@@ -78,7 +100,7 @@ pub struct ReadAhead<S> {
 
 impl<S> ReadAhead<S> {
     /// Reads up to `chunk` bytes per call on `inner`, while `budget` has room.
-    pub(crate) fn new(inner: S, chunk: usize, budget: ReadAheadBudget) -> Self {
+    pub fn new(inner: S, chunk: usize, budget: ReadAheadBudget) -> Self {
         Self {
             inner,
             buffered: BytesMut::new(),
@@ -113,7 +135,7 @@ impl<S> ReadAhead<S> {
 
     /// Whether everything handed on so far ends at a message boundary: then
     /// a reader that has asked for more since holds no bytes of a frame.
-    pub(crate) fn at_message_boundary(&self) -> bool {
+    pub fn at_message_boundary(&self) -> bool {
         self.boundary.at_message_boundary()
     }
 
@@ -177,7 +199,36 @@ impl<S> Drop for ReadAhead<S> {
     }
 }
 
-crate::delegate_write::delegate_async_write!(ReadAhead);
+/// Writes pass straight to the wrapped stream.
+impl<S: AsyncWrite + Unpin> AsyncWrite for ReadAhead<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, data)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+}
 
 #[cfg(test)]
 mod tests {
