@@ -79,11 +79,25 @@ struct StartArgs {
     #[arg(long, default_value_t = 10)]
     pong_timeout: u64,
     /// TLS certificate (PEM) for wss://, with --tls-key.
-    #[arg(long, requires = "tls_key")]
+    #[arg(long, requires = "tls_key", conflicts_with = "tls_self_signed")]
     tls_cert: Option<PathBuf>,
     /// TLS key (PEM).
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<PathBuf>,
+    /// Serve wss:// with a self-signed certificate made on first start in
+    /// the state directory (`tls/`); the ready line's `tls_pin` is what
+    /// peers pass as --peer-tls-pin.
+    #[arg(long)]
+    tls_self_signed: bool,
+    /// Trust wss:// peers whose certificates chain to these CAs (PEM)
+    /// instead of the public web roots.
+    #[arg(long, conflicts_with = "peer_tls_pin")]
+    peer_ca: Option<PathBuf>,
+    /// Trust exactly the wss:// peer certificate with this key
+    /// (`sha256/BASE64` of its SubjectPublicKeyInfo), whatever its name and
+    /// issuer: for peers with self-signed certificates.
+    #[arg(long)]
+    peer_tls_pin: Option<String>,
 }
 
 /// Where a running node's admin API is.
@@ -115,6 +129,10 @@ enum PeersCommand {
         /// A name until it says its own.
         #[arg(long, default_value = "")]
         name: String,
+        /// Its role (controller, worker or dual), whatever it says of
+        /// itself: only a controller or dual peer may send orders.
+        #[arg(long)]
+        role: Option<Role>,
         #[command(flatten)]
         admin: AdminArgs,
     },
@@ -182,11 +200,12 @@ pub(crate) fn run(args: NodeArgs) -> anyhow::Result<ExitCode> {
                     url,
                     key,
                     name,
+                    role,
                     admin,
                 } => (
                     admin,
                     "node.peers.add",
-                    json!({"url": url, "public_key": key, "name": name}),
+                    json!({"url": url, "public_key": key, "name": name, "role": role}),
                 ),
                 PeersCommand::List(admin) => (admin, "node.peers.list", json!({})),
                 PeersCommand::Remove { id, admin } => {
@@ -262,20 +281,35 @@ async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
     let token_file = dir.join("admin.token");
     let token = corridor::keystore::load_or_create_token(&token_file)
         .with_context(|| format!("{}", token_file.display()))?;
+    let tls_client = match (&args.peer_ca, &args.peer_tls_pin) {
+        (Some(ca), _) => Some(corridor::tls::load_client_config(ca, None)?),
+        (None, Some(pin)) => Some(corridor::tls::client_config(pin)?),
+        (None, None) => None,
+    };
+    let tls = match (args.tls_cert, args.tls_key) {
+        (Some(cert), Some(key)) => Some(corridor::tls::ServerTlsFiles {
+            cert,
+            key,
+            client_ca: None,
+        }),
+        _ if args.tls_self_signed => {
+            let names = vec!["localhost".to_owned(), args.listen.ip().to_string()];
+            Some(corridor::tls::load_or_create_self_signed(&dir.join("tls"), &names)?.files)
+        }
+        _ => None,
+    };
+    let tls_pin = tls
+        .as_ref()
+        .map(|files| corridor::tls::certificate_pin(&files.cert))
+        .transpose()?;
     let config = TransportConfig {
         listen: args.listen,
+        tls_client,
+        tls,
         max_conns: args.max_conns,
         max_message_size: args.max_message_size,
         ping_interval: std::time::Duration::from_secs(args.ping_interval.max(1)),
         pong_timeout: std::time::Duration::from_secs(args.pong_timeout.max(1)),
-        tls: args
-            .tls_cert
-            .zip(args.tls_key)
-            .map(|(cert, key)| corridor::tls::ServerTlsFiles {
-                cert,
-                key,
-                client_ca: None,
-            }),
         ..TransportConfig::default()
     };
     let transport = Transport::new(config, identity);
@@ -292,7 +326,8 @@ async fn start(args: StartArgs) -> anyhow::Result<ExitCode> {
         json!({
             "peer_id": transport.peer_id(),
             "public_key": transport.public_key().to_b64u(),
-            "url": format!("ws://{listen}/ws"),
+            "url": format!("{}://{listen}/ws", if tls_pin.is_some() { "wss" } else { "ws" }),
+            "tls_pin": tls_pin,
             "admin": admin,
             "admin_token_file": token_file,
         })

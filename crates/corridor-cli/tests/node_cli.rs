@@ -1,6 +1,8 @@
 //! `corridor node` as separate processes: a controller and a worker, the
 //! worker's registry dialling the controller (again after a restart),
-//! broadcast and send through the admin API, and a worker's order refused.
+//! broadcast and send through the admin API, and a worker's order refused;
+//! nodes over wss:// with a self-signed certificate and its pin, and a role
+//! the operator gives outranking the one a node claims.
 
 use serde_json::Value;
 use std::io::{BufRead as _, BufReader};
@@ -26,8 +28,13 @@ impl Drop for NodeProcess {
 }
 
 fn start(name: &str, role: &str, dir: &Path) -> NodeProcess {
+    start_with(name, role, dir, &[])
+}
+
+fn start_with(name: &str, role: &str, dir: &Path, extra: &[&str]) -> NodeProcess {
     let mut child = Command::new(BIN)
         .args(["node", "start", "--name", name, "--role", role])
+        .args(extra)
         .args(["--listen", "127.0.0.1:0", "--admin", "127.0.0.1:0"])
         .arg("--state-dir")
         .arg(dir)
@@ -187,4 +194,53 @@ fn a_controller_and_a_worker_in_separate_processes() {
     );
     controller.terminate();
     worker.wait_connected(0);
+}
+
+#[test]
+fn over_wss_with_a_pinned_self_signed_certificate_and_an_operator_given_role() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let hub = start_with(
+        "hub",
+        "dual",
+        &dir.path().join("hub"),
+        &["--tls-self-signed"],
+    );
+    let url = hub.field("url");
+    assert!(url.starts_with("wss://"), "{url}");
+    let pin = hub.field("tls_pin");
+    // Claims to be a controller; the hub's operator says it is a worker.
+    let liar = start_with(
+        "liar",
+        "controller",
+        &dir.path().join("liar"),
+        &["--peer-tls-pin", &pin],
+    );
+    hub.admin(&[
+        "peers",
+        "add",
+        "--key",
+        &liar.field("public_key"),
+        "--role",
+        "worker",
+    ]);
+    liar.admin(&["peers", "add", &url, "--key", &hub.field("public_key")]);
+    hub.wait_connected(1);
+    let hub_id = hub.field("peer_id");
+    liar.admin(&["send", &hub_id, "order.run", "{}"]);
+    liar.admin(&["send", &hub_id, "report", "{}"]);
+    let report = hub.received("report");
+    assert_eq!(
+        (
+            report["from"]["role"].as_str(),
+            report["from"]["claimed_role"].as_str()
+        ),
+        (Some("worker"), Some("controller"))
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while hub.admin(&["status"])["stats"]["dropped_unauthorized"] != 1 {
+        assert!(Instant::now() < deadline, "the order counted as refused");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let listed = hub.admin(&["peers", "list"]);
+    assert_eq!(listed[0]["assigned_role"], "worker");
 }

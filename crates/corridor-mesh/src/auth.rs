@@ -11,7 +11,7 @@ use corridor_core::identity::PublicKey;
 use corridor_core::suite::{Claim, Verdict};
 use futures_util::future::BoxFuture;
 use serde::{Deserialize, Serialize};
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, RwLock};
 
@@ -58,6 +58,8 @@ impl Hello {
 pub struct Access {
     allowlist_mode: AtomicBool,
     allowed: RwLock<HashSet<PublicKey>>,
+    /// Roles the operator gave: they override what a peer says of itself.
+    roles: RwLock<HashMap<PublicKey, Role>>,
 }
 
 impl Access {
@@ -85,6 +87,27 @@ impl Access {
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(key);
+        self.assign_role(key, None);
+    }
+
+    /// Gives `key` the role `role` whatever its hello says (`None`: the
+    /// peer's own word stands). A worker that calls itself a controller
+    /// then still cannot give orders.
+    pub fn assign_role(&self, key: &PublicKey, role: Option<Role>) {
+        let mut roles = self.roles.write().unwrap_or_else(|p| p.into_inner());
+        match role {
+            Some(role) => roles.insert(*key, role),
+            None => roles.remove(key),
+        };
+    }
+
+    /// The role the operator gave `key`, if any.
+    pub fn assigned_role(&self, key: &PublicKey) -> Option<Role> {
+        self.roles
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(key)
+            .copied()
     }
 
     /// Whether `key` may connect now.

@@ -26,6 +26,7 @@ pub mod message;
 mod metrics;
 pub mod node;
 pub mod registry;
+mod request;
 mod server;
 pub mod transport;
 
@@ -74,4 +75,7 @@ pub enum MeshError {
     /// The peer registry failed.
     #[error("store: {0}")]
     Store(String),
+    /// No reply to request `0` came in time.
+    #[error("no reply to {0} in time")]
+    NoReply(String),
 }

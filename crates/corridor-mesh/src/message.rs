@@ -54,6 +54,26 @@ impl Message {
         })
     }
 
+    /// An answer to this message: of `kind`, addressed to its sender, with
+    /// `reply_to` naming it (what [`Transport::request`](crate::Transport::request)
+    /// waits for).
+    ///
+    /// ```
+    /// let question = corridor_mesh::Message::new("ping", &()).unwrap();
+    /// let answer = question.reply("pong", &"here").unwrap();
+    /// assert_eq!(answer.reply_to.as_deref(), Some(question.id.as_str()));
+    /// ```
+    pub fn reply(
+        &self,
+        kind: &str,
+        payload: &impl Serialize,
+    ) -> Result<Message, serde_json::Error> {
+        let mut reply = Message::new(kind, payload)?;
+        reply.to = self.from.clone();
+        reply.reply_to = Some(self.id.clone());
+        Ok(reply)
+    }
+
     /// The payload as `T`.
     pub fn payload_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, serde_json::Error> {
         T::deserialize(&self.payload)

@@ -9,7 +9,7 @@
 use crate::identity::peer_id;
 use crate::registry::{PeerRecord, PeerRegistry};
 use crate::transport::{MeshEvent, Transport, codes};
-use crate::{MeshError, Message};
+use crate::{MeshError, Message, Role};
 use bytes::Bytes;
 use corridor::jsonrpc::{self, RpcError};
 use corridor::listener::http::serve_http;
@@ -62,6 +62,9 @@ impl Node {
         for record in node.registry.list()? {
             if let Some(key) = PublicKey::from_b64u(&record.public_key) {
                 node.transport.access().allow(key);
+                node.transport
+                    .access()
+                    .assign_role(&key, record.assigned_role);
             }
         }
         node.transport.start().await?;
@@ -89,13 +92,14 @@ impl Node {
                 };
                 let registry = registry.clone();
                 let _ = tokio::task::spawn_blocking(move || {
-                    let known = registry.get(&peer.id).ok().flatten();
+                    let known = registry.get(&peer.id).ok().flatten().unwrap_or_default();
                     let record = PeerRecord {
                         id: peer.id.clone(),
                         name: peer.name.clone(),
                         public_key: peer.public_key.clone(),
-                        role: Some(peer.role),
-                        address: known.and_then(|known| known.address),
+                        role: Some(peer.claimed_role),
+                        assigned_role: known.assigned_role,
+                        address: known.address,
                         last_seen: Some(unix_now()),
                     };
                     if let Err(error) = registry.put(&record) {
@@ -164,23 +168,27 @@ impl Node {
         });
     }
 
-    /// Adds a peer to dial at `url` with `key` (and to allow).
+    /// Adds a peer to dial at `url` with `key` (and to allow); with
+    /// `role`, that is its role whatever it says of itself.
     pub fn add_peer(
         &self,
         url: Option<String>,
         key: PublicKey,
         name: &str,
+        role: Option<Role>,
     ) -> Result<PeerRecord, MeshError> {
         let record = PeerRecord {
             id: peer_id(&key),
             name: name.to_owned(),
             public_key: key.to_b64u(),
             role: None,
+            assigned_role: role,
             address: url,
             last_seen: None,
         };
         self.registry.put(&record)?;
         self.transport.access().allow(key);
+        self.transport.access().assign_role(&key, role);
         self.keep_connected(&record);
         Ok(record)
     }
@@ -346,6 +354,8 @@ struct AddParams {
     public_key: String,
     #[serde(default)]
     name: String,
+    #[serde(default)]
+    role: Option<Role>,
 }
 
 #[derive(Deserialize)]
@@ -398,7 +408,7 @@ async fn admin_call(node: &Node, method: String, params: Value) -> Result<Value,
                 RpcError::invalid_params("public_key is not a base64url X25519 key")
             })?;
             let record = node
-                .add_peer(params.url, key, &params.name)
+                .add_peer(params.url, key, &params.name, params.role)
                 .map_err(failed)?;
             serde_json::to_value(record).map_err(failed)
         }

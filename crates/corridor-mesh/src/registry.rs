@@ -11,7 +11,7 @@ use std::path::Path;
 const PEERS: TableDefinition<&str, &[u8]> = TableDefinition::new("peers");
 
 /// One known peer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PeerRecord {
     /// Its peer id (the fingerprint of its key).
     pub id: String,
@@ -21,6 +21,10 @@ pub struct PeerRecord {
     pub public_key: String,
     /// Its role, as it last said.
     pub role: Option<Role>,
+    /// The role the operator gave it (`peers add --role`): it overrides
+    /// what the peer says.
+    #[serde(default)]
+    pub assigned_role: Option<Role>,
     /// Where to dial it (`ws://host:9091/ws`), if this node dials it.
     pub address: Option<String>,
     /// Unix seconds when it was last connected.
@@ -102,7 +106,8 @@ mod tests {
             id: "id1".into(),
             name: "one".into(),
             public_key: "key".into(),
-            role: Some(Role::Worker),
+            role: Some(Role::Controller),
+            assigned_role: Some(Role::Worker),
             address: Some("ws://127.0.0.1:9091/ws".into()),
             last_seen: None,
         };

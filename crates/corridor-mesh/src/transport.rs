@@ -17,6 +17,7 @@ use crate::config::TransportConfig;
 use crate::dedup::Deduplicator;
 use crate::identity::{NodeIdentity, peer_id};
 use crate::message::{Message, OrderTypes, Role};
+use crate::request::Waiting;
 use corridor::liveness::Liveness;
 use corridor::rpc::{Call, Notification, Router};
 use corridor::{Session, SessionOptions};
@@ -64,8 +65,11 @@ pub struct PeerInfo {
     pub name: String,
     /// Its public key (base64url).
     pub public_key: String,
-    /// Its role.
+    /// Its role: the one the operator gave its key
+    /// ([`Access::assign_role`]), else the one it claims.
     pub role: Role,
+    /// The role it claims in its hello.
+    pub claimed_role: Role,
     /// Its address, as the connection shows it.
     pub address: Option<String>,
     /// Whether this node dialled it.
@@ -132,6 +136,7 @@ pub(crate) struct Inner {
     /// Connections established or mid-handshake, in and out.
     pub(crate) slots: AtomicUsize,
     dedup: Deduplicator,
+    waiting: Waiting,
     counts: Mutex<BTreeMap<String, u64>>,
     pub(crate) metrics: crate::metrics::Metrics,
     events: broadcast::Sender<MeshEvent>,
@@ -287,6 +292,9 @@ impl Inner {
         }
         self.count("messages_in");
         self.metrics.message("in", &message.kind);
+        let Some(message) = self.waiting.deliver(message) else {
+            return;
+        };
         if let Some(handler) = self.handler.get() {
             handler(connection.peer.clone(), message).await;
         }
@@ -321,11 +329,16 @@ impl Inner {
             tokio::spawn(async move { closing.close().await });
             return Err(MeshError::Handshake("connected to itself".into()));
         }
+        let role = self.access.assigned_role(&key).unwrap_or(hello.role);
+        if role != hello.role {
+            tracing::info!(peer = %id, claimed = ?hello.role, assigned = ?role, "the operator's role stands");
+        }
         let info = PeerInfo {
             id: id.clone(),
             name: hello.name,
             public_key: key.to_b64u(),
-            role: hello.role,
+            role,
+            claimed_role: hello.role,
             address: peer
                 .connection
                 .remote
@@ -507,6 +520,7 @@ impl Transport {
                 connections: Mutex::default(),
                 slots: AtomicUsize::new(0),
                 dedup,
+                waiting: Waiting::default(),
                 counts: Mutex::default(),
                 metrics: crate::metrics::Metrics::new(),
                 events: broadcast::channel(1024).0,
@@ -598,6 +612,25 @@ impl Transport {
         self.inner.count("messages_out");
         self.inner.metrics.message("out", &message_kind);
         Ok(())
+    }
+
+    /// Sends `message` to one peer and waits (at most `timeout`) for its
+    /// reply: the first message from that peer whose `reply_to` is this
+    /// message's id ([`Message::reply`]). The reply goes to the caller, not
+    /// to the message handler.
+    pub async fn request(
+        &self,
+        peer_id: &str,
+        message: Message,
+        timeout: Duration,
+    ) -> Result<Message, MeshError> {
+        let id = message.id.clone();
+        let (reply, _wait) = self.inner.waiting.expect(&id, peer_id);
+        self.send(peer_id, message).await?;
+        match tokio::time::timeout(timeout, reply).await {
+            Ok(Ok(reply)) => Ok(reply),
+            _ => Err(MeshError::NoReply(id)),
+        }
     }
 
     /// Sends `message` to every connected peer, encoded once; a peer whose

@@ -1,9 +1,10 @@
 //! Real nodes on loopback: a full mesh and broadcast, allowlists, the
 //! connection cap before the upgrade, oversized messages, floods, replays,
-//! roles, origins, shutdown codes, simultaneous dials and silent peers.
+//! roles (claimed and operator-given), requests and replies, origins,
+//! shutdown codes, simultaneous dials and silent peers.
 
 use corridor_mesh::{
-    MeshEvent, Message, NodeIdentity, PeerInfo, Role, Transport, TransportConfig, codes,
+    MeshError, MeshEvent, Message, NodeIdentity, PeerInfo, Role, Transport, TransportConfig, codes,
 };
 use corridor_testkit::wait_until;
 use serde_json::json;
@@ -299,6 +300,82 @@ async fn a_workers_order_is_refused_a_controllers_is_carried_out() {
     assert!(
         target.inbox.try_recv().is_err(),
         "the worker's order never arrives"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_role_the_operator_gave_outranks_the_one_a_peer_claims() {
+    let liar = node("liar", Role::Controller, |_| {}).await;
+    let mut target = node("t", Role::Dual, |_| {}).await;
+    target
+        .transport
+        .access()
+        .assign_role(&liar.transport.public_key(), Some(Role::Worker));
+    let peer = liar.transport.connect(&target.url, None).await.unwrap();
+    let id = target.transport.peer_id();
+    assert_eq!(peer.role, Role::Dual, "no role given: the claim stands");
+    liar.transport.send(id, message("order.run")).await.unwrap();
+    liar.transport.send(id, message("status")).await.unwrap();
+    let (from, got) = next(&mut target).await;
+    assert_eq!(got.kind, "status");
+    assert_eq!(
+        (from.role, from.claimed_role),
+        (Role::Worker, Role::Controller)
+    );
+    wait_until("the order counted as refused", || {
+        target.transport.stats().get("dropped_unauthorized") == Some(&1)
+    })
+    .await;
+    assert!(target.inbox.try_recv().is_err(), "the order never arrives");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_gets_its_reply_and_the_handler_does_not() {
+    let mut asker = node("asker", Role::Dual, |_| {}).await;
+    let silent = node("silent", Role::Dual, |_| {}).await;
+    let config = TransportConfig {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        ..TransportConfig::default()
+    };
+    let answerer = Transport::new(config, NodeIdentity::generate("answerer", Role::Dual));
+    let replier = answerer.clone();
+    answerer.on_message(move |peer, question| {
+        let replier = replier.clone();
+        async move {
+            let answer = question.reply("pong", &question.payload).unwrap();
+            let _ = replier.send(&peer.id, answer).await;
+        }
+    });
+    let addr = answerer.start().await.unwrap();
+    let answerer_id = asker
+        .transport
+        .connect(&format!("ws://{addr}/ws"), None)
+        .await
+        .unwrap()
+        .id;
+    let question = Message::new("ping", &json!({"n": 7})).unwrap();
+    let question_id = question.id.clone();
+    let answer = asker
+        .transport
+        .request(&answerer_id, question, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(answer.kind, "pong");
+    assert_eq!(answer.reply_to, Some(question_id));
+    assert_eq!(answer.payload, json!({"n": 7}));
+    assert!(
+        asker.inbox.try_recv().is_err(),
+        "the reply went to the request"
+    );
+    // A peer that never answers: the request gives up at its timeout.
+    let silent_id = asker.transport.connect(&silent.url, None).await.unwrap().id;
+    let unanswered = asker
+        .transport
+        .request(&silent_id, message("ping"), Duration::from_millis(200))
+        .await;
+    assert!(
+        matches!(unanswered, Err(MeshError::NoReply(_))),
+        "{unanswered:?}"
     );
 }
 
