@@ -1,6 +1,7 @@
 //! `corridor ipc serve` and `corridor ipc call` as separate processes: a
 //! client running as another user, client executables allowed and not, a
-//! client whose binary is replaced after it connected, and SIGTERM.
+//! client whose binary is replaced after it connected, mutual TLS with a
+//! PKI from `corridor ipc certs`, and SIGTERM.
 
 mod support;
 
@@ -286,4 +287,70 @@ fn keys_that_begin_with_a_dash_are_taken_as_keys() {
             "{args:?}: {stderr}"
         );
     }
+}
+
+#[test]
+fn mutual_tls_with_a_pki_that_ipc_certs_made() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = |name: &str| dir.path().join(name).to_str().expect("utf8").to_owned();
+    let (ours, theirs) = (path("pki"), path("other-pki"));
+    for out_dir in [&ours, &theirs] {
+        let made = corridor(&["ipc", "certs", "--out-dir", out_dir], dir.path());
+        let printed = answer(&made);
+        assert!(Path::new(printed["ca"].as_str().expect("ca")).exists());
+    }
+    let mode = std::fs::metadata(dir.path().join("pki/ca-key.pem"))
+        .expect("ca key")
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let again = corridor(&["ipc", "certs", "--out-dir", &ours], dir.path());
+    assert!(!again.status.success(), "an existing PKI is kept");
+    assert!(String::from_utf8_lossy(&again.stderr).contains("never overwritten"));
+
+    let socket = path("run/ipc.sock");
+    let identity = path("server.key");
+    let _server = Service::spawn(
+        &[
+            "ipc",
+            "serve",
+            "--socket",
+            &socket,
+            "--identity",
+            &identity,
+            "--tls-dir",
+            &ours,
+        ],
+        dir.path(),
+    );
+    let call = |pki: &str| {
+        Command::new(BIN)
+            .args([
+                "ipc",
+                "call",
+                "--socket",
+                &socket,
+                "--tls-dir",
+                pki,
+                "whoami",
+            ])
+            .output()
+            .expect("run the client")
+    };
+    let who = answer(&call(&ours));
+    assert_eq!(
+        who["tls"]["client_certificate_sha256"]
+            .as_str()
+            .map(str::len),
+        Some(64),
+        "{who}"
+    );
+    // The other PKI's client does not trust this server's certificate.
+    let refused = call(&theirs);
+    assert!(!refused.status.success());
+    let stderr = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        stderr.contains("tls") && stderr.contains("UnknownIssuer"),
+        "{stderr}"
+    );
 }

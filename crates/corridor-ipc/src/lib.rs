@@ -7,9 +7,11 @@
 //!   checked before its handshake (the executable read through the pidfd
 //!   taken at accept, so it is the binary the caller runs), each refusal named.
 //! - [`server`] and [`client`]: the Noise suite with pinned keys over the
-//!   socket, then the session stack (RPC both ways, streams); handlers see
+//!   socket, or, for deployments with a PKI, mutual TLS (the certificates
+//!   authenticate both sides; `corridor::tls::PkiDir` makes a development
+//!   set), then the session stack (RPC both ways, streams); handlers see
 //!   the caller in `call.peer().connection` (`unix` for uid/gid/pid,
-//!   `process.executable` for the digest).
+//!   `process.executable` for the digest, `tls` for its certificate).
 //!
 //! ```no_run
 //! # async fn run(me: corridor::core::identity::StaticSecret, clients: Vec<corridor::core::identity::PublicKey>) -> Result<(), corridor_ipc::IpcError> {
@@ -32,7 +34,7 @@ pub mod policy;
 pub mod server;
 pub mod socket;
 
-pub use client::{IpcClientConfig, connect};
+pub use client::{IpcClientConfig, IpcClientTls, connect};
 pub use policy::{PeerPolicy, Refusal};
 pub use server::{IpcServer, IpcServerConfig, IpcServerHandle, IpcStats};
 pub use socket::{IpcAddr, SocketError};
@@ -83,6 +85,13 @@ pub enum IpcError {
     /// The check task ended unexpectedly.
     #[error("the peer check did not finish")]
     Closed,
+    /// TLS material did not load, or the TLS handshake failed (a
+    /// certificate from another CA, none where one is required).
+    #[error("tls: {0}")]
+    Tls(String),
+    /// The configuration cannot work.
+    #[error("configuration: {0}")]
+    Config(String),
 }
 
 impl IpcError {
@@ -97,6 +106,8 @@ impl IpcError {
             IpcError::Handshake(error) => error.reason(),
             IpcError::Timeout => "timeout",
             IpcError::Closed => "closed",
+            IpcError::Tls(_) => "tls_failed",
+            IpcError::Config(_) => "config",
         }
     }
 }

@@ -1,6 +1,6 @@
 //! The IPC server: binds the socket, checks each client process before its
 //! handshake (credentials, executable), runs the Noise handshake against
-//! its allowlisted keys (to a refusal the client can read, for a process
+//! its allowlisted keys (behind mutual TLS, where a PKI vouches for clients) (to a refusal the client can read, for a process
 //! the checks refused), and serves the session; SIGTERM-style shutdown
 //! stops accepting, removes the socket file and lets open sessions finish.
 
@@ -8,8 +8,9 @@ use crate::hashes::ExecutableHashes;
 use crate::policy::PeerPolicy;
 use crate::socket::IpcAddr;
 use crate::{CHANNEL_ID, IpcError};
-use corridor::credential::{Allowlist, RefuseAll};
+use corridor::credential::{AcceptAll, Allowlist, Authorizer, RefuseAll};
 use corridor::listener::{HandshakeError, Listener, ListenerConfig};
+use corridor::tls::ServerTlsFiles;
 use corridor::{Endpoint, EndpointCredential, Session, SessionOptions};
 use corridor_core::identity::{PublicKey, StaticSecret};
 use corridor_core::noise::ResponderConfig;
@@ -32,6 +33,12 @@ pub struct IpcServerConfig {
     pub identity: StaticSecret,
     /// Client keys allowed to connect.
     pub client_keys: Vec<PublicKey>,
+    /// Mutual TLS, for deployments with a PKI: the server's certificate and
+    /// key, and `client_ca`, which every client's certificate must chain to
+    /// (required). The certificate is then the client's credential: the
+    /// Noise session inside admits any client key, unless `client_keys`
+    /// lists some, when both must pass.
+    pub tls: Option<ServerTlsFiles>,
     /// What a client process must be.
     pub policy: PeerPolicy,
     /// Connection caps and the handshake deadline.
@@ -46,6 +53,7 @@ impl IpcServerConfig {
             addr,
             identity,
             client_keys,
+            tls: None,
             policy: PeerPolicy::default(),
             listener: ListenerConfig::default(),
         }
@@ -112,7 +120,26 @@ impl IpcServer {
     /// file is replaced).
     pub async fn bind(config: IpcServerConfig) -> Result<IpcServer, IpcError> {
         let bind = config.addr.prepare()?;
-        let listener = Listener::bind(&bind, config.listener.clone())
+        let mut listener_config = config.listener.clone();
+        let authorizer: Arc<dyn Authorizer> = match &config.tls {
+            None => Arc::new(Allowlist::new(config.client_keys)),
+            Some(files) => {
+                if files.client_ca.is_none() {
+                    return Err(IpcError::Config(
+                        "mutual TLS needs the CA client certificates chain to".into(),
+                    ));
+                }
+                let tls = corridor::tls::load_server_config(files)
+                    .map_err(|error| IpcError::Tls(error.to_string()))?;
+                listener_config.tls = Some(tls);
+                if config.client_keys.is_empty() {
+                    Arc::new(AcceptAll)
+                } else {
+                    Arc::new(Allowlist::new(config.client_keys))
+                }
+            }
+        };
+        let listener = Listener::bind(&bind, listener_config)
             .await
             .map_err(|source| IpcError::Bind {
                 addr: config.addr.to_string(),
@@ -120,8 +147,7 @@ impl IpcServer {
             })?;
         // The client pins our key: IK, or XX for a client that learns it.
         let responder = ResponderConfig::service(config.identity.clone(), CHANNEL_ID);
-        let credential =
-            EndpointCredential::noise(responder, Arc::new(Allowlist::new(config.client_keys)));
+        let credential = EndpointCredential::noise(responder, authorizer);
         Ok(IpcServer {
             listener,
             addr: config.addr,

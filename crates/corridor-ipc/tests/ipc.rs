@@ -1,16 +1,19 @@
 //! The IPC server and client on real Unix sockets: peer checks before the
-//! handshake (uid, gid, executable digest), keys on both sides, deadlines,
+//! handshake (uid, gid, executable digest), keys on both sides, mutual TLS
+//! with a PKI (another CA's certificate refused, both ways), deadlines,
 //! hostile bytes, many clients at once, and the socket's life cycle.
 //! The client here is this test process, so its executable is this test
 //! binary; checks that need another process are in corridor-cli's tests.
 
 use corridor::builtin::{self, Info};
 use corridor::rpc::Router;
+use corridor::tls::{PkiDir, load_client_config};
 use corridor::{Session, SessionOptions};
 use corridor_core::identity::{PublicKey, StaticSecret};
 use corridor_ipc::hashes::ExecutableHashes;
 use corridor_ipc::{
-    IpcAddr, IpcClientConfig, IpcError, IpcServer, IpcServerConfig, IpcStats, PeerPolicy, connect,
+    IpcAddr, IpcClientConfig, IpcClientTls, IpcError, IpcServer, IpcServerConfig, IpcStats,
+    PeerPolicy, connect,
 };
 use corridor_testkit::wait_until;
 use serde_json::{Value, json};
@@ -173,7 +176,7 @@ async fn keys_are_checked_both_ways() {
     })
     .await;
     let mut wrong_pin = server.client_config();
-    wrong_pin.server_key = secret().public_key();
+    wrong_pin.server_key = Some(secret().public_key());
     let refused = connect(&wrong_pin, &SessionOptions::default()).await;
     assert!(
         refused.is_err(),
@@ -189,6 +192,87 @@ async fn keys_are_checked_both_ways() {
     connect(&server.client_config(), &SessionOptions::default())
         .await
         .expect("the listed key still gets in");
+}
+
+/// A development PKI in its own directory.
+fn pki(dir: &tempfile::TempDir) -> PkiDir {
+    let pki = PkiDir::new(dir.path());
+    pki.create(&["corridor-ipc".to_owned()]).expect("pki");
+    pki
+}
+
+fn tls_client(server: &Running, trusts: &PkiDir, presents: Option<&PkiDir>) -> IpcClientConfig {
+    let identity = presents.map(|pki| (pki.client_cert.as_path(), pki.client_key.as_path()));
+    let tls = IpcClientTls {
+        config: load_client_config(&trusts.ca, identity).expect("client tls"),
+        server_name: "corridor-ipc".into(),
+    };
+    IpcClientConfig::mutual_tls(server.addr.clone(), tls)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mutual_tls_admits_the_cas_clients_and_refuses_others_both_ways() {
+    let (ours, theirs) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    let (ours, theirs) = (pki(&ours), pki(&theirs));
+    let server = running(PeerPolicy::default(), |config| {
+        config.tls = Some(ours.server());
+        // The certificate is the credential: no key list.
+        config.client_keys.clear();
+    })
+    .await;
+    let session = connect(
+        &tls_client(&server, &ours, Some(&ours)),
+        &SessionOptions::default(),
+    )
+    .await
+    .expect("admitted by its certificate");
+    let who: Value = session
+        .rpc()
+        .call(builtin::WHOAMI, &Value::Null)
+        .await
+        .expect("whoami");
+    let leaf = std::fs::read_to_string(&ours.client_cert).unwrap();
+    let der = corridor_core::b64::decode_std(
+        leaf.lines()
+            .filter(|line| !line.starts_with("-----"))
+            .collect::<String>()
+            .as_bytes(),
+    )
+    .expect("PEM body");
+    let digest = ring::digest::digest(&ring::digest::SHA256, &der);
+    assert_eq!(
+        who["tls"]["client_certificate_sha256"],
+        corridor_ipc::hashes::hex(digest.as_ref().try_into().unwrap())
+    );
+    // A certificate from another CA, and none at all: refused by the server.
+    for presents in [Some(&theirs), None] {
+        let refused = connect(
+            &tls_client(&server, &ours, presents),
+            &SessionOptions::default(),
+        )
+        .await
+        .expect_err("refused");
+        assert!(
+            matches!(refused, IpcError::Tls(_) | IpcError::Handshake(_)),
+            "{refused:?}"
+        );
+    }
+    // A server whose certificate another CA signed: refused by the client.
+    let refused = connect(
+        &tls_client(&server, &theirs, Some(&ours)),
+        &SessionOptions::default(),
+    )
+    .await
+    .expect_err("the server is not trusted");
+    assert!(
+        matches!(&refused, IpcError::Tls(message) if message.contains("UnknownIssuer")),
+        "{refused:?}"
+    );
+    wait_until("the server counted the refusals", || {
+        server.stats.get("tls_failed") >= 2
+    })
+    .await;
+    assert_eq!(server.stats.get("session"), 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -112,6 +112,15 @@ fn whoami(peer: &Peer) -> Value {
             .collect();
         answer["executable"] = json!({ "sha256": sha256, "path": executable.path });
     }
+    if let Some(leaf) = connection
+        .tls
+        .as_ref()
+        .and_then(|tls| tls.client_certificates.first())
+    {
+        let digest = ring::digest::digest(&ring::digest::SHA256, leaf);
+        let sha256: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
+        answer["tls"] = json!({ "client_certificate_sha256": sha256 });
+    }
     answer
 }
 

@@ -1,8 +1,11 @@
-//! TLS for servers: loading a certificate chain and key (and, for mutual
-//! TLS, the CAs client certificates must chain to) into a rustls server
-//! configuration, with ring as the provider. Every corridor server loads its
-//! TLS here.
+//! TLS with ring as the provider: servers load a certificate chain and key
+//! (and, for mutual TLS, the CAs client certificates must chain to);
+//! clients trust a private CA (and, for mutual TLS, present their own
+//! certificate) or pin one server key ([`client_config`]). Every corridor
+//! server and client loads its TLS here.
 
+use crate::carrier::Connection;
+use crate::peer::TlsInfo;
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use std::path::{Path, PathBuf};
@@ -29,6 +32,8 @@ pub enum TlsFile {
     Key,
     /// The client CA certificates.
     ClientCa,
+    /// The CA certificates a server's chain must lead to.
+    ServerCa,
 }
 
 /// Why TLS material did not load: which file, and what is wrong with it.
@@ -81,14 +86,8 @@ pub fn load_server_config(files: &ServerTlsFiles) -> Result<Arc<rustls::ServerCo
     let builder = match &files.client_ca {
         None => builder.with_no_client_auth(),
         Some(ca) => {
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in certificates(ca, TlsFile::ClientCa)? {
-                roots
-                    .add(cert)
-                    .map_err(|e| TlsError::new(TlsFile::ClientCa, ca, e))?;
-            }
             let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-                roots.into(),
+                roots(ca, TlsFile::ClientCa)?.into(),
                 provider(),
             )
             .build()
@@ -102,8 +101,79 @@ pub fn load_server_config(files: &ServerTlsFiles) -> Result<Arc<rustls::ServerCo
     Ok(Arc::new(config))
 }
 
+/// Loads a client configuration that trusts the CAs in `ca` (PEM) and no
+/// others; with `identity` (certificate chain and key, PEM) it presents
+/// that certificate to servers that ask for one (mutual TLS). TLS 1.2 and
+/// 1.3 with rustls's safe defaults.
+///
+/// ```no_run
+/// let config = corridor::tls::load_client_config(std::path::Path::new("ca.pem"), None)?;
+/// let _connector = tokio_rustls::TlsConnector::from(config);
+/// # Ok::<(), corridor::tls::TlsError>(())
+/// ```
+pub fn load_client_config(
+    ca: &Path,
+    identity: Option<(&Path, &Path)>,
+) -> Result<Arc<rustls::ClientConfig>, TlsError> {
+    let builder = rustls::ClientConfig::builder_with_provider(provider())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| TlsError::new(TlsFile::ServerCa, ca, e))?
+        .with_root_certificates(roots(ca, TlsFile::ServerCa)?);
+    let config = match identity {
+        None => builder.with_no_client_auth(),
+        Some((cert, key)) => {
+            let certs = certificates(cert, TlsFile::Certificate)?;
+            let key = PrivateKeyDer::from_pem_file(key)
+                .map_err(|e| TlsError::new(TlsFile::Key, key, e))?;
+            builder
+                .with_client_auth_cert(certs, key)
+                .map_err(|e| TlsError::new(TlsFile::Certificate, cert, e))?
+        }
+    };
+    Ok(Arc::new(config))
+}
+
+/// The pin of the first (leaf) certificate in `path` (PEM), as
+/// [`client_config`] takes it: what a server prints for its clients.
+pub fn certificate_pin(path: &Path) -> Result<String, TlsError> {
+    let certs = certificates(path, TlsFile::Certificate)?;
+    spki_pin(&certs[0]).map_err(|e| TlsError::new(TlsFile::Certificate, path, e))
+}
+
+/// The CA certificates in `path`, as a trust store.
+fn roots(path: &Path, file: TlsFile) -> Result<rustls::RootCertStore, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in certificates(path, file)? {
+        roots.add(cert).map_err(|e| TlsError::new(file, path, e))?;
+    }
+    Ok(roots)
+}
+
+/// Runs the client side of a TLS handshake on `connection` (a Unix socket,
+/// a TCP stream) with `config`, checking the server's certificate for
+/// `server_name`; the connection's facts record that name.
+pub async fn client_handshake(
+    connection: Connection,
+    config: Arc<rustls::ClientConfig>,
+    server_name: &str,
+) -> std::io::Result<Connection> {
+    let name = rustls_pki_types::ServerName::try_from(server_name.to_owned())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let Connection { io, mut info } = connection;
+    let stream = tokio_rustls::TlsConnector::from(config)
+        .connect(name, io)
+        .await?;
+    info.tls = Some(TlsInfo {
+        server_name: Some(server_name.to_owned()),
+        client_certificates: Vec::new(),
+    });
+    Ok(Connection::new(Box::new(stream), info))
+}
+
+mod dev_pki;
 mod pin;
 mod self_signed;
 
+pub use dev_pki::PkiDir;
 pub use pin::{PinError, client_config, spki_pin};
 pub use self_signed::{SelfSigned, load_or_create_self_signed};
