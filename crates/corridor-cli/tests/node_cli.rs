@@ -103,6 +103,18 @@ impl NodeProcess {
         }
     }
 
+    /// Until the node has counted `count` orders refused.
+    fn wait_refused_orders(&self, count: u64) {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.admin(&["status"])["stats"]["dropped_unauthorized"] != count {
+            assert!(
+                Instant::now() < deadline,
+                "{count} orders counted as refused"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The next message line whose type is `kind`.
     fn received(&self, kind: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(10);
@@ -158,11 +170,7 @@ fn a_controller_and_a_worker_in_separate_processes() {
     worker.admin(&["send", &ctl_id, "order.run", "{}"]);
     worker.admin(&["send", &ctl_id, "report", r#"{"ok":true}"#]);
     assert_eq!(controller.received("report")["from"]["role"], "worker");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while controller.admin(&["status"])["stats"]["dropped_unauthorized"] != 1 {
-        assert!(Instant::now() < deadline, "the order counted as refused");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    controller.wait_refused_orders(1);
 
     // The counters as Prometheus text on the admin listener.
     let metrics = Command::new("curl")
@@ -236,11 +244,7 @@ fn over_wss_with_a_pinned_self_signed_certificate_and_an_operator_given_role() {
         ),
         (Some("worker"), Some("controller"))
     );
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while hub.admin(&["status"])["stats"]["dropped_unauthorized"] != 1 {
-        assert!(Instant::now() < deadline, "the order counted as refused");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    hub.wait_refused_orders(1);
     let listed = hub.admin(&["peers", "list"]);
     assert_eq!(listed[0]["assigned_role"], "worker");
 }
