@@ -77,7 +77,8 @@ Examples:
 struct ServeArgs {
     /// The socket: a path (its directory is created 0700 and must be the
     /// server user's alone) or @NAME for a Linux abstract socket (anyone can
-    /// bind a name first; the client's pinned key is what makes it safe).
+    /// bind a name first; the client's pinned key is what makes it safe), or
+    /// \\.\pipe\NAME for a Windows named pipe (untested).
     #[arg(long)]
     socket: IpcAddr,
     /// The server's identity file (created, 0600, if missing).
@@ -120,7 +121,7 @@ Examples:
   corridor ipc call --socket @mydaemon --identity client.key --server-key KEY ping
   echo hi | corridor ipc call --socket @mydaemon --identity client.key --server-key KEY --stream echo")]
 struct CallArgs {
-    /// The server's socket (a path or @NAME).
+    /// The server's socket (a path, @NAME, or \\.\pipe\NAME on Windows).
     #[arg(long)]
     socket: IpcAddr,
     /// This client's identity file (`corridor keygen --kind identity`).

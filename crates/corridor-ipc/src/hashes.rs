@@ -2,17 +2,23 @@
 //! inode, change time, size), so a busy server does not read the same binary
 //! for every connection, and a binary changed in place (new change time) is
 //! read again. Clients of one new binary arriving together wait for one
-//! read, not one each.
+//! read, not one each. Reading a peer's executable needs Linux (its pidfd);
+//! elsewhere the cache stays empty and executable checks refuse.
 
+#[cfg(target_os = "linux")]
 use corridor::process::{PeerProcess, ProcessError};
 use std::collections::HashMap;
+#[cfg(target_os = "linux")]
 use std::io::Read as _;
+#[cfg(target_os = "linux")]
 use std::os::unix::fs::MetadataExt as _;
+#[cfg(target_os = "linux")]
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 /// Entries kept before the cache starts over: far more distinct binaries
 /// than one machine's clients run.
+#[cfg(target_os = "linux")]
 const MAX_ENTRIES: usize = 4096;
 
 #[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
@@ -31,9 +37,11 @@ type Slot = Arc<Mutex<Option<[u8; 32]>>>;
 /// Digests of executables by file identity.
 #[derive(Debug, Default)]
 pub struct ExecutableHashes {
+    #[cfg_attr(not(target_os = "linux"), allow(dead_code))]
     known: Mutex<HashMap<FileIdentity, Slot>>,
 }
 
+#[cfg(target_os = "linux")]
 impl ExecutableHashes {
     /// The SHA-256 of the executable `process` runs, and its path; `true`
     /// when the digest came from the cache.
@@ -65,6 +73,7 @@ impl ExecutableHashes {
     }
 }
 
+#[cfg(target_os = "linux")]
 fn sha256(file: &mut std::fs::File) -> std::io::Result<[u8; 32]> {
     let mut context = ring::digest::Context::new(&ring::digest::SHA256);
     let mut buffer = vec![0u8; 256 * 1024];
@@ -82,6 +91,7 @@ fn sha256(file: &mut std::fs::File) -> std::io::Result<[u8; 32]> {
 
 // Every update is one insert, clear or store: a poisoned lock still guards
 // whole data.
+#[cfg(target_os = "linux")]
 fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     mutex
         .lock()

@@ -11,6 +11,7 @@
 
 use crate::hashes::{ExecutableHashes, parse_hex};
 use corridor::ConnectionInfo;
+#[cfg(target_os = "linux")]
 use corridor::process::Executable;
 use std::collections::HashSet;
 
@@ -105,20 +106,19 @@ impl PeerPolicy {
         info: &mut ConnectionInfo,
         hashes: &ExecutableHashes,
     ) -> Result<(), Refusal> {
-        let credentials = info.unix.ok_or(Refusal::NoCredentials)?;
-        if !self.uids.is_empty() && !self.uids.contains(&credentials.uid) {
-            return Err(Refusal::Uid(credentials.uid));
-        }
-        if !self.gids.is_empty() && !self.gids.contains(&credentials.gid) {
-            return Err(Refusal::Gid(credentials.gid));
+        if !self.uids.is_empty() || !self.gids.is_empty() {
+            // Windows pipes carry no credentials: a uid or gid rule refuses.
+            let credentials = info.unix.ok_or(Refusal::NoCredentials)?;
+            if !self.uids.is_empty() && !self.uids.contains(&credentials.uid) {
+                return Err(Refusal::Uid(credentials.uid));
+            }
+            if !self.gids.is_empty() && !self.gids.contains(&credentials.gid) {
+                return Err(Refusal::Gid(credentials.gid));
+            }
         }
         // The digest is read whether or not it is checked: handlers see it.
-        let read = match info.process.as_ref() {
-            Some(process) => hashes.of(process).map_err(|error| error.to_string()),
-            None => Err("no pidfd for the peer".to_owned()),
-        };
-        let (sha256, path) = match read {
-            Ok((sha256, path, _)) => (sha256, path),
+        let (sha256, path) = match read_executable(info, hashes) {
+            Ok(read) => read,
             Err(_) if self.executables.is_empty() => return Ok(()),
             Err(error) => return Err(Refusal::ExecutableUnreadable(error)),
         };
@@ -128,9 +128,34 @@ impl PeerPolicy {
                 digest: crate::hashes::hex(&sha256),
             });
         }
+        #[cfg(target_os = "linux")]
         if let Some(process) = info.process.as_mut() {
             process.executable = Some(Executable { sha256, path });
         }
         Ok(())
     }
+}
+
+/// The digest and path of the executable the peer of `info` runs.
+#[cfg(target_os = "linux")]
+fn read_executable(
+    info: &ConnectionInfo,
+    hashes: &ExecutableHashes,
+) -> Result<([u8; 32], std::path::PathBuf), String> {
+    match info.process.as_ref() {
+        Some(process) => hashes
+            .of(process)
+            .map(|(sha256, path, _)| (sha256, path))
+            .map_err(|error| error.to_string()),
+        None => Err("no pidfd for the peer".to_owned()),
+    }
+}
+
+/// Without Linux's pidfd there is no executable to read: a digest rule refuses.
+#[cfg(not(target_os = "linux"))]
+fn read_executable(
+    _info: &ConnectionInfo,
+    _hashes: &ExecutableHashes,
+) -> Result<([u8; 32], std::path::PathBuf), String> {
+    Err("executable checks need Linux (the peer's pidfd)".to_owned())
 }

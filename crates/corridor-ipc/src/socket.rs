@@ -7,10 +7,19 @@
 //! missing and refused when it is not so. An abstract name (`@name`) has no
 //! owner at all: any process may bind it first. Mutual authentication (the
 //! client pins the server's key) is what makes that safe.
+//!
+//! On Windows, a named pipe (`\\.\pipe\NAME`) through tokio's named-pipe
+//! API: a live server's name is never taken and remote clients are
+//! rejected, but a pipe carries no peer credentials, so uid, gid and
+//! executable rules refuse every client there. Compiled only on Windows and
+//! not tested by corridor's CI (Linux).
 
-use corridor::listener::BindAddr;
+use corridor::listener::{BindAddr, PIPE_PREFIX};
+#[cfg(unix)]
 use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
-use std::path::{Path, PathBuf};
+#[cfg(unix)]
+use std::path::Path;
+use std::path::PathBuf;
 
 /// An IPC socket address.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -19,6 +28,8 @@ pub enum IpcAddr {
     Path(PathBuf),
     /// A Linux abstract-namespace name (written `@name`).
     Abstract(String),
+    /// A Windows named pipe (written `\\.\pipe\NAME`, the whole name).
+    Pipe(String),
 }
 
 /// Why a socket address cannot be used.
@@ -55,8 +66,18 @@ pub enum SocketError {
 impl std::str::FromStr for IpcAddr {
     type Err = std::convert::Infallible;
 
-    /// `@name` is an abstract name; anything else a path.
+    /// `@name` is an abstract name, `\\.\pipe\name` a pipe; anything
+    /// else a path.
+    ///
+    /// ```
+    /// use corridor_ipc::IpcAddr;
+    /// assert_eq!("@svc".parse(), Ok(IpcAddr::Abstract("svc".into())));
+    /// assert_eq!(r"\\.\pipe\svc".parse(), Ok(IpcAddr::Pipe(r"\\.\pipe\svc".into())));
+    /// ```
     fn from_str(text: &str) -> Result<Self, Self::Err> {
+        if text.starts_with(PIPE_PREFIX) {
+            return Ok(IpcAddr::Pipe(text.to_owned()));
+        }
         Ok(match text.strip_prefix('@') {
             Some(name) => IpcAddr::Abstract(name.to_owned()),
             None => IpcAddr::Path(PathBuf::from(text)),
@@ -69,6 +90,7 @@ impl std::fmt::Display for IpcAddr {
         match self {
             IpcAddr::Path(path) => write!(f, "{}", path.display()),
             IpcAddr::Abstract(name) => write!(f, "@{name}"),
+            IpcAddr::Pipe(name) => f.write_str(name),
         }
     }
 }
@@ -79,6 +101,7 @@ impl IpcAddr {
         match self {
             IpcAddr::Path(path) => BindAddr::UnixPath(path.clone()),
             IpcAddr::Abstract(name) => BindAddr::UnixAbstract(name.as_bytes().to_vec()),
+            IpcAddr::Pipe(name) => BindAddr::Pipe(name.clone()),
         }
     }
 
@@ -91,16 +114,21 @@ impl IpcAddr {
                     .parent()
                     .filter(|dir| !dir.as_os_str().is_empty())
                     .ok_or_else(|| SocketError::NoDirectory(path.clone()))?;
+                // Elsewhere binding a path fails as unsupported.
+                #[cfg(unix)]
                 private_directory(dir)?;
+                #[cfg(not(unix))]
+                let _ = dir;
                 Ok(self.to_bind_addr())
             }
-            IpcAddr::Abstract(_) => Ok(self.to_bind_addr()),
+            IpcAddr::Abstract(_) | IpcAddr::Pipe(_) => Ok(self.to_bind_addr()),
         }
     }
 }
 
 /// Creates `dir` (mode 0700) if missing; refuses one that another user owns
 /// or others may enter.
+#[cfg(unix)]
 fn private_directory(dir: &Path) -> Result<(), SocketError> {
     let io = |source| SocketError::Io {
         dir: dir.to_owned(),
@@ -128,6 +156,7 @@ fn private_directory(dir: &Path) -> Result<(), SocketError> {
 }
 
 /// This process's effective uid, read from `/proc/self` (no unsafe libc call).
+#[cfg(unix)]
 fn current_uid(dir: &Path) -> Result<u32, SocketError> {
     std::fs::metadata("/proc/self")
         .map(|metadata| metadata.uid())
@@ -137,7 +166,7 @@ fn current_uid(dir: &Path) -> Result<u32, SocketError> {
         })
 }
 
-#[cfg(test)]
+#[cfg(all(test, unix))]
 mod tests {
     use super::*;
 

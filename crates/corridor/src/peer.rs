@@ -134,6 +134,8 @@ pub enum Address {
     UnixAbstract(Vec<u8>),
     /// An unnamed Unix socket (a client that did not bind).
     UnixUnnamed,
+    /// A Windows named pipe.
+    Pipe(String),
 }
 
 impl Address {
@@ -161,6 +163,7 @@ impl std::fmt::Display for Address {
             Address::UnixPath(path) => write!(f, "{}", path.display()),
             Address::UnixAbstract(name) => write!(f, "@{}", String::from_utf8_lossy(name)),
             Address::UnixUnnamed => f.write_str("(unnamed unix socket)"),
+            Address::Pipe(name) => f.write_str(name),
         }
     }
 }

@@ -1,6 +1,7 @@
-//! Where a listener listens: a TCP address, a Unix socket path, or a Linux
-//! abstract socket name, written as `127.0.0.1:9000`, `unix:/run/x.sock`
-//! (or any absolute path), and `@name`.
+//! Where a listener listens: a TCP address, a Unix socket path, a Linux
+//! abstract socket name, or a Windows named pipe, written as
+//! `127.0.0.1:9000`, `unix:/run/x.sock` (or any absolute path), `@name`,
+//! and `\\.\pipe\name`.
 //!
 //! Binding a path whose socket file exists probes it first: a live server
 //! answers and is left alone (`AddrInUse`); a file nobody answers on is the
@@ -20,7 +21,12 @@ pub enum BindAddr {
     UnixPath(PathBuf),
     /// A Linux abstract-namespace Unix socket.
     UnixAbstract(Vec<u8>),
+    /// A Windows named pipe (`\\.\pipe\NAME`, the whole name).
+    Pipe(String),
 }
+
+/// What every Windows named pipe's name starts with.
+pub const PIPE_PREFIX: &str = r"\\.\pipe\";
 
 impl std::str::FromStr for BindAddr {
     type Err = String;
@@ -30,6 +36,7 @@ impl std::str::FromStr for BindAddr {
     /// assert!(matches!("127.0.0.1:9000".parse(), Ok(BindAddr::Tcp(_))));
     /// assert!(matches!("unix:/run/corridor.sock".parse(), Ok(BindAddr::UnixPath(_))));
     /// assert_eq!("@corridor".parse(), Ok(BindAddr::UnixAbstract(b"corridor".to_vec())));
+    /// assert_eq!(r"\\.\pipe\corridor".parse(), Ok(BindAddr::Pipe(r"\\.\pipe\corridor".into())));
     /// ```
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let text = text.trim();
@@ -38,6 +45,9 @@ impl std::str::FromStr for BindAddr {
                 return Err("an abstract socket name is 1 to 100 bytes after @".into());
             }
             return Ok(BindAddr::UnixAbstract(name.as_bytes().to_vec()));
+        }
+        if text.starts_with(PIPE_PREFIX) {
+            return Ok(BindAddr::Pipe(text.to_owned()));
         }
         if let Some(path) = text.strip_prefix("unix:") {
             return Ok(BindAddr::UnixPath(path.into()));
@@ -57,6 +67,7 @@ impl std::fmt::Display for BindAddr {
             BindAddr::Tcp(addr) => write!(f, "{addr}"),
             BindAddr::UnixPath(path) => write!(f, "unix:{}", path.display()),
             BindAddr::UnixAbstract(name) => write!(f, "@{}", String::from_utf8_lossy(name)),
+            BindAddr::Pipe(name) => f.write_str(name),
         }
     }
 }
@@ -66,6 +77,8 @@ pub(crate) enum Socket {
     Tcp(tokio::net::TcpListener),
     #[cfg(unix)]
     Unix(tokio::net::UnixListener),
+    #[cfg(windows)]
+    Pipe(super::pipe::PipeListener),
 }
 
 impl BindAddr {
@@ -82,6 +95,8 @@ impl BindAddr {
                 listener.set_nonblocking(true)?;
                 Ok(Socket::Unix(tokio::net::UnixListener::from_std(listener)?))
             }
+            #[cfg(windows)]
+            BindAddr::Pipe(name) => Ok(Socket::Pipe(super::pipe::PipeListener::bind(name)?)),
             #[allow(unreachable_patterns)]
             _ => Err(std::io::Error::new(
                 std::io::ErrorKind::Unsupported,
@@ -107,6 +122,15 @@ impl BindAddr {
                 let stream = std::os::unix::net::UnixStream::connect_addr(&addr)?;
                 stream.set_nonblocking(true)?;
                 Ok(tokio::net::UnixStream::from_std(stream)?.into())
+            }
+            #[cfg(windows)]
+            BindAddr::Pipe(name) => {
+                let client = super::pipe::connect(name).await?;
+                let info = crate::peer::ConnectionInfo {
+                    remote: Some(crate::peer::Address::Pipe(name.clone())),
+                    ..Default::default()
+                };
+                Ok(crate::carrier::Connection::new(Box::new(client), info))
             }
             #[allow(unreachable_patterns)]
             _ => Err(std::io::Error::new(

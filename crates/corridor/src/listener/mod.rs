@@ -36,10 +36,12 @@
 
 mod address;
 pub mod http;
+#[cfg(windows)]
+mod pipe;
 mod slots;
 pub mod upgrade;
 
-pub use address::BindAddr;
+pub use address::{BindAddr, PIPE_PREFIX};
 pub use slots::{ConnectionSlot, ListenerStats};
 
 use crate::carrier::{ByteIo, Connection};
@@ -140,7 +142,12 @@ impl Listener {
             Socket::Unix(_) => match addr {
                 BindAddr::UnixPath(path) => Address::UnixPath(path.clone()),
                 BindAddr::UnixAbstract(name) => Address::UnixAbstract(name.clone()),
-                BindAddr::Tcp(_) => Address::UnixUnnamed,
+                BindAddr::Tcp(_) | BindAddr::Pipe(_) => Address::UnixUnnamed,
+            },
+            #[cfg(windows)]
+            Socket::Pipe(_) => match addr {
+                BindAddr::Pipe(name) => Address::Pipe(name.clone()),
+                other => Address::Pipe(other.to_string()),
             },
         };
         let stats = Arc::new(ListenerStats::default());
@@ -180,6 +187,15 @@ impl Listener {
                     let mut info = ConnectionInfo::unix(&stream);
                     info.local.get_or_insert_with(|| self.local.clone());
                     (Box::new(stream) as Box<dyn ByteIo>, info)
+                }),
+                // A pipe says nothing of its client: no address, no credentials.
+                #[cfg(windows)]
+                Socket::Pipe(listener) => listener.accept().await.map(|pipe| {
+                    let info = ConnectionInfo {
+                        local: Some(self.local.clone()),
+                        ..Default::default()
+                    };
+                    (Box::new(pipe) as Box<dyn ByteIo>, info)
                 }),
             };
             let (io, info) = match accepted {
