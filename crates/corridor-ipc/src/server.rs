@@ -1,7 +1,8 @@
 //! The IPC server: binds the socket, checks each client process before its
 //! handshake (credentials, executable), runs the Noise handshake against
-//! its allowlisted keys (behind mutual TLS, where a PKI vouches for clients) (to a refusal the client can read, for a process
-//! the checks refused), and serves the session; SIGTERM-style shutdown
+//! its allowlisted keys, or behind mutual TLS where a PKI vouches for
+//! clients (to a refusal the client can read, for a process the checks
+//! refused), and serves the session; SIGTERM-style shutdown
 //! stops accepting, removes the socket file and lets open sessions finish.
 
 use crate::hashes::ExecutableHashes;

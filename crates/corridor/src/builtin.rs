@@ -105,12 +105,8 @@ fn whoami(peer: &Peer) -> Value {
         .as_ref()
         .and_then(|p| p.executable.as_ref())
     {
-        let sha256: String = executable
-            .sha256
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        answer["executable"] = json!({ "sha256": sha256, "path": executable.path });
+        answer["executable"] =
+            json!({ "sha256": hex(&executable.sha256), "path": executable.path });
     }
     if let Some(leaf) = connection
         .tls
@@ -118,10 +114,14 @@ fn whoami(peer: &Peer) -> Value {
         .and_then(|tls| tls.client_certificates.first())
     {
         let digest = ring::digest::digest(&ring::digest::SHA256, leaf);
-        let sha256: String = digest.as_ref().iter().map(|b| format!("{b:02x}")).collect();
-        answer["tls"] = json!({ "client_certificate_sha256": sha256 });
+        answer["tls"] = json!({ "client_certificate_sha256": hex(digest.as_ref()) });
     }
     answer
+}
+
+/// Lower-case hex, as `sha256sum` prints a digest.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// Where each forwarded stream kind goes: `kind -> host:port`.
