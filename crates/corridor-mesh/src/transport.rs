@@ -407,7 +407,8 @@ impl Inner {
                     // connection; one that broke on what the peer sent (a
                     // message over the size cap, a malformed frame) is a
                     // protocol error, and only this connection ends.
-                    let lost = why == "peer_closed" || why == "closed" || why.starts_with("io:");
+                    let lost = matches!(why.as_str(), "peer_closed" | "closed" | "session_closed")
+                        || why.starts_with("io:");
                     if !lost {
                         connection.end_with(codes::PROTOCOL_ERROR, &format!("protocol error: {why}"), false);
                     }

@@ -4,6 +4,9 @@
 //! task owns it: it opens outbound streams on request, hands inbound streams
 //! to the session through a queue bounded by the stream limit,
 //! and wakes every few seconds so the crate's pings go out on an idle session.
+//! Work given to its [`Runner`] (the RPC stream's reader and writer) runs on
+//! that same task, so a message read from the carrier reaches its handler,
+//! and an answer reaches the carrier, without waking another thread.
 //! Windows are fixed at 256 KiB per stream: flowersec v1 refuses a window
 //! update that would take its send window above that, and the crate grows
 //! windows unless the connection window is exactly streams x 256 KiB. (Growth
@@ -13,7 +16,11 @@
 use crate::error::Error;
 use crate::secure::SecureStream;
 use corridor_core::Role;
+use futures_util::StreamExt;
+use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesUnordered;
 use std::collections::VecDeque;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -67,8 +74,24 @@ enum Command {
 #[derive(Clone, Debug)]
 pub(crate) struct Mux {
     commands: mpsc::Sender<Command>,
+    runner: Runner,
     outbound: Arc<Semaphore>,
     ended: Arc<std::sync::OnceLock<String>>,
+}
+
+/// Runs work on the driver's task. It holds no [`Mux`], so work that keeps
+/// a `Runner` does not keep the session open; work still running when the
+/// session ends is dropped.
+#[derive(Clone, Debug)]
+pub(crate) struct Runner {
+    work: mpsc::UnboundedSender<BoxFuture<'static, ()>>,
+}
+
+impl Runner {
+    /// Runs `work` beside the connection; dropped at once if the session has ended.
+    pub(crate) fn run(&self, work: impl Future<Output = ()> + Send + 'static) {
+        let _ = self.work.send(Box::pin(work));
+    }
 }
 
 impl Mux {
@@ -88,6 +111,7 @@ impl Mux {
         };
         let connection = yamux::Connection::new(io.compat(), config, mode);
         let (commands, command_rx) = mpsc::channel(64);
+        let (work, work_rx) = mpsc::unbounded_channel();
         // Every inbound stream is a live yamux stream, so `max_streams` bounds
         // this queue already; the accept backlog is applied once, after the
         // stream's hello, where the session knows what the stream is for.
@@ -97,13 +121,17 @@ impl Mux {
         let ended = Arc::new(std::sync::OnceLock::new());
         tokio::spawn(drive(
             connection,
-            command_rx,
+            Inputs {
+                commands: command_rx,
+                work: work_rx,
+            },
             inbound_tx,
             options,
             ended.clone(),
         ));
         let mux = Mux {
             commands,
+            runner: Runner { work },
             outbound: Arc::new(Semaphore::new(options.max_outbound_streams.max(1))),
             ended,
         };
@@ -135,6 +163,11 @@ impl Mux {
         }
     }
 
+    /// Runs work on the driver's task.
+    pub(crate) fn runner(&self) -> Runner {
+        self.runner.clone()
+    }
+
     /// Whether the driver has stopped.
     pub(crate) fn is_closed(&self) -> bool {
         self.commands.is_closed()
@@ -154,9 +187,15 @@ impl Mux {
 
 type Connection = yamux::Connection<Compat<SecureStream>>;
 
+/// What reaches the driver from the session's handles.
+struct Inputs {
+    commands: mpsc::Receiver<Command>,
+    work: mpsc::UnboundedReceiver<BoxFuture<'static, ()>>,
+}
+
 async fn drive(
     mut connection: Connection,
-    mut commands: mpsc::Receiver<Command>,
+    mut inputs: Inputs,
     inbound: mpsc::Sender<yamux::Stream>,
     options: MuxOptions,
     ended: Arc<std::sync::OnceLock<String>>,
@@ -167,16 +206,20 @@ async fn drive(
     let mut close_deadline: Option<Pin<Box<tokio::time::Sleep>>> = None;
     let mut ticker = tokio::time::interval(options.keepalive_interval);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut running = FuturesUnordered::new();
     let outcome = std::future::poll_fn(|cx| {
         // The tick only wakes us: polling the connection sends a due ping.
         while ticker.poll_tick(cx).is_ready() {}
         while closing.is_none() {
-            match commands.poll_recv(cx) {
+            match inputs.commands.poll_recv(cx) {
                 Poll::Ready(Some(Command::Open(reply))) => opening.push_back(reply),
                 Poll::Ready(Some(Command::Close(reply))) => closing = Some(Some(reply)),
                 Poll::Ready(None) => closing = Some(None),
                 Poll::Pending => break,
             }
+        }
+        while let Poll::Ready(Some(work)) = inputs.work.poll_recv(cx) {
+            running.push(work);
         }
         if closing.is_some() {
             let deadline = close_deadline
@@ -184,46 +227,75 @@ async fn drive(
             if deadline.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Err("close_timeout".to_owned()));
             }
+            run_ready(&mut running, cx);
             return connection
                 .poll_close(cx)
                 .map(|result| result.map_err(|error| error.to_string()));
         }
-        while !opening.is_empty() {
-            match connection.poll_new_outbound(cx) {
-                Poll::Ready(Ok(stream)) => {
-                    if let Some(reply) = opening.pop_front() {
-                        let _ = reply.send(Ok(stream));
-                    }
-                }
-                Poll::Ready(Err(error)) => return Poll::Ready(Err(reason(error))),
-                Poll::Pending => break,
-            }
+        // Work first, so what it wrote goes out in this pass; then once more
+        // after the connection, so what it read is answered in this pass too
+        // (and the answer sent) rather than on the next wake-up.
+        run_ready(&mut running, cx);
+        if let Poll::Ready(outcome) = poll_connection(&mut connection, &mut opening, &inbound, cx) {
+            return Poll::Ready(outcome);
         }
-        loop {
-            match connection.poll_next_inbound(cx) {
-                Poll::Ready(Some(Ok(stream))) => {
-                    // yamux caps live inbound streams at `max_streams`, the
-                    // queue's size; should it still be full, dropping the
-                    // stream resets it.
-                    if inbound.try_send(stream).is_err() {
-                        tracing::debug!("inbound queue full: inbound stream reset");
-                    }
-                }
-                Poll::Ready(Some(Err(error))) => return Poll::Ready(Err(reason(error))),
-                Poll::Ready(None) => return Poll::Ready(Ok(())),
-                Poll::Pending => return Poll::Pending,
-            }
+        if running.is_empty() {
+            return Poll::Pending;
         }
+        run_ready(&mut running, cx);
+        poll_connection(&mut connection, &mut opening, &inbound, cx)
     })
     .await;
     let reason = outcome.err().unwrap_or_else(|| "closed".to_owned());
     tracing::debug!(%reason, "session ended");
     let _ = ended.set(reason);
+    drop(running);
     for reply in opening {
         let _ = reply.send(Err(Error::SessionClosed));
     }
     if let Some(Some(reply)) = closing {
         let _ = reply.send(());
+    }
+}
+
+/// Polls the work that is ready until none is.
+fn run_ready(running: &mut FuturesUnordered<BoxFuture<'static, ()>>, cx: &mut Context<'_>) {
+    while let Poll::Ready(Some(())) = running.poll_next_unpin(cx) {}
+}
+
+/// Opens the streams asked for and hands on the streams the peer opened;
+/// ready when the connection has ended.
+fn poll_connection(
+    connection: &mut Connection,
+    opening: &mut VecDeque<oneshot::Sender<Result<yamux::Stream, Error>>>,
+    inbound: &mpsc::Sender<yamux::Stream>,
+    cx: &mut Context<'_>,
+) -> Poll<Result<(), String>> {
+    while !opening.is_empty() {
+        match connection.poll_new_outbound(cx) {
+            Poll::Ready(Ok(stream)) => {
+                if let Some(reply) = opening.pop_front() {
+                    let _ = reply.send(Ok(stream));
+                }
+            }
+            Poll::Ready(Err(error)) => return Poll::Ready(Err(reason(error))),
+            Poll::Pending => break,
+        }
+    }
+    loop {
+        match connection.poll_next_inbound(cx) {
+            Poll::Ready(Some(Ok(stream))) => {
+                // yamux caps live inbound streams at `max_streams`, the
+                // queue's size; should it still be full, dropping the
+                // stream resets it.
+                if inbound.try_send(stream).is_err() {
+                    tracing::debug!("inbound queue full: inbound stream reset");
+                }
+            }
+            Poll::Ready(Some(Err(error))) => return Poll::Ready(Err(reason(error))),
+            Poll::Ready(None) => return Poll::Ready(Ok(())),
+            Poll::Pending => return Poll::Pending,
+        }
     }
 }
 

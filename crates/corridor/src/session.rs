@@ -4,7 +4,7 @@ use crate::carrier::ws::WsOptions;
 use crate::error::Error;
 use crate::hello;
 use crate::liveness::{self, Liveness};
-use crate::mux::{Mux, MuxOptions, Stream};
+use crate::mux::{Mux, MuxOptions, Runner, Stream};
 use crate::peer::Peer;
 use crate::rpc::{Router, Rpc, RpcOptions};
 use crate::secure::{Counters, RekeyHandle, SecureOptions, SecureStats, SecureStream};
@@ -143,6 +143,7 @@ impl Session {
         tokio::spawn(sort_inbound(
             inbound,
             rpc.clone(),
+            mux.runner(),
             accepted_tx,
             Sorting::from(options),
         ));
@@ -158,7 +159,7 @@ impl Session {
         if role == Role::Client && options.open_rpc_stream {
             // The client opens the RPC stream, as flowersec's client does.
             let stream = session.open_stream(RPC_KIND).await?;
-            session.rpc.bind(stream);
+            session.rpc.bind(stream, &session.mux.runner());
         }
         Ok(session)
     }
@@ -259,11 +260,17 @@ impl From<&SessionOptions> for Sorting {
 async fn sort_inbound(
     mut inbound: mpsc::Receiver<yamux::Stream>,
     rpc: Rpc,
+    runner: Runner,
     accepted: mpsc::Sender<Stream>,
     sorting: Sorting,
 ) {
     while let Some(stream) = inbound.recv().await {
-        let (rpc, accepted, sorting) = (rpc.clone(), accepted.clone(), sorting.clone());
+        let (rpc, runner, accepted, sorting) = (
+            rpc.clone(),
+            runner.clone(),
+            accepted.clone(),
+            sorting.clone(),
+        );
         tokio::spawn(async move {
             let mut stream = Stream::new(stream, None);
             let read = hello::read(&mut stream, sorting.max_hello_bytes);
@@ -279,7 +286,7 @@ async fn sort_inbound(
                 }
             };
             if kind == RPC_KIND {
-                if !rpc.bind(stream) {
+                if !rpc.bind(stream, &runner) {
                     tracing::debug!(reason = "duplicate_rpc_stream", "stream refused");
                 }
                 return;

@@ -1,7 +1,8 @@
 //! RPC answers and failures as a caller sees them: typed results, 404 for a
 //! missing handler, 400 for a payload of the wrong shape, a handler's own
-//! code, 500 for a handler that panics, and a local timeout that forgets the
-//! call.
+//! code, 500 for a handler that panics (in its future or before it), a
+//! notification handler's panic that ends nothing, and a local timeout that
+//! forgets the call.
 
 mod support;
 
@@ -22,6 +23,8 @@ const ADD: u32 = 100;
 const FAIL: u32 = 101;
 const NEVER: u32 = 102;
 const PANIC: u32 = 103;
+const PANIC_AT_ONCE: u32 = 104;
+const PANIC_ON_NOTICE: u32 = 105;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn calls_answer_with_typed_results_and_named_failures() {
@@ -41,6 +44,15 @@ async fn calls_answer_with_typed_results_and_named_failures() {
                 panic!("handler bug");
             }
             Ok::<(), Failure>(())
+        })
+        .handle(PANIC_AT_ONCE, |_: serde_json::Value| {
+            if true {
+                panic!("handler bug before its future");
+            }
+            std::future::ready(Ok::<(), Failure>(()))
+        })
+        .on_notify(PANIC_ON_NOTICE, |_: serde_json::Value| async {
+            panic!("notification handler bug");
         });
     let options = SessionOptions::default().with_router(router);
     let (_, info, _) = direct_endpoint(
@@ -69,10 +81,15 @@ async fn calls_answer_with_typed_results_and_named_failures() {
         Err(RpcError::Remote { code: 500, message }) => assert_eq!(message, "handler panicked"),
         other => panic!("a panicking handler answers 500: {other:?}"),
     }
+    match rpc.call::<_, ()>(PANIC_AT_ONCE, &()).await {
+        Err(RpcError::Remote { code: 500, message }) => assert_eq!(message, "handler panicked"),
+        other => panic!("a handler panicking before its future answers 500: {other:?}"),
+    }
     assert!(
         started.elapsed() < Duration::from_secs(5),
         "answered, not timed out"
     );
+    rpc.notify(PANIC_ON_NOTICE, &()).await.expect("notify");
     match rpc.call::<_, ()>(9999, &()).await {
         Err(error @ RpcError::Remote { code: 404, .. }) => assert_eq!(error.reason(), "not_found"),
         other => panic!("a missing handler is 404: {other:?}"),

@@ -1,28 +1,33 @@
-//! One side of an RPC stream: calls out, handlers in, one writer task.
+//! One side of an RPC stream: calls out, handlers in, one reader and one
+//! writer, both on the session's driver task.
 //!
 //! What goes out waits in a [`FrameQueue`] bounded in bytes. Frames may be
 //! queued before the stream is bound (the client opens it, the server
 //! receives it); the writer starts when it is. The reader never waits on
 //! the writer: a 429 that finds no room is dropped (the caller's own
-//! deadline answers it), and responses are queued by the handler tasks,
-//! each within the call timeout. Handler tasks are the session's: they are
-//! cancelled when the RPC stream or the session ends.
+//! deadline answers it). A handler runs first on the reader's task: one that
+//! is done at once (most are) is answered there, with no task between the
+//! request and its answer; one that waits continues as a task of its own.
+//! Handler tasks are the session's: they are cancelled when the RPC stream
+//! or the session ends.
 
 use super::queue::{Class, FrameQueue, Queued, Refused};
 use super::{Failure, RpcError};
-use crate::mux::Stream;
+use crate::mux::{Runner, Stream};
 use crate::peer::Peer;
 use bytes::Bytes;
 use corridor_core::rpc::{CODE_INTERNAL, CODE_OVERLOADED, Envelope, Kind, MAX_ID};
-use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
+use futures_util::{FutureExt, StreamExt};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 use std::collections::HashMap;
 use std::future::Future;
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::task::Poll;
 use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{Semaphore, mpsc, oneshot};
@@ -192,13 +197,21 @@ fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 /// Runs `work` as a task of the session: it ends when `stop` is cancelled.
 fn spawn_owned(stop: &CancellationToken, work: impl Future<Output = ()> + Send + 'static) {
+    tokio::spawn(owned(stop, work));
+}
+
+/// `work`, ended early when `stop` is cancelled.
+fn owned(
+    stop: &CancellationToken,
+    work: impl Future<Output = ()> + Send + 'static,
+) -> impl Future<Output = ()> + Send + 'static {
     let stop = stop.clone();
-    tokio::spawn(async move {
+    async move {
         tokio::select! {
             _ = stop.cancelled() => {}
             _ = work => {}
         }
-    });
+    }
 }
 
 impl Rpc {
@@ -246,14 +259,18 @@ impl Rpc {
         self.shared.queue.queued_bytes()
     }
 
-    /// Takes `stream` as the RPC stream; false if one is bound already.
-    pub(crate) fn bind(&self, stream: Stream) -> bool {
+    /// Takes `stream` as the RPC stream, its reader and writer run by
+    /// `runner`; false if one is bound already.
+    pub(crate) fn bind(&self, stream: Stream, runner: &Runner) -> bool {
         let Some(queue) = lock(&self.shared.unbound).take() else {
             return false;
         };
         let (reader, writer) = tokio::io::split(stream);
-        spawn_owned(&self.shared.stop, write_frames(writer, queue));
-        tokio::spawn(read_frames(reader, self.clone()));
+        runner.run(owned(&self.shared.stop, write_frames(writer, queue)));
+        let closer = CloseOnDrop(self.clone());
+        runner.run(async move {
+            read_frames(reader, &closer.0).await;
+        });
         true
     }
 
@@ -418,12 +435,57 @@ impl Rpc {
             .map_err(|refused| self.refused(refused))
     }
 
+    /// The frame that answers request `request_id`: the handler's result,
+    /// or a 500 when that is too large to send.
+    fn answer_frame(&self, type_id: u32, request_id: u64, answer: Result<Value, Failure>) -> Bytes {
+        let envelope = match answer {
+            Ok(payload) => Envelope::response(type_id, request_id, payload),
+            Err(Failure { code, message }) => Envelope::failure(type_id, request_id, code, message),
+        };
+        self.checked(envelope.encode_frame())
+            .unwrap_or_else(|error| {
+                Envelope::failure(type_id, request_id, CODE_INTERNAL, error.to_string())
+                    .encode_frame()
+                    .into()
+            })
+    }
+
+    /// Queues the answer to request `request_id`, waiting for room at most
+    /// the call timeout.
+    async fn answer(&self, type_id: u32, request_id: u64, answer: Result<Value, Failure>) {
+        let frame = self.answer_frame(type_id, request_id, answer);
+        self.queue_answer(type_id, frame).await;
+    }
+
+    async fn queue_answer(&self, type_id: u32, frame: Bytes) {
+        let deadline = Instant::now() + self.shared.options.call_timeout;
+        if self
+            .shared
+            .queue
+            .push(Class::Answer, frame, deadline)
+            .await
+            .is_err()
+        {
+            tracing::debug!(type_id, "no room for a response in time: dropped");
+        }
+    }
+
     fn checked_shared(&self, notification: &Notification) -> Result<Bytes, RpcError> {
         self.check_size(&notification.frame)?;
         if self.is_closed() {
             return Err(self.closed_error());
         }
         Ok(notification.frame.clone())
+    }
+}
+
+/// Closes the RPC when the reader is dropped unfinished: the session ended
+/// under it.
+struct CloseOnDrop(Rpc);
+
+impl Drop for CloseOnDrop {
+    fn drop(&mut self) {
+        self.0.close("session_closed");
     }
 }
 
@@ -490,10 +552,31 @@ async fn write_frames(
     }
 }
 
+/// `start()` and the future it gives, as one future that catches a panic in
+/// either: handlers start on the session's driver task, and one handler's
+/// bug must not end the session (a panicking call answers 500, as an HTTP
+/// server's would, instead of leaving its caller to time out).
+fn unwind_safe<T: 'static>(
+    start: impl FnOnce() -> BoxFuture<'static, T> + Send + 'static,
+) -> impl Future<Output = std::thread::Result<T>> + Unpin + Send + 'static {
+    AssertUnwindSafe(futures_util::future::lazy(move |_| start()).flatten()).catch_unwind()
+}
+
+/// A call's handling: the router's answer, or 500 if the handler panicked.
+fn answering(
+    call: Call,
+    payload: Value,
+) -> impl Future<Output = Result<Value, Failure>> + Unpin + Send + 'static {
+    let router = call.rpc.shared.router.clone();
+    unwind_safe(move || router.dispatch(call, payload)).map(|answer| {
+        answer.unwrap_or_else(|_| Err(Failure::new(CODE_INTERNAL, "handler panicked")))
+    })
+}
+
 /// The RPC reader's initial buffer.
 const READ_BUFFER_BYTES: usize = 1024;
 
-async fn read_frames(reader: tokio::io::ReadHalf<Stream>, rpc: Rpc) {
+async fn read_frames(reader: tokio::io::ReadHalf<Stream>, rpc: &Rpc) {
     let shared = &rpc.shared;
     let options = shared.options;
     let codec = LengthDelimitedCodec::builder()
@@ -556,9 +639,16 @@ async fn read_frames(reader: tokio::io::ReadHalf<Stream>, rpc: Rpc) {
                     continue;
                 };
                 let call = Call::new(rpc.clone(), envelope.type_id);
-                if let Some(handling) = shared.router.notification(call, envelope.payload) {
+                let router = shared.router.clone();
+                // A panicking handler loses its own message, nothing more.
+                let mut handling = unwind_safe(move || {
+                    router
+                        .notification(call, envelope.payload)
+                        .unwrap_or_else(|| Box::pin(std::future::ready(())))
+                });
+                if futures_util::poll!(&mut handling).is_pending() {
                     spawn_owned(&shared.stop, async move {
-                        handling.await;
+                        let _ = handling.await;
                         drop(slot);
                     });
                 }
@@ -583,39 +673,46 @@ async fn read_frames(reader: tokio::io::ReadHalf<Stream>, rpc: Rpc) {
                     }
                     continue;
                 };
-                let (rpc, handlers) = (rpc.clone(), handlers.clone());
-                spawn_owned(&shared.stop, async move {
-                    let Ok(_running) = handlers.acquire_owned().await else {
-                        return;
-                    };
-                    let call = Call::new(rpc.clone(), type_id);
-                    let answer = match rpc.shared.router.dispatch(call, envelope.payload).await {
-                        Ok(payload) => Envelope::response(type_id, request_id, payload),
-                        Err(Failure { code, message }) => {
-                            Envelope::failure(type_id, request_id, code, message)
-                        }
-                    };
-                    let frame = rpc.checked(answer.encode_frame()).unwrap_or_else(|error| {
-                        let failure = Envelope::failure(
-                            type_id,
-                            request_id,
-                            CODE_INTERNAL,
-                            error.to_string(),
-                        );
-                        failure.encode_frame().into()
+                let Ok(running) = handlers.clone().try_acquire_owned() else {
+                    // Every handler slot is taken: wait for one in a task.
+                    let (rpc, handlers) = (rpc.clone(), handlers.clone());
+                    spawn_owned(&shared.stop, async move {
+                        let Ok(_running) = handlers.acquire_owned().await else {
+                            return;
+                        };
+                        let answer = answering(Call::new(rpc.clone(), type_id), envelope.payload);
+                        rpc.answer(type_id, request_id, answer.await).await;
+                        drop(admitted);
                     });
-                    let deadline = Instant::now() + rpc.shared.options.call_timeout;
-                    if rpc
-                        .shared
-                        .queue
-                        .push(Class::Answer, frame, deadline)
-                        .await
-                        .is_err()
-                    {
-                        tracing::debug!(type_id, "no room for a response in time: dropped");
+                    continue;
+                };
+                let mut answering = answering(Call::new(rpc.clone(), type_id), envelope.payload);
+                match futures_util::poll!(&mut answering) {
+                    Poll::Ready(answer) => {
+                        drop(running);
+                        let frame = rpc.answer_frame(type_id, request_id, answer);
+                        if let Err(Refused::Full) =
+                            shared.queue.try_push(Class::Answer, frame.clone())
+                        {
+                            // The answer budget is spent: wait for room in a
+                            // task, never here (the reader must go on reading).
+                            let rpc = rpc.clone();
+                            spawn_owned(&shared.stop, async move {
+                                rpc.queue_answer(type_id, frame).await;
+                                drop(admitted);
+                            });
+                        }
                     }
-                    drop(admitted);
-                });
+                    Poll::Pending => {
+                        let rpc = rpc.clone();
+                        spawn_owned(&shared.stop, async move {
+                            let answer = answering.await;
+                            drop(running);
+                            rpc.answer(type_id, request_id, answer).await;
+                            drop(admitted);
+                        });
+                    }
+                }
             }
         }
     };

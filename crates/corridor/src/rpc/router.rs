@@ -9,7 +9,6 @@
 use super::Failure;
 use super::peer::{Call, Serve};
 use corridor_core::rpc::{CODE_BAD_REQUEST, CODE_INTERNAL, CODE_NOT_FOUND};
-use futures_util::FutureExt as _;
 use futures_util::future::BoxFuture;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -51,17 +50,14 @@ fn decode<T: DeserializeOwned>(payload: Value) -> Result<T, Failure> {
     })
 }
 
-/// Runs a handler's future; a panic answers 500, as an HTTP server's would,
-/// instead of leaving the caller to time out.
+/// Runs a handler's future to its answer as JSON. (A panic is caught where
+/// handlers are run, in the RPC reader, and answers 500.)
 async fn answer<Resp, Fut>(future: Fut) -> Result<Value, Failure>
 where
     Resp: Serialize,
     Fut: Future<Output = Result<Resp, Failure>>,
 {
-    let response = std::panic::AssertUnwindSafe(future)
-        .catch_unwind()
-        .await
-        .map_err(|_| Failure::new(CODE_INTERNAL, "handler panicked"))??;
+    let response = future.await?;
     serde_json::to_value(response).map_err(|error| Failure::new(CODE_INTERNAL, error.to_string()))
 }
 
