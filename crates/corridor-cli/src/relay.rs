@@ -157,7 +157,8 @@ struct LimitArgs {
     #[arg(long, value_parser = parse_duration, default_value = "5s")]
     http_header_timeout: Duration,
     /// Connections still in their TLS or HTTP phase; a new one past it closes
-    /// the one that has waited longest.
+    /// the one that has waited longest for its HTTP request to arrive (a
+    /// connection whose request has arrived goes only when no other is left).
     #[arg(long, default_value_t = Limits::default().max_handshaking_conns)]
     max_handshaking_conns: usize,
 }

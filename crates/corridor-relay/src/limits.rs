@@ -76,7 +76,9 @@ pub struct Limits {
     pub http_header_timeout: Duration,
     /// TCP connections still in their TLS or HTTP phase, before any upgrade
     /// (`--max-handshaking-conns`). A new connection past it closes the one
-    /// that has waited longest (`corridor_relay_http_rejected{reason="handshake_evicted"}`),
+    /// that has waited longest (`corridor_relay_http_rejected{reason="handshake_evicted"}`)
+    /// among those whose HTTP request is still incomplete (one being
+    /// answered goes only when no other is left),
     /// so slow or idle sockets (slowloris) cannot keep quick clients out,
     /// and cannot pile up in front of the WebSocket connection cap.
     pub max_handshaking_conns: usize,

@@ -11,7 +11,9 @@ use crate::slots::Connections;
 use crate::state::Shared;
 use crate::verifier::{LoadKeysError, Verifier};
 use corridor::carrier::read_ahead::ReadAheadBudget;
-use corridor::listener::{self as shared_listener, BindAddr, HandshakeError, ListenerConfig};
+use corridor::listener::{
+    self as shared_listener, BindAddr, HandshakeError, HandshakeProgress, ListenerConfig,
+};
 use corridor::peer::Address;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -46,7 +48,8 @@ pub enum RelayError {
 ///
 /// Its listeners are corridor's shared [`Listener`](corridor::listener::Listener):
 /// at most `--max-handshaking-conns` connections in their TLS and HTTP
-/// phase, the one that has waited longest closed to make room for a new one.
+/// phase, the one that has waited longest closed to make room for a new one
+/// (those whose whole request has arrived last).
 ///
 /// ```no_run
 /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
@@ -297,8 +300,9 @@ async fn accept_loop(shared: Arc<Shared>, listener: shared_listener::Listener, w
         shared.tasks.clone().spawn(async move {
             // The TLS and HTTP phase, until the upgrade hands the socket to
             // its WebSocket task or the connection ends.
+            let progress = accepted.progress();
             let phase = accepted.handshake(|connection| async {
-                serve_http(shared.clone(), connection.io, which, peer).await;
+                serve_http(shared.clone(), connection.io, which, peer, progress).await;
                 Ok::<_, std::convert::Infallible>(())
             });
             if let Err(error) = phase.await {
@@ -322,12 +326,22 @@ async fn accept_loop(shared: Arc<Shared>, listener: shared_listener::Listener, w
     }
 }
 
-async fn serve_http<S>(shared: Arc<Shared>, stream: S, which: Listener, peer: SocketAddr)
-where
+async fn serve_http<S>(
+    shared: Arc<Shared>,
+    stream: S,
+    which: Listener,
+    peer: SocketAddr,
+    progress: HandshakeProgress,
+) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let handler_shared = shared.clone();
-    let handler = move |req| http::route(handler_shared.clone(), which, peer, req);
+    let handler = move |req| {
+        // A whole request head has arrived: this is no slow client, and a
+        // full handshake cap closes slower ones before it.
+        progress.complete();
+        http::route(handler_shared.clone(), which, peer, req)
+    };
     shared_listener::http::serve_http(
         stream,
         handler,

@@ -1,8 +1,9 @@
 //! Slow clients cannot lock real ones out: hundreds of connections that
 //! drip a partial HTTP request and reconnect whenever they are closed, far
 //! more than the handshake places, while fresh endpoints attach. Each new
-//! connection closes the handshake that has waited longest, so the quick
-//! ones get through and the slow ones hold no more than the cap.
+//! connection closes the handshake that has waited longest (a slow one: a
+//! connection whose request has arrived goes last), so the quick ones get
+//! through and the slow ones hold no more than the cap.
 
 mod support;
 

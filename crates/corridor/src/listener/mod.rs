@@ -7,7 +7,8 @@
 //!   (a WebSocket upgrade, a preface, the E2EE handshake) run under
 //!   [`Accepted::handshake`], which ends them at the deadline, and which
 //!   closes the handshake that has waited longest when a new connection
-//!   needs its place. Slow connections (slowloris, half-open handshakes)
+//!   needs its place (one whose peer has sent all it must, as the work
+//!   reports through [`Accepted::progress`], only after every other). Slow connections (slowloris, half-open handshakes)
 //!   therefore cannot hold the places quick clients need, and whatever a
 //!   handshake holds (a server's pending fsec1 handshake entry) is freed
 //!   with it.
@@ -42,7 +43,7 @@ mod slots;
 pub mod upgrade;
 
 pub use address::{BindAddr, PIPE_PREFIX};
-pub use slots::{ConnectionSlot, ListenerStats};
+pub use slots::{ConnectionSlot, HandshakeProgress, ListenerStats};
 
 use crate::carrier::{ByteIo, Connection};
 use crate::peer::{Address, ConnectionInfo, TlsInfo};
@@ -253,6 +254,13 @@ impl Accepted {
     /// What is known of the connection before any handshake.
     pub fn info(&self) -> &ConnectionInfo {
         &self.info
+    }
+
+    /// The handle with which the handshake's work says the peer has sent all
+    /// it must: from then on this handshake is closed to make room only
+    /// after every incomplete one.
+    pub fn progress(&self) -> HandshakeProgress {
+        self.handshake.progress()
     }
 
     /// Runs the handshake phase: the TLS handshake when the listener serves

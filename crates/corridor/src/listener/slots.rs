@@ -2,7 +2,10 @@
 //! cap, and the connections still in their handshake against the handshake
 //! cap. A full connection cap refuses the newcomer; a full handshake cap
 //! closes the handshake that has waited longest to make room, so slow
-//! connections cannot keep the places that quick ones need.
+//! connections cannot keep the places that quick ones need. A handshake
+//! whose peer has sent all it had to send (its whole HTTP request: see
+//! [`HandshakeProgress`]) is closed only when no other is left: a slow
+//! client dripping a request goes before a quick one being answered.
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
@@ -61,39 +64,72 @@ pub(crate) fn open_slot(stats: &Arc<ListenerStats>, max: usize) -> Option<Connec
         })
 }
 
-/// The handshakes in progress, oldest first.
+/// The handshakes in progress.
 #[derive(Debug)]
 pub(crate) struct Handshakes {
-    waiting: Mutex<BTreeMap<u64, CancellationToken>>,
+    waiting: Mutex<Waiting>,
     next: AtomicU64,
     max: usize,
     stats: Arc<ListenerStats>,
 }
 
+/// Handshakes by id (ids grow, so each map is oldest first).
+#[derive(Debug, Default)]
+struct Waiting {
+    /// Still waiting for the peer: closed first.
+    incomplete: BTreeMap<u64, CancellationToken>,
+    /// The peer has sent all it must; closed only when no other is left.
+    complete: BTreeMap<u64, CancellationToken>,
+}
+
+impl Waiting {
+    fn len(&self) -> usize {
+        self.incomplete.len() + self.complete.len()
+    }
+
+    fn pop_next_to_close(&mut self) -> Option<CancellationToken> {
+        let (_, token) = match self.incomplete.pop_first() {
+            Some(oldest) => oldest,
+            None => self.complete.pop_first()?,
+        };
+        Some(token)
+    }
+
+    fn remove(&mut self, id: u64) -> bool {
+        self.incomplete.remove(&id).is_some() || self.complete.remove(&id).is_some()
+    }
+}
+
 impl Handshakes {
     pub(crate) fn new(max: usize, stats: Arc<ListenerStats>) -> Arc<Handshakes> {
         Arc::new(Handshakes {
-            waiting: Mutex::new(BTreeMap::new()),
+            waiting: Mutex::new(Waiting::default()),
             next: AtomicU64::new(0),
             max: max.max(1),
             stats,
         })
     }
 
-    /// Registers a new handshake, closing the oldest one if all places are taken.
+    fn waiting(&self) -> std::sync::MutexGuard<'_, Waiting> {
+        // Every critical section is a few map updates.
+        self.waiting.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Registers a new handshake, closing the oldest incomplete one (or,
+    /// with none, the oldest) if all places are taken.
     pub(crate) fn begin(self: &Arc<Self>) -> HandshakeSlot {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
         let evicted = CancellationToken::new();
-        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        let mut waiting = self.waiting();
         while waiting.len() >= self.max {
-            let Some((_, oldest)) = waiting.pop_first() else {
+            let Some(closed) = waiting.pop_next_to_close() else {
                 break;
             };
-            oldest.cancel();
+            closed.cancel();
             ListenerStats::count(&self.stats.evicted);
             self.stats.handshaking.fetch_sub(1, Ordering::AcqRel);
         }
-        waiting.insert(id, evicted.clone());
+        waiting.incomplete.insert(id, evicted.clone());
         self.stats.handshaking.fetch_add(1, Ordering::AcqRel);
         HandshakeSlot {
             handshakes: self.clone(),
@@ -102,9 +138,15 @@ impl Handshakes {
         }
     }
 
+    fn complete(&self, id: u64) {
+        let mut waiting = self.waiting();
+        if let Some(token) = waiting.incomplete.remove(&id) {
+            waiting.complete.insert(id, token);
+        }
+    }
+
     fn end(&self, id: u64) {
-        let mut waiting = self.waiting.lock().unwrap_or_else(|e| e.into_inner());
-        if waiting.remove(&id).is_some() {
+        if self.waiting().remove(id) {
             self.stats.handshaking.fetch_sub(1, Ordering::AcqRel);
         }
     }
@@ -124,11 +166,37 @@ impl HandshakeSlot {
     pub(crate) async fn evicted(&self) {
         self.evicted.cancelled().await
     }
+
+    pub(crate) fn progress(&self) -> HandshakeProgress {
+        HandshakeProgress {
+            handshakes: Arc::downgrade(&self.handshakes),
+            id: self.id,
+        }
+    }
 }
 
 impl Drop for HandshakeSlot {
     fn drop(&mut self) {
         self.handshakes.end(self.id);
+    }
+}
+
+/// Lets a handshake's work tell the listener that the peer has sent all it
+/// had to (an HTTP server: the whole request head). Such a handshake is
+/// closed to make room only when every other one is complete too, so slow
+/// clients that drip a request make room for quick ones, never the reverse.
+#[derive(Clone, Debug)]
+pub struct HandshakeProgress {
+    handshakes: std::sync::Weak<Handshakes>,
+    id: u64,
+}
+
+impl HandshakeProgress {
+    /// The peer has sent everything this phase needs from it.
+    pub fn complete(&self) {
+        if let Some(handshakes) = self.handshakes.upgrade() {
+            handshakes.complete(self.id);
+        }
     }
 }
 
@@ -152,6 +220,30 @@ mod tests {
         drop((second, third));
         assert_eq!(stats.handshaking.load(Ordering::Relaxed), 0);
         assert_eq!(stats.evicted.load(Ordering::Relaxed), 1);
+    }
+
+    #[test]
+    fn a_handshake_whose_peer_has_sent_its_request_goes_last() {
+        let stats = Arc::new(ListenerStats::default());
+        let handshakes = Handshakes::new(2, stats.clone());
+        let quick = handshakes.begin();
+        let slow = handshakes.begin();
+        quick.progress().complete();
+        let newer = handshakes.begin();
+        assert!(
+            slow.evicted.is_cancelled() && !quick.evicted.is_cancelled(),
+            "the incomplete one went, though the complete one is older"
+        );
+        newer.progress().complete();
+        let newest = handshakes.begin();
+        assert!(
+            quick.evicted.is_cancelled() && !newer.evicted.is_cancelled(),
+            "with every one complete, the oldest goes"
+        );
+        assert_eq!(stats.handshaking.load(Ordering::Relaxed), 2);
+        drop((slow, quick, newer, newest));
+        assert_eq!(stats.handshaking.load(Ordering::Relaxed), 0);
+        assert_eq!(stats.evicted.load(Ordering::Relaxed), 2);
     }
 
     #[test]
