@@ -58,9 +58,12 @@ try {
   await build({ entryPoints: ["bench/node.ts"], bundle: true, platform: "node", format: "esm", target: "node20", outfile: join(out, "node.mjs"), external: ["ws"] });
   const page = await build({ entryPoints: ["bench/browser.ts"], bundle: true, platform: "browser", format: "esm", target: "es2022", write: false });
   const script = page.outputFiles[0].contents;
+  // Cross-origin isolated, so the page's clock steps by 5 us rather than
+  // 100 us: round trips of a few hundred microseconds are read, not rounded.
+  const isolated = { "cross-origin-opener-policy": "same-origin", "cross-origin-embedder-policy": "require-corp" };
   const site = createServer((req, res) => {
-    if (req.url === "/") res.writeHead(200, { "content-type": "text/html" }).end('<!doctype html><script type="module" src="/bench.js"></script>');
-    else if (req.url === "/bench.js") res.writeHead(200, { "content-type": "text/javascript" }).end(script);
+    if (req.url === "/") res.writeHead(200, { ...isolated, "content-type": "text/html" }).end('<!doctype html><script type="module" src="/bench.js"></script>');
+    else if (req.url === "/bench.js") res.writeHead(200, { ...isolated, "content-type": "text/javascript" }).end(script);
     else res.writeHead(404).end();
   });
   await new Promise((done) => site.listen(0, "127.0.0.1", done));
@@ -89,7 +92,7 @@ try {
     ceilings.chromium.push(await tab.evaluate(([url, m, c]) => globalThis.raw(url, m, c), [echoUrl, mib, calls]));
     const [n, c] = [ceilings.node.at(-1), ceilings.chromium.at(-1)];
     console.log(
-      `round ${round} plain WebSocket: echo node ${n.mib_s.toFixed(1)} (${n.window_mib_s.toFixed(1)} with 256 KiB in flight), chromium ${c.mib_s.toFixed(1)} (${c.window_mib_s.toFixed(1)}) MiB/s each way; round trip p50 node ${n.rtt_p50_us.toFixed(0)} us, chromium ${c.rtt_p50_us.toFixed(0)} us`,
+      `round ${round} plain WebSocket: echo node ${n.mib_s.toFixed(1)} (${n.window_mib_s.toFixed(1)} with 256 KiB in flight), chromium ${c.mib_s.toFixed(1)} (${c.window_mib_s.toFixed(1)}) MiB/s each way; round trip p50 node ${n.rtt_p50_us.toFixed(0)} us, chromium ${c.rtt_p50_us.toFixed(0)} us; chromium WebCrypto seal + open of a small record p50 ${c.seal_open_p50_us.toFixed(0)} us`,
     );
     for (const [name, report] of Object.entries({ rust, node, chromium: inPage })) {
       results[name].push(report);
@@ -115,6 +118,11 @@ try {
       : "";
     console.log(`${name.padEnd(9)} ${s.connect_ms.toFixed(1).padStart(10)}  ${s.p50_us.toFixed(0).padStart(10)}  ${s.p99_us.toFixed(0).padStart(10)}  ${s.mib_s.toFixed(1).padStart(10)}  ${(s.mib_s / rust.mib_s).toFixed(2).padStart(12)}  ${vsCeiling}`);
   }
+  // What an RPC in the page pays beyond its own code: the page's WebSocket
+  // round trip (direct, no relay), and sealing and opening a small record on
+  // WebCrypto with a non-extractable key.
+  const [wsRtt, sealOpen] = ["rtt_p50_us", "seal_open_p50_us"].map((key) => median(ceilings.chromium.map((c) => c[key])));
+  console.log(`chromium: plain WebSocket round trip p50 ${wsRtt.toFixed(0)} us, WebCrypto seal + open p50 ${sealOpen.toFixed(0)} us; RPC through the relay p50 ${summary("chromium").p50_us.toFixed(0)} us (Rust's through the same relay: ${rust.p50_us.toFixed(0)} us)`);
   writeFileSync(join(state, "results.json"), JSON.stringify(results));
   await browser.close();
   site.close();
