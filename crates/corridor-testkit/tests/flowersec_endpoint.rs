@@ -5,17 +5,29 @@
 use corridor_testkit::flowersec_peer::{ECHO_RPC, HELLO_CLIENT};
 use serde_json::{Value, json};
 use std::io::{BufRead as _, BufReader};
-use std::process::{Command, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
+
+/// The child process, killed however the test ends (a failed assertion too).
+struct Endpoint(Child);
+
+impl Drop for Endpoint {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_endpoint_answers_calls_and_notifies() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_flowersec-endpoint"))
-        .stdout(Stdio::piped())
-        .spawn()
-        .expect("spawn flowersec-endpoint");
+    let mut child = Endpoint(
+        Command::new(env!("CARGO_BIN_EXE_flowersec-endpoint"))
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn flowersec-endpoint"),
+    );
     let mut line = String::new();
-    BufReader::new(child.stdout.take().expect("stdout"))
+    BufReader::new(child.0.stdout.take().expect("stdout"))
         .read_line(&mut line)
         .expect("ready line");
     let ready: Value = serde_json::from_str(&line).expect("JSON ready line");
@@ -46,6 +58,4 @@ async fn the_endpoint_answers_calls_and_notifies() {
     let note = tokio::time::timeout(Duration::from_secs(10), hello.recv()).await;
     assert_eq!(note.expect("in time"), Some(json!({"hello": "client"})));
     let _ = client.close().await;
-    let _ = child.kill();
-    let _ = child.wait();
 }
