@@ -399,8 +399,11 @@ impl Inner {
         let inner = self.clone();
         self.tasks.spawn(async move {
             let _slot = slot;
+            // The RPC stream first: when it broke on what the peer sent, the
+            // peer may close the session a moment later (it sees its stream
+            // reset), and the ending is still this side's protocol error.
             tokio::select! {
-                _ = connection.session.closed() => {}
+                biased;
                 _ = connection.session.rpc().closed() => {
                     let why = connection.session.rpc().closed_reason().unwrap_or_default();
                     // A stream that ended with its session is a lost
@@ -414,6 +417,7 @@ impl Inner {
                     }
                     connection.session.close().await;
                 }
+                _ = connection.session.closed() => {}
             }
             inner.forget(&connection);
         });
