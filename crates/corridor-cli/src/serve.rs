@@ -101,7 +101,9 @@ pub(crate) struct ServeArgs {
     #[arg(long, default_value_t = ListenerConfig::default().max_connections)]
     max_connections: usize,
     /// Connections still in their handshake (listening directly); a new one
-    /// past it closes the one that has waited longest.
+    /// past it closes the one that has waited longest for its upgrade
+    /// request to arrive (one whose request has arrived goes only when no
+    /// other is left).
     #[arg(long, default_value_t = ListenerConfig::default().max_handshaking)]
     max_handshaking: usize,
 }

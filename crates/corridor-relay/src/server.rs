@@ -300,8 +300,8 @@ async fn accept_loop(shared: Arc<Shared>, listener: shared_listener::Listener, w
         shared.tasks.clone().spawn(async move {
             // The TLS and HTTP phase, until the upgrade hands the socket to
             // its WebSocket task or the connection ends.
-            let progress = accepted.progress();
             let phase = accepted.handshake(|connection| async {
+                let progress = connection.progress;
                 serve_http(shared.clone(), connection.io, which, peer, progress).await;
                 Ok::<_, std::convert::Infallible>(())
             });
@@ -331,7 +331,7 @@ async fn serve_http<S>(
     stream: S,
     which: Listener,
     peer: SocketAddr,
-    progress: HandshakeProgress,
+    progress: Option<HandshakeProgress>,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -339,7 +339,9 @@ async fn serve_http<S>(
     let handler = move |req| {
         // A whole request head has arrived: this is no slow client, and a
         // full handshake cap closes slower ones before it.
-        progress.complete();
+        if let Some(progress) = &progress {
+            progress.complete();
+        }
         http::route(handler_shared.clone(), which, peer, req)
     };
     shared_listener::http::serve_http(

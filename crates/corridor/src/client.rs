@@ -109,7 +109,7 @@ impl Client {
         credential: impl Into<ClientCredential>,
         options: &SessionOptions,
     ) -> Result<Session, Error> {
-        let Connection { io, info } = connection.into();
+        let Connection { io, info, .. } = connection.into();
         let credential = credential.into();
         let mut records: Records = Box::new(FramedRecords::new(io, options.ws.max_message_bytes));
         negotiate::offer(

@@ -125,7 +125,7 @@ impl Endpoint {
         credential: impl Into<EndpointCredential>,
         options: &SessionOptions,
     ) -> Result<Session, Error> {
-        let Connection { io, info } = connection.into();
+        let Connection { io, info, progress } = connection.into();
         let credential = credential.into();
         let mut records: Records = Box::new(FramedRecords::new(io, options.ws.max_message_bytes));
         let suite = negotiate::answer(
@@ -134,6 +134,7 @@ impl Endpoint {
             options.handshake_timeout,
         )
         .await?;
+        Connection::request_arrived(&progress);
         Self::finish(records, info, suite, &credential, options).await
     }
 

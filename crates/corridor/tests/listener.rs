@@ -1,7 +1,8 @@
 //! The shared listener on real sockets: the connection cap refuses at once
 //! and counts; 2,000 half-open handshakes (each holding a pending fsec1
 //! entry) and a slowloris larger than the handshake cap leave real clients
-//! connecting; Unix path sockets replace a stale file but never a live
+//! connecting; a client whose upgrade request has arrived outlasts older
+//! slow ones; Unix path sockets replace a stale file but never a live
 //! server; abstract sockets carry the peer's credentials; TLS shows the SNI.
 
 mod support;
@@ -151,6 +152,52 @@ async fn half_open_handshakes_and_slowloris_do_not_lock_real_clients_out() {
         small_echo(&session, b"through").await;
     }
     drop((half_open, slow));
+}
+
+/// A WebSocket upgrade request, whole.
+const UPGRADE: &[u8] =
+    b"GET / HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\nUpgrade: websocket\r\n\
+Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n";
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_whose_request_arrived_outlasts_older_slow_ones() {
+    let (listener, addr) = tcp_listener(ListenerConfig {
+        max_handshaking: 2,
+        ..ListenerConfig::default()
+    })
+    .await;
+    let (_, credential) = direct_pair(addr, SUITE);
+    serve(
+        listener.clone(),
+        credential.into(),
+        SessionOptions::default(),
+    );
+    // The oldest: its upgrade is answered, then it is busy with its E2EE
+    // handshake (it sends nothing more here).
+    let mut upgraded = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    upgraded.write_all(UPGRADE).await.expect("request");
+    let mut answer = [0u8; 12];
+    upgraded.read_exact(&mut answer).await.expect("answer");
+    assert_eq!(&answer, b"HTTP/1.1 101");
+    // Two slow ones, each a partial request: the second needs a place.
+    let mut slow = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    slow.write_all(b"GET / HTTP/1.1\r\n").await.expect("part");
+    wait_until("both handshakes counted", || {
+        listener.stats().handshaking.load(Ordering::Relaxed) == 2
+    })
+    .await;
+    let mut slower = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    slower.write_all(b"GET / HTTP/1.1\r\n").await.expect("part");
+    // The slow one goes, though the upgraded one waited longer.
+    let mut byte = [0u8; 1];
+    let read = tokio::time::timeout(WAIT, slow.read(&mut byte))
+        .await
+        .expect("the slow handshake is closed");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    // One closed: the slow one. The upgraded one and the newest hold the places.
+    assert_eq!(listener.stats().evicted.load(Ordering::Relaxed), 1);
+    assert_eq!(listener.stats().handshaking.load(Ordering::Relaxed), 2);
+    drop((upgraded, slower));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -42,6 +42,11 @@ pub struct Connection {
     pub io: Box<dyn ByteIo>,
     /// Addresses, Unix credentials, TLS details.
     pub info: crate::peer::ConnectionInfo,
+    /// Set when a [`Listener`](crate::listener::Listener) accepted it: the
+    /// accepting side reports through it that the peer's request has
+    /// arrived (its WebSocket upgrade, its preface), after which a full
+    /// handshake cap closes slower handshakes before this one.
+    pub progress: Option<crate::listener::HandshakeProgress>,
 }
 
 impl std::fmt::Debug for Connection {
@@ -55,7 +60,18 @@ impl std::fmt::Debug for Connection {
 impl Connection {
     /// A connection of `io` with `info`.
     pub fn new(io: Box<dyn ByteIo>, info: crate::peer::ConnectionInfo) -> Connection {
-        Connection { io, info }
+        Connection {
+            io,
+            info,
+            progress: None,
+        }
+    }
+
+    /// Reports that the peer's request has arrived, if a listener asked.
+    pub(crate) fn request_arrived(progress: &Option<crate::listener::HandshakeProgress>) {
+        if let Some(progress) = progress {
+            progress.complete();
+        }
     }
 }
 

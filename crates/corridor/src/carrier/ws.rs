@@ -143,7 +143,11 @@ impl WsRecords {
         accepted: &[SuiteName],
         options: &WsOptions,
     ) -> Result<(WsRecords, SuiteName, ConnectionInfo), Error> {
-        let Connection { io, mut info } = connection;
+        let Connection {
+            io,
+            mut info,
+            progress,
+        } = connection;
         let mut chosen = None;
         let mut offered = None;
         let mut origin = None;
@@ -151,6 +155,7 @@ impl WsRecords {
         // The error type is tungstenite's own, in its callback's signature.
         #[allow(clippy::result_large_err)]
         let callback = |request: &Request, mut response: Response| {
+            Connection::request_arrived(&progress);
             let headers = request.headers();
             origin = headers.get(header::ORIGIN).map(|value| {
                 // Not text: matched as a value no entry can equal.

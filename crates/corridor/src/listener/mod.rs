@@ -7,8 +7,10 @@
 //!   (a WebSocket upgrade, a preface, the E2EE handshake) run under
 //!   [`Accepted::handshake`], which ends them at the deadline, and which
 //!   closes the handshake that has waited longest when a new connection
-//!   needs its place (one whose peer has sent all it must, as the work
-//!   reports through [`Accepted::progress`], only after every other). Slow connections (slowloris, half-open handshakes)
+//!   needs its place (one whose request has arrived, as the work reports
+//!   through [`Connection::progress`](crate::carrier::Connection), only
+//!   after every other: corridor's WebSocket and framed endpoints report it
+//!   themselves). Slow connections (slowloris, half-open handshakes)
 //!   therefore cannot hold the places quick clients need, and whatever a
 //!   handshake holds (a server's pending fsec1 handshake entry) is freed
 //!   with it.
@@ -256,13 +258,6 @@ impl Accepted {
         &self.info
     }
 
-    /// The handle with which the handshake's work says the peer has sent all
-    /// it must: from then on this handshake is closed to make room only
-    /// after every incomplete one.
-    pub fn progress(&self) -> HandshakeProgress {
-        self.handshake.progress()
-    }
-
     /// Runs the handshake phase: the TLS handshake when the listener serves
     /// TLS, then `work` on the connection, within the deadline and until a
     /// newer handshake needs the place. Returns `work`'s result and the slot
@@ -285,6 +280,7 @@ impl Accepted {
             stats,
         } = self;
         let counters = stats.clone();
+        let progress = handshake.progress();
         let phase = async move {
             let io = match tls {
                 None => io,
@@ -307,9 +303,13 @@ impl Accepted {
                     Box::new(stream) as Box<dyn ByteIo>
                 }
             };
-            work(Connection::new(io, info))
-                .await
-                .map_err(HandshakeError::Failed)
+            work(Connection {
+                io,
+                info,
+                progress: Some(progress),
+            })
+            .await
+            .map_err(HandshakeError::Failed)
         };
         let outcome = tokio::select! {
             outcome = tokio::time::timeout(timeout, phase) => match outcome {

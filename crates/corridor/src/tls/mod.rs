@@ -159,7 +159,11 @@ pub async fn client_handshake(
 ) -> std::io::Result<Connection> {
     let name = rustls_pki_types::ServerName::try_from(server_name.to_owned())
         .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
-    let Connection { io, mut info } = connection;
+    let Connection {
+        io,
+        mut info,
+        progress,
+    } = connection;
     let stream = tokio_rustls::TlsConnector::from(config)
         .connect(name, io)
         .await?;
@@ -167,7 +171,11 @@ pub async fn client_handshake(
         server_name: Some(server_name.to_owned()),
         client_certificates: Vec::new(),
     });
-    Ok(Connection::new(Box::new(stream), info))
+    Ok(Connection {
+        io: Box::new(stream),
+        info,
+        progress,
+    })
 }
 
 mod dev_pki;
