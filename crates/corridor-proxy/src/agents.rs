@@ -23,6 +23,11 @@ impl AgentLink {
     pub(crate) fn notify(&self, text: String) -> bool {
         self.notify.try_send(text).is_ok()
     }
+
+    /// Resolves when the agent's API connection has ended.
+    pub(crate) async fn gone(&self) {
+        self.notify.closed().await
+    }
 }
 
 #[derive(Default)]
@@ -65,6 +70,11 @@ impl Agents {
     /// Ends every subscription to `host` (it was unregistered).
     pub(crate) fn remove_host(&self, host: &str) {
         self.lock().remove(host);
+    }
+
+    /// How many agents serve `host`.
+    pub(crate) fn count(&self, host: &str) -> usize {
+        self.lock().get(host).map_or(0, Vec::len)
     }
 
     /// The next agent for `host`, in turn.

@@ -60,6 +60,11 @@ pub(crate) async fn serve(shared: Arc<Shared>, listener: Listener, protocol: Pro
 /// How a visit ended, for metrics and logs.
 type Outcome = &'static str;
 
+/// The agent's connection ended while it was asked to dial back.
+const AGENT_GONE: Outcome = "agent_gone";
+/// The agent is gone or has too many visitors waiting.
+const AGENT_BUSY: Outcome = "agent_busy";
+
 /// A visitor's address and the address it reached (for PROXY headers).
 struct Addrs {
     client: String,
@@ -134,19 +139,29 @@ async fn route(
     addrs: Addrs,
 ) -> Outcome {
     let Sniffed { host, preamble } = sniffed;
-    let Some(agent) = shared.agents.pick(&host) else {
-        let (status, outcome) = if shared.store.contains(&host) {
-            ("502 Bad Gateway", "no_agent")
-        } else {
-            ("404 Not Found", "unknown_host")
+    // An agent that is leaving (its connection ends, or its queue refuses)
+    // passes the visitor to the next one, each agent tried at most once.
+    let mut tries = shared.agents.count(&host);
+    let dialed = loop {
+        let Some(agent) = shared.agents.pick(&host) else {
+            let (status, outcome) = if shared.store.contains(&host) {
+                ("502 Bad Gateway", "no_agent")
+            } else {
+                ("404 Not Found", "unknown_host")
+            };
+            answer(&mut visitor, protocol, status).await;
+            return outcome;
         };
-        answer(&mut visitor, protocol, status).await;
-        return outcome;
+        tries = tries.saturating_sub(1);
+        match dial_back(shared, &agent, &host, port, &addrs).await {
+            Err(AGENT_GONE | AGENT_BUSY) if tries > 0 => continue,
+            dialed => break dialed,
+        }
     };
     let DataConnection {
         connection: mut data,
         slot: _data_slot,
-    } = match dial_back(shared, &agent, &host, port, addrs).await {
+    } = match dialed {
         Ok(data) => data,
         Err(outcome) => {
             answer(&mut visitor, protocol, "502 Bad Gateway").await;
@@ -176,13 +191,13 @@ async fn dial_back(
     agent: &AgentLink,
     host: &str,
     port: u16,
-    addrs: Addrs,
+    addrs: &Addrs,
 ) -> Result<DataConnection, Outcome> {
     let limits = &shared.config.limits;
     let (secret, mut ticket) = shared
         .dialbacks
         .expect(agent.id, limits.max_pending_per_agent)
-        .map_err(|_| "agent_busy")?;
+        .map_err(|_| AGENT_BUSY)?;
     let notification = corridor::jsonrpc::request(
         "proxy.connect",
         serde_json::json!({
@@ -196,10 +211,15 @@ async fn dial_back(
         None,
     );
     if !agent.notify(notification) {
-        return Err("agent_busy");
+        return Err(AGENT_BUSY);
     }
     let asked = Instant::now();
-    match tokio::time::timeout(limits.dialback_timeout, &mut ticket.connection).await {
+    let answered = tokio::select! {
+        answered = tokio::time::timeout(limits.dialback_timeout, &mut ticket.connection) => answered,
+        // Its API connection ended with our request unread: it is leaving.
+        _ = agent.gone() => return Err(AGENT_GONE),
+    };
+    match answered {
         Ok(Ok(data)) => {
             shared.metrics.dialed_back(asked.elapsed());
             Ok(data)
