@@ -331,7 +331,7 @@ async fn serve_http<S>(
     stream: S,
     which: Listener,
     peer: SocketAddr,
-    progress: Option<HandshakeProgress>,
+    progress: HandshakeProgress,
 ) where
     S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -339,9 +339,7 @@ async fn serve_http<S>(
     let handler = move |req| {
         // A whole request head has arrived: this is no slow client, and a
         // full handshake cap closes slower ones before it.
-        if let Some(progress) = &progress {
-            progress.complete();
-        }
+        progress.complete();
         http::route(handler_shared.clone(), which, peer, req)
     };
     shared_listener::http::serve_http(

@@ -134,7 +134,7 @@ impl Endpoint {
             options.handshake_timeout,
         )
         .await?;
-        Connection::request_arrived(&progress);
+        progress.complete();
         Self::finish(records, info, suite, &credential, options).await
     }
 

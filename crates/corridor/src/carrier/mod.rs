@@ -42,11 +42,12 @@ pub struct Connection {
     pub io: Box<dyn ByteIo>,
     /// Addresses, Unix credentials, TLS details.
     pub info: crate::peer::ConnectionInfo,
-    /// Set when a [`Listener`](crate::listener::Listener) accepted it: the
-    /// accepting side reports through it that the peer's request has
-    /// arrived (its WebSocket upgrade, its preface), after which a full
-    /// handshake cap closes slower handshakes before this one.
-    pub progress: Option<crate::listener::HandshakeProgress>,
+    /// The accepting side reports through it that the peer's request has
+    /// arrived (its WebSocket upgrade, its preface): when a
+    /// [`Listener`](crate::listener::Listener) accepted the connection, a full
+    /// handshake cap then closes slower handshakes before this one.
+    /// Elsewhere it belongs to no listener and reporting does nothing.
+    pub progress: crate::listener::HandshakeProgress,
 }
 
 impl std::fmt::Debug for Connection {
@@ -63,14 +64,7 @@ impl Connection {
         Connection {
             io,
             info,
-            progress: None,
-        }
-    }
-
-    /// Reports that the peer's request has arrived, if a listener asked.
-    pub(crate) fn request_arrived(progress: &Option<crate::listener::HandshakeProgress>) {
-        if let Some(progress) = progress {
-            progress.complete();
+            progress: Default::default(),
         }
     }
 }

@@ -155,7 +155,7 @@ impl WsRecords {
         // The error type is tungstenite's own, in its callback's signature.
         #[allow(clippy::result_large_err)]
         let callback = |request: &Request, mut response: Response| {
-            Connection::request_arrived(&progress);
+            progress.complete();
             let headers = request.headers();
             origin = headers.get(header::ORIGIN).map(|value| {
                 // Not text: matched as a value no entry can equal.

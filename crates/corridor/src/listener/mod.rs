@@ -303,13 +303,9 @@ impl Accepted {
                     Box::new(stream) as Box<dyn ByteIo>
                 }
             };
-            work(Connection {
-                io,
-                info,
-                progress: Some(progress),
-            })
-            .await
-            .map_err(HandshakeError::Failed)
+            work(Connection { io, info, progress })
+                .await
+                .map_err(HandshakeError::Failed)
         };
         let outcome = tokio::select! {
             outcome = tokio::time::timeout(timeout, phase) => match outcome {

@@ -185,7 +185,9 @@ impl Drop for HandshakeSlot {
 /// had to (an HTTP server: the whole request head). Such a handshake is
 /// closed to make room only when every other one is complete too, so slow
 /// clients that drip a request make room for quick ones, never the reverse.
-#[derive(Clone, Debug)]
+/// The default belongs to no listener (a dialled connection): reporting to
+/// it does nothing.
+#[derive(Clone, Debug, Default)]
 pub struct HandshakeProgress {
     handshakes: std::sync::Weak<Handshakes>,
     id: u64,
