@@ -32,8 +32,7 @@ impl StaticSecret {
 
     /// The matching public key.
     pub fn public_key(&self) -> PublicKey {
-        let secret = x25519_dalek::StaticSecret::from(*self.0);
-        PublicKey(x25519_dalek::PublicKey::from(&secret).to_bytes())
+        PublicKey(crate::x25519::public_key(&self.0))
     }
 }
 

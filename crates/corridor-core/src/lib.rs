@@ -28,5 +28,6 @@ pub mod rpc;
 pub mod suite;
 pub mod token;
 pub mod ws_boundary;
+pub mod x25519;
 
 pub use role::Role;

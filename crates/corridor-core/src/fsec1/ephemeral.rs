@@ -1,7 +1,8 @@
-//! The ephemeral key exchange of each suite: X25519 (x25519-dalek) or P-256
-//! (the `p256` crate, uncompressed SEC1 points on the wire). `ring` has both
-//! curves but cannot build a key from given bytes, which the known-answer
-//! tests need, and its X25519 keys cannot be held across a retried init.
+//! The ephemeral key exchange of each suite: X25519 ([`crate::x25519`]) or
+//! P-256 (the `p256` crate, uncompressed SEC1 points on the wire). `ring` has
+//! both curves but cannot build a key from given bytes, which the
+//! known-answer tests need, and its X25519 keys cannot be held across a
+//! retried init.
 
 use super::{Fsec1Error, Suite};
 use p256::elliptic_curve::sec1::ToEncodedPoint;
@@ -10,8 +11,8 @@ use zeroize::Zeroizing;
 
 /// A private ephemeral key; zeroized on drop by its crate.
 pub enum EphemeralSecret {
-    /// An X25519 scalar.
-    X25519(x25519_dalek::StaticSecret),
+    /// An X25519 key.
+    X25519(crate::x25519::Secret),
     /// A P-256 scalar.
     P256(p256::SecretKey),
 }
@@ -27,7 +28,9 @@ impl EphemeralSecret {
     pub fn generate(suite: Suite, rng: &mut impl CryptoRngCore) -> EphemeralSecret {
         match suite {
             Suite::X25519HkdfSha256Aes256Gcm => {
-                EphemeralSecret::X25519(x25519_dalek::StaticSecret::random_from_rng(rng))
+                let mut bytes = Zeroizing::new([0u8; 32]);
+                rng.fill_bytes(bytes.as_mut());
+                EphemeralSecret::X25519(crate::x25519::Secret::from_bytes(&bytes))
             }
             Suite::P256HkdfSha256Aes256Gcm => EphemeralSecret::P256(p256::SecretKey::random(rng)),
         }
@@ -37,7 +40,7 @@ impl EphemeralSecret {
     pub fn from_bytes(suite: Suite, bytes: [u8; 32]) -> Result<EphemeralSecret, Fsec1Error> {
         match suite {
             Suite::X25519HkdfSha256Aes256Gcm => Ok(EphemeralSecret::X25519(
-                x25519_dalek::StaticSecret::from(bytes),
+                crate::x25519::Secret::from_bytes(&bytes),
             )),
             Suite::P256HkdfSha256Aes256Gcm => p256::SecretKey::from_slice(&bytes)
                 .map(EphemeralSecret::P256)
@@ -49,9 +52,7 @@ impl EphemeralSecret {
     /// uncompressed point for P-256.
     pub fn public_bytes(&self) -> Vec<u8> {
         match self {
-            EphemeralSecret::X25519(secret) => {
-                x25519_dalek::PublicKey::from(secret).as_bytes().to_vec()
-            }
+            EphemeralSecret::X25519(secret) => secret.public_key().to_vec(),
             EphemeralSecret::P256(secret) => secret
                 .public_key()
                 .to_encoded_point(false)
@@ -67,11 +68,7 @@ impl EphemeralSecret {
         match self {
             EphemeralSecret::X25519(secret) => {
                 let peer: [u8; 32] = peer_public.try_into().map_err(|_| Fsec1Error::InvalidKey)?;
-                let shared = secret.diffie_hellman(&x25519_dalek::PublicKey::from(peer));
-                if !shared.was_contributory() {
-                    return Err(Fsec1Error::LowOrderKey);
-                }
-                Ok(Zeroizing::new(shared.to_bytes()))
+                secret.agree(&peer).ok_or(Fsec1Error::LowOrderKey)
             }
             EphemeralSecret::P256(secret) => {
                 let peer = parse_p256(peer_public)?;

@@ -149,7 +149,7 @@ fn builder<'a>(
         .name()
         .parse()
         .map_err(|_| NoiseError::Config("protocol name"))?;
-    let mut builder = snow::Builder::new(params)
+    let mut builder = snow::Builder::with_resolver(params, super::resolver::resolver())
         .local_private_key(local.as_bytes())?
         .prologue(prologue)?;
     if protocol.psk {

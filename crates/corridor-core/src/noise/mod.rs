@@ -26,6 +26,7 @@
 //! are zeroized.
 
 mod handshake;
+mod resolver;
 pub mod transport;
 pub mod wire;
 
