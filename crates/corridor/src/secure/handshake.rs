@@ -34,6 +34,16 @@ async fn receive(io: &mut Records) -> Result<Vec<u8>, Error> {
     }
 }
 
+/// The messages `handshake` opens with, before it needs anything from the
+/// peer; the handshake then goes on from its first receive.
+pub(crate) fn opening(handshake: &mut dyn Handshake) -> Result<Vec<Vec<u8>>, Error> {
+    let mut messages = Vec::new();
+    while let Step::Send(message) = handshake.step()? {
+        messages.push(message);
+    }
+    Ok(messages)
+}
+
 /// Drives `handshake` to its end over `io`, asking `authorizer` wherever the
 /// suite wants a judgement, all within `timeout`; returns what the
 /// authorizer attached to the peer with the established channel.

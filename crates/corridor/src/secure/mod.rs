@@ -4,6 +4,7 @@
 //! carrier; [`SecureStream`] then seals what is written into records and opens
 //! what arrives, as a tokio `AsyncRead + AsyncWrite`.
 
+mod deadline;
 pub mod handshake;
 mod stream;
 

@@ -12,11 +12,11 @@
 //! arrived for `read_idle_timeout` the stream fails with `keepalive_timeout`.
 //! The mux task polls reads without pause, so both timers are checked there.
 
+use super::deadline::SlidingDeadline;
 use crate::carrier::Records;
 use bytes::{Bytes, BytesMut};
 use corridor_core::suite::{FEATURE_REKEY, RecordKind, RecordProtector};
 use futures_util::{Sink, Stream};
-use std::future::Future as _;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -24,7 +24,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::time::{Instant, Sleep};
 
 /// Tuning of a secure stream.
 #[derive(Clone, Copy, Debug)]
@@ -158,8 +157,8 @@ pub struct SecureStream {
     unread: std::ops::Range<usize>,
     read_eof: bool,
     failed: Option<(io::ErrorKind, String)>,
-    idle: Option<(Duration, Pin<Box<Sleep>>)>,
-    keepalive: Option<(Duration, Pin<Box<Sleep>>)>,
+    idle: Option<SlidingDeadline>,
+    keepalive: Option<SlidingDeadline>,
     /// A keepalive ping was handed to the carrier and still needs a flush.
     keepalive_unflushed: bool,
     /// Set by [`RekeyHandle::request`]: a rekey record goes before the next record.
@@ -220,12 +219,8 @@ impl SecureStream {
             unread: 0..0,
             read_eof: false,
             failed: None,
-            idle: options
-                .read_idle_timeout
-                .map(|after| (after, Box::pin(tokio::time::sleep(after)))),
-            keepalive: options
-                .keepalive_interval
-                .map(|every| (every, Box::pin(tokio::time::sleep(every)))),
+            idle: options.read_idle_timeout.map(SlidingDeadline::new),
+            keepalive: options.keepalive_interval.map(SlidingDeadline::new),
             keepalive_unflushed: false,
             rekey_requested: Arc::new(AtomicBool::new(false)),
             rekey_after,
@@ -306,8 +301,8 @@ impl SecureStream {
         }
         self.counters.sent(kind, plaintext);
         Pin::new(&mut self.io).start_send(Bytes::from(record))?;
-        if let Some((every, sleep)) = &mut self.keepalive {
-            sleep.as_mut().reset(Instant::now() + *every);
+        if let Some(keepalive) = &mut self.keepalive {
+            keepalive.touch();
         }
         Poll::Ready(Ok(()))
     }
@@ -316,7 +311,7 @@ impl SecureStream {
     /// Called from the read side, which the mux task polls continuously.
     fn poll_keepalive(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
         let due = match &mut self.keepalive {
-            Some((_, sleep)) => sleep.as_mut().poll(cx).is_ready(),
+            Some(keepalive) => keepalive.poll_expired(cx),
             None => false,
         };
         // Buffered plaintext is about to be sent anyway.
@@ -336,9 +331,9 @@ impl SecureStream {
     }
 
     fn poll_idle(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
-        if let Some((after, sleep)) = &mut self.idle {
-            if sleep.as_mut().poll(cx).is_ready() {
-                let after = *after;
+        if let Some(idle) = &mut self.idle {
+            if idle.poll_expired(cx) {
+                let after = idle.period();
                 return Err(self.fail(
                     io::ErrorKind::TimedOut,
                     io::Error::other(format!("keepalive_timeout: nothing received for {after:?}")),
@@ -349,8 +344,8 @@ impl SecureStream {
     }
 
     fn reset_idle(&mut self) {
-        if let Some((after, sleep)) = &mut self.idle {
-            sleep.as_mut().reset(Instant::now() + *after);
+        if let Some(idle) = &mut self.idle {
+            idle.touch();
         }
     }
 }
