@@ -162,8 +162,11 @@ impl std::fmt::Debug for Established {
 
 /// A handshake of one suite, driven by bytes in and bytes out.
 pub trait Handshake: Send {
-    /// What to do next. Repeated `Send`s are sent in order. An error after
-    /// the last `Send` (a refusal that went out to the peer) ends the handshake.
+    /// What to do next. Repeated `Send`s are sent in order. Any other step is
+    /// a question, not a move: asked again with nothing in between, it is
+    /// the same (so a driver may send a handshake's opening messages ahead
+    /// of it and go on from the first `Receive`). An error after the last
+    /// `Send` (a refusal that went out to the peer) ends the handshake.
     fn step(&mut self) -> Result<Step, SecureError>;
 
     /// Takes the peer's next message (opened in place where the suite needs to).

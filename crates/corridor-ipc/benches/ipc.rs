@@ -14,7 +14,7 @@
 //! - the first read of an executable's digest (uncached), for this bench's
 //!   own binary.
 //!
-//! `cargo bench -p corridor-ipc --bench ipc -- [--calls N] [--rounds N] [--seconds N]`
+//! `cargo bench -p corridor-ipc --bench ipc -- [--calls N] [--rounds N] [--seconds N] [--setups N]`
 //! Not a test: it prints figures and ratios, and asserts nothing about speed.
 
 use corridor::builtin::{self, Info};
@@ -38,6 +38,8 @@ struct Args {
     rounds: usize,
     /// Seconds of each side per round.
     seconds: u64,
+    /// Connections set up for the setup figures.
+    setups: usize,
 }
 
 fn args() -> Args {
@@ -45,6 +47,7 @@ fn args() -> Args {
         calls: bench::flag("calls", 20_000) as usize,
         rounds: bench::flag("rounds", 5) as usize,
         seconds: bench::flag("seconds", 1),
+        setups: bench::flag("setups", 500) as usize,
     }
 }
 
@@ -266,7 +269,7 @@ fn main() {
         let mut setup = Vec::new();
         let mut first_call = Vec::new();
         let mut plain_setup = Vec::new();
-        for _ in 0..500 {
+        for _ in 0..args.setups {
             let t = Instant::now();
             let stream = UnixStream::connect(&plain_path).await.expect("connect");
             plain_setup.push(t.elapsed());

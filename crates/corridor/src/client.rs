@@ -112,13 +112,18 @@ impl Client {
         let Connection { io, info, .. } = connection.into();
         let credential = credential.into();
         let mut records: Records = Box::new(FramedRecords::new(io, options.ws.max_message_bytes));
+        let (mut handshake, authorizer) =
+            handshake::client_handshake(&credential, options.ws.max_message_bytes)?;
+        // One suite is offered: its opening messages go behind the offer.
+        let opening = handshake::opening(handshake.as_mut())?;
         negotiate::offer(
             &mut records,
             &[credential.suite()],
+            opening,
             options.handshake_timeout,
         )
         .await?;
-        Self::finish(records, info, &credential, options).await
+        Self::established(records, info, (handshake, authorizer), options).await
     }
 
     async fn finish(
@@ -127,8 +132,17 @@ impl Client {
         credential: &ClientCredential,
         options: &SessionOptions,
     ) -> Result<Session, Error> {
-        let (handshake, authorizer) =
-            handshake::client_handshake(credential, options.ws.max_message_bytes)?;
+        let start = handshake::client_handshake(credential, options.ws.max_message_bytes)?;
+        Self::established(records, info, start, options).await
+    }
+
+    /// Runs the rest of the handshake `start` and the session on it.
+    async fn established(
+        records: Records,
+        info: ConnectionInfo,
+        (handshake, authorizer): handshake::ClientStart,
+        options: &SessionOptions,
+    ) -> Result<Session, Error> {
         let (secure, peer) = handshake::secure(
             records,
             handshake,

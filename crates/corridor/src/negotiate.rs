@@ -32,15 +32,22 @@ async fn next_record(records: &mut Records) -> Result<Bytes, Error> {
 
 /// The client side: offers `suites` (most preferred first), returns the
 /// server's choice.
+///
+/// `behind` goes out right after the offer, before the answer is read:
+/// with one suite offered the answer can only take it or refuse, so that
+/// suite's opening handshake messages need not wait a round trip for it.
 pub(crate) async fn offer(
     records: &mut Records,
     suites: &[SuiteName],
+    behind: Vec<Vec<u8>>,
     timeout: Duration,
 ) -> Result<SuiteName, Error> {
     let exchange = async {
         let wire: Vec<&str> = suites.iter().map(|suite| suite.wire_name()).collect();
+        let offer = std::iter::once(negotiate::encode_offer(&wire)).chain(behind);
+        let mut sent = futures_util::stream::iter(offer.map(|record| Ok(Bytes::from(record))));
         records
-            .send(Bytes::from(negotiate::encode_offer(&wire)))
+            .send_all(&mut sent)
             .await
             .map_err(|error| from_io(error, "preface"))?;
         let answer = next_record(records).await?;

@@ -291,6 +291,64 @@ async fn a_noise_client_and_an_fsec1_only_endpoint_name_the_missing_suite() {
     );
 }
 
+/// One framed record: u32 length, bytes.
+async fn read_record(io: &mut tokio::net::UnixStream) -> Vec<u8> {
+    use tokio::io::AsyncReadExt;
+    let mut len = [0u8; 4];
+    io.read_exact(&mut len).await.expect("length");
+    let mut record = vec![0u8; u32::from_be_bytes(len) as usize];
+    io.read_exact(&mut record).await.expect("record");
+    record
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_byte_stream_client_sends_its_handshake_behind_the_offer_without_waiting() {
+    let (server, client) = (key(), key());
+    let (client_io, mut seen) = tokio::net::UnixStream::pair().expect("pair");
+    let connecting = tokio::spawn({
+        let credential = credential(Pattern::IK, &client, server.public_key());
+        async move { Client::connect_framed(client_io, &credential, &SessionOptions::default()).await }
+    });
+    // Nothing answers yet: both the offer and the first handshake message
+    // must arrive anyway, which saves the client a round trip.
+    let (offer, opening) = tokio::time::timeout(Duration::from_secs(5), async {
+        (read_record(&mut seen).await, read_record(&mut seen).await)
+    })
+    .await
+    .expect("the opening came without waiting for the answer");
+    assert_eq!(
+        corridor_core::negotiate::decode_offer(&offer).expect("an offer"),
+        ["corridor.noise"]
+    );
+
+    // Then a real endpoint gets both records and the rest of the stream.
+    let (mut replay, endpoint_io) = tokio::net::UnixStream::pair().expect("pair");
+    let endpoint_credential = noise_endpoint(&server, Arc::new(Doorman));
+    let endpoint = tokio::spawn(async move {
+        Endpoint::accept_framed(
+            endpoint_io,
+            &endpoint_credential,
+            &SessionOptions::default(),
+        )
+        .await
+    });
+    for record in [&offer, &opening] {
+        replay
+            .write_all(&(record.len() as u32).to_be_bytes())
+            .await
+            .expect("len");
+        replay.write_all(record).await.expect("record");
+    }
+    tokio::spawn(async move { tokio::io::copy_bidirectional(&mut seen, &mut replay).await });
+    let session = join(connecting).await.expect("connected");
+    let served = join(endpoint).await.expect("accepted");
+    assert_eq!(
+        served.peer().identity.static_key(),
+        Some(&client.public_key())
+    );
+    assert_eq!(session.peer().handshake_payload, b"welcome");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_foreign_or_unfinished_preface_is_named_and_bounded() {
     let server_key = key();
