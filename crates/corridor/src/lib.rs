@@ -89,6 +89,7 @@ pub mod reconnect;
 pub mod rpc;
 pub mod secure;
 mod session;
+mod timer;
 pub mod tls;
 mod tunnel;
 

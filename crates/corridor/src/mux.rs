@@ -15,6 +15,7 @@
 
 use crate::error::Error;
 use crate::secure::SecureStream;
+use crate::timer::LazyTimer;
 use corridor_core::Role;
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
@@ -204,12 +205,15 @@ async fn drive(
     // Some(None): every handle is gone; Some(Some(reply)): close() was called.
     let mut closing: Option<Option<oneshot::Sender<()>>> = None;
     let mut close_deadline: Option<Pin<Box<tokio::time::Sleep>>> = None;
-    let mut ticker = tokio::time::interval(options.keepalive_interval);
-    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    // A zero interval would tick forever within one poll.
+    let every = options.keepalive_interval.max(Duration::from_millis(1));
+    let mut ticker = LazyTimer::new(tokio::time::Instant::now() + every);
     let mut running = FuturesUnordered::new();
     let outcome = std::future::poll_fn(|cx| {
         // The tick only wakes us: polling the connection sends a due ping.
-        while ticker.poll_tick(cx).is_ready() {}
+        while ticker.poll_fired(cx) {
+            ticker.reset(tokio::time::Instant::now() + every);
+        }
         while closing.is_none() {
             match inputs.commands.poll_recv(cx) {
                 Poll::Ready(Some(Command::Open(reply))) => opening.push_back(reply),

@@ -4,7 +4,6 @@
 //! carrier; [`SecureStream`] then seals what is written into records and opens
 //! what arrives, as a tokio `AsyncRead + AsyncWrite`.
 
-mod deadline;
 pub mod handshake;
 mod stream;
 

@@ -12,8 +12,8 @@
 //! arrived for `read_idle_timeout` the stream fails with `keepalive_timeout`.
 //! The mux task polls reads without pause, so both timers are checked there.
 
-use super::deadline::SlidingDeadline;
 use crate::carrier::Records;
+use crate::timer::SlidingDeadline;
 use bytes::{Bytes, BytesMut};
 use corridor_core::suite::{FEATURE_REKEY, RecordKind, RecordProtector};
 use futures_util::{Sink, Stream};
