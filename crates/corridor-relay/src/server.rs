@@ -10,10 +10,9 @@ use crate::replay::ReplayCache;
 use crate::slots::Connections;
 use crate::state::Shared;
 use crate::verifier::{LoadKeysError, Verifier};
+use corridor::carrier::HandshakeProgress;
 use corridor::carrier::read_ahead::ReadAheadBudget;
-use corridor::listener::{
-    self as shared_listener, BindAddr, HandshakeError, HandshakeProgress, ListenerConfig,
-};
+use corridor::listener::{self as shared_listener, BindAddr, HandshakeError, ListenerConfig};
 use corridor::peer::Address;
 use std::net::SocketAddr;
 use std::sync::Arc;

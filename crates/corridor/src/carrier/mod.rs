@@ -8,10 +8,15 @@
 //! - [`framed`]: any byte stream (TCP, Unix socket, TLS), u32-length-prefixed records.
 //! - [`read_ahead`]: large socket reads for a WebSocket while data flows and
 //!   no buffer while idle.
+//! - [`HandshakeProgress`]: how the accepting side tells its acceptor that
+//!   the peer's request has arrived.
 
 pub mod framed;
+mod progress;
 pub mod read_ahead;
 pub mod ws;
+
+pub use progress::HandshakeProgress;
 
 use bytes::Bytes;
 use futures_util::{Sink, Stream};
@@ -43,11 +48,10 @@ pub struct Connection {
     /// Addresses, Unix credentials, TLS details.
     pub info: crate::peer::ConnectionInfo,
     /// The accepting side reports through it that the peer's request has
-    /// arrived (its WebSocket upgrade, its preface): when a
-    /// [`Listener`](crate::listener::Listener) accepted the connection, a full
-    /// handshake cap then closes slower handshakes before this one.
-    /// Elsewhere it belongs to no listener and reporting does nothing.
-    pub progress: crate::listener::HandshakeProgress,
+    /// arrived (its WebSocket upgrade, its preface): when a listener accepted
+    /// the connection, a full handshake cap then closes slower handshakes
+    /// before this one. Elsewhere it reports to no one.
+    pub progress: HandshakeProgress,
 }
 
 impl std::fmt::Debug for Connection {

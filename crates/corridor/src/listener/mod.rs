@@ -45,7 +45,7 @@ mod slots;
 pub mod upgrade;
 
 pub use address::{BindAddr, PIPE_PREFIX};
-pub use slots::{ConnectionSlot, HandshakeProgress, ListenerStats};
+pub use slots::{ConnectionSlot, ListenerStats};
 
 use crate::carrier::{ByteIo, Connection};
 use crate::peer::{Address, ConnectionInfo, TlsInfo};

@@ -3,10 +3,12 @@
 //! cap. A full connection cap refuses the newcomer; a full handshake cap
 //! closes the handshake that has waited longest to make room, so slow
 //! connections cannot keep the places that quick ones need. A handshake
-//! whose peer has sent all it had to send (its whole HTTP request: see
-//! [`HandshakeProgress`]) is closed only when no other is left: a slow
-//! client dripping a request goes before a quick one being answered.
+//! whose peer has sent all it had to send (its whole HTTP request, reported
+//! through the connection's [`HandshakeProgress`]) is closed only when no
+//! other is left: a slow client dripping a request goes before a quick one
+//! being answered.
 
+use crate::carrier::HandshakeProgress;
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -167,38 +169,20 @@ impl HandshakeSlot {
         self.evicted.cancelled().await
     }
 
+    /// Progress that marks this handshake complete, while the listener lives.
     pub(crate) fn progress(&self) -> HandshakeProgress {
-        HandshakeProgress {
-            handshakes: Arc::downgrade(&self.handshakes),
-            id: self.id,
-        }
+        let (handshakes, id) = (Arc::downgrade(&self.handshakes), self.id);
+        HandshakeProgress::new(move || {
+            if let Some(handshakes) = handshakes.upgrade() {
+                handshakes.complete(id);
+            }
+        })
     }
 }
 
 impl Drop for HandshakeSlot {
     fn drop(&mut self) {
         self.handshakes.end(self.id);
-    }
-}
-
-/// Lets a handshake's work tell the listener that the peer has sent all it
-/// had to (an HTTP server: the whole request head). Such a handshake is
-/// closed to make room only when every other one is complete too, so slow
-/// clients that drip a request make room for quick ones, never the reverse.
-/// The default belongs to no listener (a dialled connection): reporting to
-/// it does nothing.
-#[derive(Clone, Debug, Default)]
-pub struct HandshakeProgress {
-    handshakes: std::sync::Weak<Handshakes>,
-    id: u64,
-}
-
-impl HandshakeProgress {
-    /// The peer has sent everything this phase needs from it.
-    pub fn complete(&self) {
-        if let Some(handshakes) = self.handshakes.upgrade() {
-            handshakes.complete(self.id);
-        }
     }
 }
 
