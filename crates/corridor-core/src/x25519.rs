@@ -33,12 +33,7 @@ impl Secret {
     }
 
     /// The public half.
-    pub fn public_key(&self) -> [u8; 32] {
-        self.public
-    }
-
-    /// The public half, borrowed.
-    pub fn public_key_ref(&self) -> &[u8; 32] {
+    pub fn public_key(&self) -> &[u8; 32] {
         &self.public
     }
 
@@ -63,18 +58,16 @@ impl std::fmt::Debug for Secret {
 
 /// The public key of the private key `secret`.
 pub fn public_key(secret: &[u8; 32]) -> [u8; 32] {
-    Secret::from_bytes(secret).public_key()
-}
-
-/// The shared secret of `secret` and the peer's `public` key; `None` when
-/// `public` has low order.
-pub fn agree(secret: &[u8; 32], public: &[u8; 32]) -> Option<Zeroizing<[u8; 32]>> {
-    Secret::from_bytes(secret).agree(public)
+    *Secret::from_bytes(secret).public_key()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn agree(secret: &[u8; 32], public: &[u8; 32]) -> Option<Zeroizing<[u8; 32]>> {
+        Secret::from_bytes(secret).agree(public)
+    }
 
     fn hex(text: &str) -> [u8; 32] {
         let mut out = [0u8; 32];

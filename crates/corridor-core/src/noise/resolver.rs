@@ -86,9 +86,7 @@ impl Dh for X25519Key {
     }
 
     fn pubkey(&self) -> &[u8] {
-        self.key
-            .as_ref()
-            .map_or(&[0u8; 32], |key| key.public_key_ref())
+        self.key.as_ref().map_or(&[0u8; 32], |key| key.public_key())
     }
 
     fn privkey(&self) -> &[u8] {
