@@ -11,7 +11,7 @@ import { rawEcho, rawRoundTrip } from "./raw.js";
 
 const [file, secondFile, calls, mib] = process.argv.slice(2);
 if (file === "--raw") {
-  // --raw URL MIB CALLS
+  // --raw URL MIB CALLS [ATTACH ATTACH ATTACH]
   const [, url, rawMib, rawCalls, ...attach] = process.argv.slice(2);
   console.log(
     JSON.stringify({

@@ -2,9 +2,10 @@
 // messages with at most `window` bytes in flight, timed the same way as an
 // echo stream. Straight to an echo server on loopback, with 4 MiB in flight
 // it is as fast as the platform's WebSocket moves bytes both ways at once on
-// this machine; with 256 KiB (one yamux stream's window, fixed by flowersec
-// v1) it is the most one stream can move over that WebSocket, whatever the
-// client does. Through the relay (`attach` is sent first, and an echo peer
+// this machine. With 256 KiB (one yamux stream's window) it is one message
+// at a time, stop and wait: a stream does better than that when its frames
+// pipeline within the window (Node's does), so it is a yardstick, not a
+// ceiling. Through the relay (`attach` is sent first, and an echo peer
 // attached as the channel's server answers), the same figures are the floor
 // under a session through that relay: the relay's two hops, no client code.
 
