@@ -160,11 +160,23 @@ pub async fn echo(stream: Stream) -> std::io::Result<()> {
     writer.shutdown().await
 }
 
+/// Bytes a forwarded stream moves per read, each way: a read that takes what
+/// the socket holds goes out as one frame and one record, for the reason
+/// [`echo`] gives (the proxy's splice measured tokio's 8 KiB default at a
+/// third less bulk throughput).
+const FORWARD_BUFFER_BYTES: usize = 64 * 1024;
+
 /// Pipes a stream to a TCP connection to `target`, both ways, half-closing each
 /// direction when its source ends.
 pub async fn forward(mut stream: Stream, target: &str) -> std::io::Result<()> {
     let mut tcp = tokio::net::TcpStream::connect(target).await?;
     tcp.set_nodelay(true)?;
-    tokio::io::copy_bidirectional(&mut stream, &mut tcp).await?;
+    tokio::io::copy_bidirectional_with_sizes(
+        &mut stream,
+        &mut tcp,
+        FORWARD_BUFFER_BYTES,
+        FORWARD_BUFFER_BYTES,
+    )
+    .await?;
     Ok(())
 }
