@@ -137,7 +137,8 @@ try {
     mib_s: median(results[name].map((r) => r.echo.mib_per_s_each_way)),
   });
   const rust = summary("rust");
-  console.log(`\nmedians of ${rounds} rounds (${calls} calls, ${mib} MiB each way through one stream; connect is attach plus handshake; relay and endpoint: ${bin}):`);
+  const masking = process.env.WS_NO_BUFFER_UTIL ? "ws without bufferutil (WS_NO_BUFFER_UTIL)" : "ws with bufferutil";
+  console.log(`\nmedians of ${rounds} rounds (${calls} calls, ${mib} MiB each way through one stream; connect is attach plus handshake; relay and endpoint: ${bin}; Node: ${masking}):`);
   // `first_connect_ms` is the first connect in a fresh Node process (or, in
   // round 1, a fresh page): it also pays the platform's one-time set-up.
   console.log("client    connect_ms  first_connect_ms  rpc_p50_us  rpc_p99_us  echo_MiB/s  echo_vs_rust");
