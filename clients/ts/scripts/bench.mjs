@@ -150,13 +150,13 @@ try {
   // streams) in the same run: straight to an echo server, and through the
   // same relay to an echo peer. `in flight` is 4 MiB (what the WebSocket
   // moves) or 256 KiB (one stream's window).
-  console.log("\nplain WebSocket ceilings   rtt_p50_us  echo_MiB/s 4MiB / 256KiB in flight   client: echo_vs_256KiB  rpc_p50_minus_rtt_us");
+  console.log("\nplain WebSocket            rtt_p50_us  echo_MiB/s 4MiB / 256KiB in flight   client: echo_vs_4MiB  echo_vs_256KiB  rpc_p50_minus_rtt_us");
   for (const name of ["node", "chromium"]) {
     const s = summary(name);
     for (const [where, ceiling] of [["direct", ceilings], ["through relay", relayed]]) {
       const [rtt, full, windowed] = ["rtt_p50_us", "mib_s", "window_mib_s"].map((key) => median(ceiling[name].map((c) => c[key])));
       console.log(
-        `${`${name}, ${where}`.padEnd(25)} ${rtt.toFixed(0).padStart(11)}  ${full.toFixed(1).padStart(10)} / ${windowed.toFixed(1).padEnd(25)} ${(s.mib_s / windowed).toFixed(2).padStart(22)}  ${(s.p50_us - rtt).toFixed(0).padStart(20)}`,
+        `${`${name}, ${where}`.padEnd(25)} ${rtt.toFixed(0).padStart(11)}  ${full.toFixed(1).padStart(10)} / ${windowed.toFixed(1).padEnd(25)} ${(s.mib_s / full).toFixed(2).padStart(20)}  ${(s.mib_s / windowed).toFixed(2).padStart(14)}  ${(s.p50_us - rtt).toFixed(0).padStart(20)}`,
       );
     }
   }
