@@ -387,7 +387,7 @@ async fn dial_back(
     }
     tracing::debug!(host = %connect.host, client = %connect.client_addr, %target, "visitor spliced");
     tokio::select! {
-        _ = crate::splice::splice(&mut data, &mut local) => {}
+        _ = corridor::builtin::splice(&mut data, &mut local) => {}
         _ = hard_stop.cancelled() => {}
     }
     Ok(())

@@ -27,7 +27,6 @@ mod public;
 pub mod routes;
 pub mod server;
 pub mod sniff;
-mod splice;
 mod state;
 pub mod store;
 

@@ -172,7 +172,7 @@ async fn route(
         return "agent_closed";
     }
     let spliced = tokio::select! {
-        spliced = crate::splice::splice(&mut visitor.io, &mut data.io) => spliced,
+        spliced = corridor::builtin::splice(&mut visitor.io, &mut data.io) => spliced,
         _ = shared.hard_stop.cancelled() => return "drained",
     };
     match spliced {

@@ -1,7 +1,8 @@
 //! The services every corridor endpoint can offer out of the box: `ping`,
 //! `echo`, `info` and `whoami` RPC, `echo` streams, and forwarding a stream
 //! kind to a local TCP port. `corridor serve` and `corridor ipc serve` run
-//! them; applications may too.
+//! them; applications may too. [`splice`] joins two connections both ways,
+//! for that forwarding and for the ingress proxy.
 
 use crate::Stream;
 use crate::peer::Peer;
@@ -160,23 +161,43 @@ pub async fn echo(stream: Stream) -> std::io::Result<()> {
     writer.shutdown().await
 }
 
-/// Bytes a forwarded stream moves per read, each way: a read that takes what
-/// the socket holds goes out as one frame and one record, for the reason
-/// [`echo`] gives (the proxy's splice measured tokio's 8 KiB default at a
-/// third less bulk throughput).
-const FORWARD_BUFFER_BYTES: usize = 64 * 1024;
+/// Bytes moved per read, each way, by [`splice`]: a read that takes what the
+/// socket holds goes out as one frame and one record, for the reason
+/// [`echo`] gives (the proxy measured tokio's 8 KiB default at a third less
+/// bulk throughput).
+const SPLICE_BUFFER_BYTES: usize = 64 * 1024;
+
+/// Copies `a` to `b` and `b` to `a` until both directions end, passing a
+/// half-close on one side to the other; the byte counts of each direction.
+///
+/// ```
+/// use tokio::io::{AsyncReadExt, AsyncWriteExt};
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let (mut near, mut a) = tokio::io::duplex(1024);
+/// let (mut b, mut far) = tokio::io::duplex(1024);
+/// let pipe = tokio::spawn(async move { corridor::builtin::splice(&mut a, &mut b).await });
+/// near.write_all(b"ping").await.unwrap();
+/// near.shutdown().await.unwrap();
+/// let mut got = Vec::new();
+/// far.read_to_end(&mut got).await.unwrap();
+/// assert_eq!(got, b"ping");
+/// drop(far);
+/// assert_eq!(pipe.await.unwrap().unwrap().0, 4);
+/// # });
+/// ```
+pub async fn splice<A, B>(a: &mut A, b: &mut B) -> std::io::Result<(u64, u64)>
+where
+    A: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + ?Sized,
+    B: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + ?Sized,
+{
+    tokio::io::copy_bidirectional_with_sizes(a, b, SPLICE_BUFFER_BYTES, SPLICE_BUFFER_BYTES).await
+}
 
 /// Pipes a stream to a TCP connection to `target`, both ways, half-closing each
 /// direction when its source ends.
 pub async fn forward(mut stream: Stream, target: &str) -> std::io::Result<()> {
     let mut tcp = tokio::net::TcpStream::connect(target).await?;
     tcp.set_nodelay(true)?;
-    tokio::io::copy_bidirectional_with_sizes(
-        &mut stream,
-        &mut tcp,
-        FORWARD_BUFFER_BYTES,
-        FORWARD_BUFFER_BYTES,
-    )
-    .await?;
+    splice(&mut stream, &mut tcp).await?;
     Ok(())
 }
