@@ -16,6 +16,12 @@
 //!
 //! `cargo bench -p corridor-ipc --bench ipc -- [--calls N] [--rounds N] [--seconds N] [--setups N]`
 //! Not a test: it prints figures and ratios, and asserts nothing about speed.
+//!
+//! For a profiler: `plain-only` or `ipc-only` runs just that side's 8
+//! clients for `--seconds` (after the round trips in sequence) and prints
+//! their calls per second, e.g. under `perf stat` to count CPU per call.
+//! `CORRIDOR_BENCH_RUNTIME=current_thread` runs both processes on tokio's
+//! single-threaded runtime.
 
 use corridor::builtin::{self, Info};
 use corridor::rpc::Router;
@@ -81,6 +87,24 @@ where
     .await;
     let connections = std::mem::take(&mut *returned.lock().expect("returned"));
     (calls as f64 / seconds as f64, connections)
+}
+
+/// The plain echo's calls per second with 8 clients, and the streams back.
+async fn plain_eight(streams: Vec<UnixStream>, seconds: u64) -> (f64, Vec<UnixStream>) {
+    eight_clients(streams, seconds, |mut stream: UnixStream| async move {
+        plain_call(&mut stream).await;
+        stream
+    })
+    .await
+}
+
+/// IPC's calls per second with 8 clients, and the sessions back.
+async fn ipc_eight(sessions: Vec<Arc<Session>>, seconds: u64) -> (f64, Vec<Arc<Session>>) {
+    eight_clients(sessions, seconds, |session: Arc<Session>| async move {
+        ipc_call(&session).await;
+        session
+    })
+    .await
 }
 
 /// A plain echo server: u32 length, bytes, answered the same.
@@ -255,19 +279,22 @@ fn main() {
             plain_streams.push(UnixStream::connect(&plain_path).await.expect("connect"));
             sessions.push(Arc::new(connect(&client, &SessionOptions::default()).await.expect("connect")));
         }
+        let only = match bench::mode(&["plain-only", "ipc-only"], "both").as_str() {
+            "plain-only" => Some(("plain", plain_eight(std::mem::take(&mut plain_streams), args.seconds).await.0)),
+            "ipc-only" => Some(("IPC", ipc_eight(std::mem::take(&mut sessions), args.seconds).await.0)),
+            _ => None,
+        };
+        if let Some((side, rate)) = only {
+            println!("8 clients, {side} only: {rate:.0} calls/s for {} s", args.seconds);
+            drop(servers.stdin.take());
+            let _ = servers.wait();
+            return;
+        }
         let mut parallel = Vec::new();
         for _ in 0..args.rounds {
-            let (plain_rate, streams) = eight_clients(plain_streams, args.seconds, |mut stream: UnixStream| async move {
-                plain_call(&mut stream).await;
-                stream
-            })
-            .await;
+            let (plain_rate, streams) = plain_eight(plain_streams, args.seconds).await;
             plain_streams = streams;
-            let (ipc_rate, back) = eight_clients(sessions, args.seconds, |session: Arc<Session>| async move {
-                ipc_call(&session).await;
-                session
-            })
-            .await;
+            let (ipc_rate, back) = ipc_eight(sessions, args.seconds).await;
             sessions = back;
             parallel.push((plain_rate, ipc_rate));
         }

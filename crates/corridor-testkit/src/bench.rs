@@ -14,8 +14,16 @@ pub fn flag(name: &str, default: u64) -> u64 {
         .unwrap_or(default)
 }
 
-/// The runtime every load tool runs in: two workers, this machine's cores.
+/// The runtime every load tool runs in: two workers, this machine's cores;
+/// or, with `CORRIDOR_BENCH_RUNTIME=current_thread` in the environment
+/// (which child processes inherit), tokio's single-threaded runtime.
 pub fn runtime() -> tokio::runtime::Runtime {
+    if std::env::var("CORRIDOR_BENCH_RUNTIME").as_deref() == Ok("current_thread") {
+        return tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+    }
     tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()

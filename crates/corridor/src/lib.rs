@@ -92,6 +92,7 @@ mod session;
 mod timer;
 pub mod tls;
 mod tunnel;
+mod wake_set;
 
 /// The sans-io protocol core, re-exported so applications need one dependency.
 pub use corridor_core as core;

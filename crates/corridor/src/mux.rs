@@ -6,7 +6,9 @@
 //! and wakes every few seconds so the crate's pings go out on an idle session.
 //! Work given to its [`Runner`] (the RPC stream's reader and writer) runs on
 //! that same task, so a message read from the carrier reaches its handler,
-//! and an answer reaches the carrier, without waking another thread.
+//! and an answer reaches the carrier, without waking another thread. Each
+//! has a waker of its own ([`WakeSet`]): a wake-up polls what was woken,
+//! and what one woke in the other is served within the same wake-up.
 //! Windows are fixed at 256 KiB per stream: flowersec v1 refuses a window
 //! update that would take its send window above that, and the crate grows
 //! windows unless the connection window is exactly streams x 256 KiB. (Growth
@@ -16,6 +18,7 @@
 use crate::error::Error;
 use crate::secure::SecureStream;
 use crate::timer::LazyTimer;
+use crate::wake_set::WakeSet;
 use corridor_core::Role;
 use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
@@ -188,6 +191,14 @@ impl Mux {
 
 type Connection = yamux::Connection<Compat<SecureStream>>;
 
+/// The driver's parts, each woken on its own ([`WakeSet`]): the connection
+/// (with the commands and the keepalive tick) and the work beside it.
+const CONNECTION: usize = 0;
+const WORK: usize = 1;
+
+/// Rounds one wake-up of the driver serves at most before other tasks run.
+const MAX_ROUNDS: usize = 8;
+
 /// What reaches the driver from the session's handles.
 struct Inputs {
     commands: mpsc::Receiver<Command>,
@@ -209,45 +220,56 @@ async fn drive(
     let every = options.keepalive_interval.max(Duration::from_millis(1));
     let mut ticker = LazyTimer::new(tokio::time::Instant::now() + every);
     let mut running = FuturesUnordered::new();
-    let outcome = std::future::poll_fn(|cx| {
-        // The tick only wakes us: polling the connection sends a due ping.
-        while ticker.poll_fired(cx) {
-            ticker.reset(tokio::time::Instant::now() + every);
-        }
-        while closing.is_none() {
-            match inputs.commands.poll_recv(cx) {
-                Poll::Ready(Some(Command::Open(reply))) => opening.push_back(reply),
-                Poll::Ready(Some(Command::Close(reply))) => closing = Some(Some(reply)),
-                Poll::Ready(None) => closing = Some(None),
-                Poll::Pending => break,
+    let wakes = WakeSet::<2>::new();
+    let outcome = std::future::poll_fn(|task| {
+        wakes.begin(task);
+        for _ in 0..MAX_ROUNDS {
+            // Work first, so that what it wrote goes out in this round.
+            if wakes.take(WORK) {
+                let cx = &mut wakes.context(WORK);
+                while let Poll::Ready(Some(work)) = inputs.work.poll_recv(cx) {
+                    running.push(work);
+                }
+                run_ready(&mut running, cx);
+            }
+            if wakes.take(CONNECTION) || closing.is_some() {
+                let cx = &mut wakes.context(CONNECTION);
+                // The tick only wakes us: polling the connection sends a due ping.
+                while ticker.poll_fired(cx) {
+                    ticker.reset(tokio::time::Instant::now() + every);
+                }
+                while closing.is_none() {
+                    match inputs.commands.poll_recv(cx) {
+                        Poll::Ready(Some(Command::Open(reply))) => opening.push_back(reply),
+                        Poll::Ready(Some(Command::Close(reply))) => closing = Some(Some(reply)),
+                        Poll::Ready(None) => closing = Some(None),
+                        Poll::Pending => break,
+                    }
+                }
+                if closing.is_some() {
+                    let deadline = close_deadline
+                        .get_or_insert_with(|| Box::pin(tokio::time::sleep(options.close_timeout)));
+                    if deadline.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Err("close_timeout".to_owned()));
+                    }
+                    run_ready(&mut running, &mut wakes.context(WORK));
+                    if let Poll::Ready(result) = connection.poll_close(cx) {
+                        return Poll::Ready(result.map_err(|error| error.to_string()));
+                    }
+                } else if let Poll::Ready(outcome) =
+                    poll_connection(&mut connection, &mut opening, &inbound, cx)
+                {
+                    return Poll::Ready(outcome);
+                }
+            }
+            // What the connection read may have woken the work, and what the
+            // work wrote the connection: then another round.
+            if wakes.settle() {
+                return Poll::Pending;
             }
         }
-        while let Poll::Ready(Some(work)) = inputs.work.poll_recv(cx) {
-            running.push(work);
-        }
-        if closing.is_some() {
-            let deadline = close_deadline
-                .get_or_insert_with(|| Box::pin(tokio::time::sleep(options.close_timeout)));
-            if deadline.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(Err("close_timeout".to_owned()));
-            }
-            run_ready(&mut running, cx);
-            return connection
-                .poll_close(cx)
-                .map(|result| result.map_err(|error| error.to_string()));
-        }
-        // Work first, so what it wrote goes out in this pass; then once more
-        // after the connection, so what it read is answered in this pass too
-        // (and the answer sent) rather than on the next wake-up.
-        run_ready(&mut running, cx);
-        if let Poll::Ready(outcome) = poll_connection(&mut connection, &mut opening, &inbound, cx) {
-            return Poll::Ready(outcome);
-        }
-        if running.is_empty() {
-            return Poll::Pending;
-        }
-        run_ready(&mut running, cx);
-        poll_connection(&mut connection, &mut opening, &inbound, cx)
+        wakes.yield_now(task);
+        Poll::Pending
     })
     .await;
     let reason = outcome.err().unwrap_or_else(|| "closed".to_owned());

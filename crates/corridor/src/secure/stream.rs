@@ -308,18 +308,27 @@ impl SecureStream {
     }
 
     /// Sends a ping record if nothing was sent for the keepalive interval.
-    /// Called from the read side, which the mux task polls continuously.
+    /// Called from the read side, which the mux task polls whenever the
+    /// connection is woken (the timer wakes it too).
     fn poll_keepalive(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
         let due = match &mut self.keepalive {
             Some(keepalive) => keepalive.poll_expired(cx),
             None => false,
         };
-        // Buffered plaintext is about to be sent anyway.
-        if due && self.buffered() == 0 {
-            if let Poll::Ready(ready) = self.poll_send_control(cx, RecordKind::Ping) {
+        if due {
+            if self.buffered() > 0 {
+                // Buffered plaintext is about to be sent anyway: that is the activity.
+                if let Some(keepalive) = &mut self.keepalive {
+                    keepalive.touch();
+                }
+                self.arm_keepalive(cx);
+            } else if let Poll::Ready(ready) = self.poll_send_control(cx, RecordKind::Ping) {
                 ready?;
                 self.keepalive_unflushed = true;
+                self.arm_keepalive(cx);
             }
+            // Else the carrier wakes this side when it has room, and the
+            // ping is still due then.
         }
         if self.keepalive_unflushed {
             if let Poll::Ready(flushed) = Pin::new(&mut self.io).poll_flush(cx) {
@@ -328,6 +337,14 @@ impl SecureStream {
             }
         }
         Ok(())
+    }
+
+    /// Sets the keepalive timer for the next interval. Done at once: the
+    /// session driver polls this side again only when something wakes it.
+    fn arm_keepalive(&mut self, cx: &mut Context<'_>) {
+        if let Some(keepalive) = &mut self.keepalive {
+            let _ = keepalive.poll_expired(cx);
+        }
     }
 
     fn poll_idle(&mut self, cx: &mut Context<'_>) -> io::Result<()> {
