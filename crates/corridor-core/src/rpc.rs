@@ -7,6 +7,7 @@
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// Largest frame accepted by default (flowersec's default).
 pub const DEFAULT_MAX_FRAME_BYTES: usize = 1024 * 1024;
@@ -21,6 +22,9 @@ pub const CODE_OVERLOADED: u32 = 429;
 pub const CODE_INTERNAL: u32 = 500;
 /// Error code: the request payload is not what the handler takes.
 pub const CODE_BAD_REQUEST: u32 = 400;
+
+/// The room an encoded frame starts with: a small call or answer fits.
+const SMALL_FRAME_BYTES: usize = 256;
 
 /// One RPC frame.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -130,11 +134,7 @@ impl Envelope {
 
     /// What this envelope is.
     pub fn kind(&self) -> Kind {
-        match (self.request_id, self.response_to) {
-            (0, 0) => Kind::Notification,
-            (_, 0) => Kind::Request,
-            _ => Kind::Response,
-        }
+        kind_of(self.request_id, self.response_to)
     }
 
     /// Parses and checks one frame body.
@@ -147,26 +147,131 @@ impl Envelope {
     /// assert_eq!(Envelope::decode(&frame[4..]).unwrap(), env);
     /// ```
     pub fn decode(body: &[u8]) -> Result<Envelope, EnvelopeError> {
-        let envelope: Envelope = serde_json::from_slice(body)
-            .map_err(|error| EnvelopeError::InvalidJson(error.to_string()))?;
-        if envelope.request_id > MAX_ID
-            || envelope.response_to > MAX_ID
-            || (envelope.request_id != 0 && envelope.response_to != 0)
-        {
-            return Err(EnvelopeError::InvalidIds);
-        }
+        let envelope: Envelope = serde_json::from_slice(body).map_err(invalid_json)?;
+        check_ids(envelope.request_id, envelope.response_to)?;
         Ok(envelope)
     }
 
     /// The frame: u32 BE length, then the JSON body.
     pub fn encode_frame(&self) -> Vec<u8> {
-        let mut frame = vec![0u8; 4];
-        // Serialising a Value-bearing struct into a Vec cannot fail.
-        let _ = serde_json::to_writer(&mut frame, self);
-        let length = (frame.len() - 4) as u32;
-        frame[..4].copy_from_slice(&length.to_be_bytes());
-        frame
+        // Serialising a Value-bearing struct into a Vec cannot fail (a
+        // Value's map keys are strings); were it to, the frame is empty.
+        frame_of(self).unwrap_or_else(|_| 0u32.to_be_bytes().to_vec())
     }
+}
+
+/// The frame of a request of `type_id` carrying `payload`, encoded from the
+/// caller's own type: the same JSON as [`Envelope::request`]'s frame,
+/// without a `Value` built first.
+///
+/// ```
+/// use corridor_core::rpc::{Envelope, encode_request_frame};
+/// let frame = encode_request_frame(7, 1, &[1, 2]).unwrap();
+/// let envelope = Envelope::decode(&frame[4..]).unwrap();
+/// assert_eq!(envelope, Envelope::request(7, 1, serde_json::json!([1, 2])));
+/// ```
+pub fn encode_request_frame<T: Serialize + ?Sized>(
+    type_id: u32,
+    request_id: u64,
+    payload: &T,
+) -> Result<Vec<u8>, serde_json::Error> {
+    // Envelope's fields, in its order; `error` is left out as it is when unset.
+    #[derive(Serialize)]
+    struct Request<'a, T: ?Sized> {
+        type_id: u32,
+        request_id: u64,
+        response_to: u64,
+        payload: &'a T,
+    }
+    frame_of(&Request {
+        type_id,
+        request_id,
+        response_to: 0,
+        payload,
+    })
+}
+
+/// An envelope whose payload is left as JSON text borrowed from the frame:
+/// a reader hands a response's payload to its caller unparsed, and the
+/// caller parses it once, into its own type.
+///
+/// ```
+/// use corridor_core::rpc::{Kind, RawEnvelope};
+/// let body = br#"{"type_id":7,"request_id":0,"response_to":3,"payload":{"n":1}}"#;
+/// let raw = RawEnvelope::decode(body).unwrap();
+/// assert_eq!(raw.kind(), Kind::Response);
+/// assert_eq!(raw.payload.get(), r#"{"n":1}"#);
+/// ```
+#[derive(Debug, Deserialize)]
+pub struct RawEnvelope<'a> {
+    /// Routes the message to a handler.
+    pub type_id: u32,
+    /// The caller's id for a request; 0 otherwise.
+    pub request_id: u64,
+    /// The request this answers; 0 otherwise.
+    pub response_to: u64,
+    /// The message body, as it came.
+    #[serde(borrow)]
+    pub payload: &'a RawValue,
+    /// Set on failed responses.
+    #[serde(default)]
+    pub error: Option<WireError>,
+}
+
+impl<'a> RawEnvelope<'a> {
+    /// Parses and checks one frame body, as [`Envelope::decode`] does.
+    pub fn decode(body: &'a [u8]) -> Result<RawEnvelope<'a>, EnvelopeError> {
+        let envelope: RawEnvelope = serde_json::from_slice(body).map_err(invalid_json)?;
+        check_ids(envelope.request_id, envelope.response_to)?;
+        Ok(envelope)
+    }
+
+    /// What this envelope is.
+    pub fn kind(&self) -> Kind {
+        kind_of(self.request_id, self.response_to)
+    }
+
+    /// The envelope with its payload parsed.
+    pub fn into_envelope(self) -> Result<Envelope, EnvelopeError> {
+        Ok(Envelope {
+            type_id: self.type_id,
+            request_id: self.request_id,
+            response_to: self.response_to,
+            payload: serde_json::from_str(self.payload.get()).map_err(invalid_json)?,
+            error: self.error,
+        })
+    }
+}
+
+fn kind_of(request_id: u64, response_to: u64) -> Kind {
+    match (request_id, response_to) {
+        (0, 0) => Kind::Notification,
+        (_, 0) => Kind::Request,
+        _ => Kind::Response,
+    }
+}
+
+fn check_ids(request_id: u64, response_to: u64) -> Result<(), EnvelopeError> {
+    if request_id > MAX_ID || response_to > MAX_ID || (request_id != 0 && response_to != 0) {
+        return Err(EnvelopeError::InvalidIds);
+    }
+    Ok(())
+}
+
+fn invalid_json(error: serde_json::Error) -> EnvelopeError {
+    EnvelopeError::InvalidJson(error.to_string())
+}
+
+/// `body` behind its length as a u32 BE.
+fn frame_of<T: Serialize + ?Sized>(body: &T) -> Result<Vec<u8>, serde_json::Error> {
+    // Room for a small message at once: serde_json writes piece by piece,
+    // and a Vec grown from 4 bytes reallocated five times.
+    let mut frame = Vec::with_capacity(SMALL_FRAME_BYTES);
+    frame.extend_from_slice(&[0; 4]);
+    serde_json::to_writer(&mut frame, body)?;
+    let length = (frame.len() - 4) as u32;
+    frame[..4].copy_from_slice(&length.to_be_bytes());
+    Ok(frame)
 }
 
 #[cfg(test)]

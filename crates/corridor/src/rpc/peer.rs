@@ -16,7 +16,10 @@ use super::{Failure, RpcError};
 use crate::mux::{Runner, Stream};
 use crate::peer::Peer;
 use bytes::Bytes;
-use corridor_core::rpc::{CODE_INTERNAL, CODE_OVERLOADED, Envelope, Kind, MAX_ID};
+use corridor_core::rpc::{
+    CODE_INTERNAL, CODE_OVERLOADED, Envelope, Kind, MAX_ID, RawEnvelope, WireError,
+    encode_request_frame,
+};
 use futures_util::future::BoxFuture;
 use futures_util::{FutureExt, StreamExt};
 use serde::Serialize;
@@ -166,7 +169,7 @@ struct Shared {
     unbound: Mutex<Option<mpsc::UnboundedReceiver<Queued>>>,
     closed: Mutex<Option<String>>,
     stop: CancellationToken,
-    pending: Mutex<HashMap<u64, oneshot::Sender<Envelope>>>,
+    pending: Mutex<HashMap<u64, oneshot::Sender<Answer>>>,
     next_id: AtomicU64,
     calls: Arc<Semaphore>,
 }
@@ -339,7 +342,6 @@ impl Rpc {
         Req: Serialize + ?Sized,
         Resp: DeserializeOwned,
     {
-        let payload = serde_json::to_value(request)?;
         let _slot = self
             .shared
             .calls
@@ -354,7 +356,7 @@ impl Rpc {
         if request_id > MAX_ID {
             return Err(RpcError::Closed("request ids exhausted".into()));
         }
-        let frame = self.checked(Envelope::request(type_id, request_id, payload).encode_frame())?;
+        let frame = self.checked(encode_request_frame(type_id, request_id, request)?)?;
         let (answer, answered) = oneshot::channel();
         lock(&self.shared.pending).insert(request_id, answer);
         let _pending = PendingGuard {
@@ -380,7 +382,7 @@ impl Rpc {
                 message: error.message.unwrap_or_default(),
             });
         }
-        Ok(serde_json::from_value(response.payload)?)
+        Ok(serde_json::from_slice(&response.payload)?)
     }
 
     /// Sends a notification of `type_id`, waiting for room in the outbound
@@ -489,6 +491,24 @@ impl Drop for CloseOnDrop {
     }
 }
 
+/// What a call's caller receives: the response's payload as JSON text, or
+/// the peer's error.
+struct Answer {
+    payload: Bytes,
+    error: Option<WireError>,
+}
+
+/// `part` of `frame` as a `Bytes` sharing its buffer: serde_json borrows a
+/// raw payload from the frame it parsed, so it lies within it (a copy
+/// otherwise).
+fn slice_of(frame: &Bytes, part: &[u8]) -> Bytes {
+    let start = (part.as_ptr() as usize).wrapping_sub(frame.as_ptr() as usize);
+    match start.checked_add(part.len()) {
+        Some(end) if end <= frame.len() => frame.slice(start..end),
+        _ => Bytes::copy_from_slice(part),
+    }
+}
+
 /// Removes a call's pending entry however the call ends.
 struct PendingGuard<'a> {
     shared: &'a Shared,
@@ -592,13 +612,17 @@ async fn read_frames(reader: tokio::io::ReadHalf<Stream>, rpc: &Rpc) {
     ));
     let handlers = Arc::new(Semaphore::new(options.max_concurrent_requests.max(1)));
     let notification_slots = Arc::new(Semaphore::new(options.max_queued_notifications.max(1)));
+    // One wait for the stop, kept across frames: a new one per frame took
+    // the token's lock twice whenever the stream had nothing to read.
+    let stopped = shared.stop.cancelled();
+    tokio::pin!(stopped);
     let reason = loop {
         // Frames already received are read before a stop is honoured: what
         // the peer said just before closing (a goodbye) still reaches us.
         let frame = tokio::select! {
             biased;
             frame = frames.next() => frame,
-            _ = shared.stop.cancelled() => break "closed".to_owned(),
+            _ = &mut stopped => break "closed".to_owned(),
         };
         let bytes = match frame {
             None => break "peer_closed".to_owned(),
@@ -606,9 +630,25 @@ async fn read_frames(reader: tokio::io::ReadHalf<Stream>, rpc: &Rpc) {
                 break "rpc_frame_too_large".to_owned();
             }
             Some(Err(error)) => break format!("io: {error}"),
-            Some(Ok(bytes)) => bytes,
+            Some(Ok(bytes)) => bytes.freeze(),
         };
-        let envelope = match Envelope::decode(&bytes) {
+        // A response's payload goes to its caller as it came, to be parsed
+        // once into the caller's type; the rest is parsed for the handlers.
+        let envelope = match RawEnvelope::decode(&bytes) {
+            Ok(raw) if raw.kind() == Kind::Response => {
+                let waiting = lock(&shared.pending).remove(&raw.response_to);
+                if let Some(answer) = waiting {
+                    let _ = answer.send(Answer {
+                        payload: slice_of(&bytes, raw.payload.get().as_bytes()),
+                        error: raw.error,
+                    });
+                }
+                continue;
+            }
+            Ok(raw) => raw.into_envelope(),
+            Err(error) => Err(error),
+        };
+        let envelope = match envelope {
             Ok(envelope) => envelope,
             Err(error) => {
                 tracing::debug!(%error, "closing RPC stream");
@@ -616,12 +656,8 @@ async fn read_frames(reader: tokio::io::ReadHalf<Stream>, rpc: &Rpc) {
             }
         };
         match envelope.kind() {
-            Kind::Response => {
-                let waiting = lock(&shared.pending).remove(&envelope.response_to);
-                if let Some(answer) = waiting {
-                    let _ = answer.send(envelope);
-                }
-            }
+            // Delivered above.
+            Kind::Response => {}
             Kind::Notification => {
                 let slot = if options.notification_backpressure {
                     tokio::select! {

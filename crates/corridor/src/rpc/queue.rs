@@ -88,14 +88,22 @@ impl FrameQueue {
         frame: Bytes,
         deadline: Instant,
     ) -> Result<(), Refused> {
-        let acquire = self.room[class as usize]
-            .clone()
-            .acquire_many_owned(self.charge(&frame));
-        match tokio::time::timeout_at(deadline, acquire).await {
-            Ok(Ok(room)) => self.enter(frame, room),
-            Ok(Err(_)) => Err(Refused::Closed),
-            Err(_) => Err(Refused::Full),
-        }
+        let room = &self.room[class as usize];
+        let charge = self.charge(&frame);
+        // Room now (the usual case) needs no timer.
+        let permit = match room.clone().try_acquire_many_owned(charge) {
+            Ok(permit) => permit,
+            Err(TryAcquireError::Closed) => return Err(Refused::Closed),
+            Err(TryAcquireError::NoPermits) => {
+                let acquire = room.clone().acquire_many_owned(charge);
+                match tokio::time::timeout_at(deadline, acquire).await {
+                    Ok(Ok(permit)) => permit,
+                    Ok(Err(_)) => return Err(Refused::Closed),
+                    Err(_) => return Err(Refused::Full),
+                }
+            }
+        };
+        self.enter(frame, permit)
     }
 
     /// Bytes of calls and notifications queued and not yet written.

@@ -25,6 +25,9 @@ use std::task::{Context, Poll, ready};
 use std::time::Duration;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
+/// The plaintext room a new record starts with, whatever its first write.
+const SMALL_RECORD_BYTES: usize = 1024;
+
 /// Tuning of a secure stream.
 #[derive(Clone, Copy, Debug)]
 pub struct SecureOptions {
@@ -446,8 +449,10 @@ impl AsyncWrite for SecureStream {
         }
         let take = buf.len().min(this.record_plaintext - this.buffered());
         if this.outgoing.is_empty() {
+            // yamux writes a frame's 12-byte header, then its body: room for
+            // a small body at once spares a reallocation per record.
             this.outgoing
-                .reserve_exact(this.header_len + take + this.tag_len);
+                .reserve_exact(this.header_len + take.max(SMALL_RECORD_BYTES) + this.tag_len);
             this.outgoing.resize(this.header_len, 0);
         } else {
             // Room for the tag too, so sealing never reallocates.
