@@ -60,8 +60,9 @@ enum UsersCommand {
     Revoke {
         /// The user.
         name: String,
-        /// The key's fingerprint (as `corridor users keys` shows it).
-        #[arg(long)]
+        /// The key's fingerprint (as `corridor users keys` shows it). It
+        /// may begin with `-` (it is base64url), and is taken as it is.
+        #[arg(long, allow_hyphen_values = true)]
         key: String,
     },
     /// Remove a user, its keys and tokens; its live sessions close.

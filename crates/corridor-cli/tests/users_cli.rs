@@ -97,3 +97,16 @@ async fn tokens_printed_by_the_cli_enroll_and_its_revocation_closes_the_session(
     assert!(ok(users(&db, &["list"])).contains("keys=0"));
     handle.shutdown();
 }
+
+/// A fingerprint is base64url and may begin with `-`: it is the key's
+/// fingerprint, not a flag (a random key's did so about once in 64 runs).
+#[test]
+fn a_fingerprint_beginning_with_a_dash_is_taken_as_the_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = dir.path().join("users.db");
+    ok(users(&db, &["add", "alice"]));
+    let revoked = users(&db, &["revoke", "alice", "--key", "-rNotAKeyOfAlice"]);
+    assert!(!revoked.status.success());
+    let stderr = String::from_utf8_lossy(&revoked.stderr);
+    assert!(!stderr.contains("unexpected argument"), "{stderr}");
+}
