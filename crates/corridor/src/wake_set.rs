@@ -2,8 +2,9 @@
 //! polls only the parts that were woken.
 //!
 //! The session driver is such a task: the yamux connection is one part, the
-//! work beside it (the RPC stream's reader and writer) another. Polled as
-//! one, every wake-up polled both, and a part's wake that landed while the
+//! work beside it (the RPC stream's reader and writer) another, its inputs
+//! (commands, the keepalive tick) a third. Polled as one, every wake-up
+//! polled them all, and a part's wake that landed while the
 //! task was running (the writer's frame waking the connection, the
 //! connection's data waking the reader) made tokio poll the whole task once
 //! more. With a [`WakeSet`], a wake while the task runs only marks its part,
@@ -98,12 +99,12 @@ impl<const N: usize> WakeSet<N> {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
 
-    /// Counts the task's wakes.
-    struct Count(AtomicUsize);
+    /// Counts the wakes of a task.
+    pub(crate) struct Count(pub(crate) AtomicUsize);
 
     impl ArcWake for Count {
         fn wake_by_ref(count: &Arc<Self>) {
@@ -111,7 +112,8 @@ mod tests {
         }
     }
 
-    fn task() -> (Arc<Count>, Waker) {
+    /// A task's waker and the count of its wakes.
+    pub(crate) fn task() -> (Arc<Count>, Waker) {
         let count = Arc::new(Count(AtomicUsize::new(0)));
         (count.clone(), futures_util::task::waker(count))
     }

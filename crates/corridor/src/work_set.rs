@@ -72,20 +72,12 @@ impl WorkSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wake_set::tests::task;
     use std::sync::atomic::AtomicUsize;
-
-    struct Count(AtomicUsize);
-
-    impl ArcWake for Count {
-        fn wake_by_ref(count: &Arc<Self>) {
-            count.0.fetch_add(1, SeqCst);
-        }
-    }
 
     #[test]
     fn a_future_is_polled_when_woken_and_dropped_when_done() {
-        let driver_count = Arc::new(Count(AtomicUsize::new(0)));
-        let driver = futures_util::task::waker(driver_count.clone());
+        let (driver_count, driver) = task();
         let polls = Arc::new(AtomicUsize::new(0));
         let (kept_tx, kept_rx) = std::sync::mpsc::channel::<Waker>();
         let mut set = WorkSet::default();
