@@ -190,12 +190,10 @@ impl Mux {
 
 type Connection = yamux::Connection<Compat<SecureStream>>;
 
-/// The driver's parts, each woken on its own ([`WakeSet`]): the connection,
-/// the work beside it, and the inputs (commands, new work, the keepalive
-/// tick), which a call's wake-ups need not poll.
+/// The driver's parts, each woken on its own ([`WakeSet`]): the connection
+/// (with the commands and the keepalive tick) and the work beside it.
 const CONNECTION: usize = 0;
 const WORK: usize = 1;
-const INPUTS: usize = 2;
 
 /// Rounds one wake-up of the driver serves at most before other tasks run.
 const MAX_ROUNDS: usize = 8;
@@ -221,19 +219,23 @@ async fn drive(
     let every = options.keepalive_interval.max(Duration::from_millis(1));
     let mut ticker = LazyTimer::new(tokio::time::Instant::now() + every);
     let mut running = WorkSet::default();
-    let wakes = WakeSet::<3>::new();
+    let wakes = WakeSet::<2>::new();
     let outcome = std::future::poll_fn(|task| {
         wakes.begin(task);
         for _ in 0..MAX_ROUNDS {
-            if wakes.take(INPUTS) {
-                let cx = &mut wakes.context(INPUTS);
-                // Each input hands the part that serves it a wake of its own,
-                // taken in this round: a tick or an open is the connection's
-                // (polling it sends a due ping), new work the work's.
-                let (connection_part, work_part) = (wakes.context(CONNECTION), wakes.context(WORK));
+            // Work first, so that what it wrote goes out in this round.
+            if wakes.take(WORK) {
+                let cx = &mut wakes.context(WORK);
+                while let Poll::Ready(Some(work)) = inputs.work.poll_recv(cx) {
+                    running.push(work, cx.waker());
+                }
+                running.run();
+            }
+            if wakes.take(CONNECTION) || closing.is_some() {
+                let cx = &mut wakes.context(CONNECTION);
+                // The tick only wakes us: polling the connection sends a due ping.
                 while ticker.poll_fired(cx) {
                     ticker.reset(tokio::time::Instant::now() + every);
-                    connection_part.waker().wake_by_ref();
                 }
                 while closing.is_none() {
                     match inputs.commands.poll_recv(cx) {
@@ -242,19 +244,7 @@ async fn drive(
                         Poll::Ready(None) => closing = Some(None),
                         Poll::Pending => break,
                     }
-                    connection_part.waker().wake_by_ref();
                 }
-                while let Poll::Ready(Some(work)) = inputs.work.poll_recv(cx) {
-                    running.push(work, work_part.waker());
-                    work_part.waker().wake_by_ref();
-                }
-            }
-            // Work first, so that what it wrote goes out in this round.
-            if wakes.take(WORK) {
-                running.run();
-            }
-            if wakes.take(CONNECTION) || closing.is_some() {
-                let cx = &mut wakes.context(CONNECTION);
                 if closing.is_some() {
                     let deadline = close_deadline
                         .get_or_insert_with(|| Box::pin(tokio::time::sleep(options.close_timeout)));

@@ -2,9 +2,8 @@
 //! polls only the parts that were woken.
 //!
 //! The session driver is such a task: the yamux connection is one part, the
-//! work beside it (the RPC stream's reader and writer) another, its inputs
-//! (commands, the keepalive tick) a third. Polled as one, every wake-up
-//! polled them all, and a part's wake that landed while the
+//! work beside it (the RPC stream's reader and writer) another. Polled as
+//! one, every wake-up polled both, and a part's wake that landed while the
 //! task was running (the writer's frame waking the connection, the
 //! connection's data waking the reader) made tokio poll the whole task once
 //! more. With a [`WakeSet`], a wake while the task runs only marks its part,
