@@ -93,7 +93,6 @@ mod timer;
 pub mod tls;
 mod tunnel;
 mod wake_set;
-mod work_set;
 
 /// The sans-io protocol core, re-exported so applications need one dependency.
 pub use corridor_core as core;

@@ -19,9 +19,10 @@ use crate::error::Error;
 use crate::secure::SecureStream;
 use crate::timer::LazyTimer;
 use crate::wake_set::WakeSet;
-use crate::work_set::WorkSet;
 use corridor_core::Role;
+use futures_util::StreamExt;
 use futures_util::future::BoxFuture;
+use futures_util::stream::FuturesUnordered;
 use std::collections::VecDeque;
 use std::future::Future;
 use std::pin::Pin;
@@ -218,7 +219,7 @@ async fn drive(
     // A zero interval would tick forever within one poll.
     let every = options.keepalive_interval.max(Duration::from_millis(1));
     let mut ticker = LazyTimer::new(tokio::time::Instant::now() + every);
-    let mut running = WorkSet::default();
+    let mut running = FuturesUnordered::new();
     let wakes = WakeSet::<2>::new();
     let outcome = std::future::poll_fn(|task| {
         wakes.begin(task);
@@ -227,9 +228,9 @@ async fn drive(
             if wakes.take(WORK) {
                 let cx = &mut wakes.context(WORK);
                 while let Poll::Ready(Some(work)) = inputs.work.poll_recv(cx) {
-                    running.push(work, cx.waker());
+                    running.push(work);
                 }
-                running.run();
+                run_ready(&mut running, cx);
             }
             if wakes.take(CONNECTION) || closing.is_some() {
                 let cx = &mut wakes.context(CONNECTION);
@@ -251,7 +252,7 @@ async fn drive(
                     if deadline.as_mut().poll(cx).is_ready() {
                         return Poll::Ready(Err("close_timeout".to_owned()));
                     }
-                    running.run();
+                    run_ready(&mut running, &mut wakes.context(WORK));
                     if let Poll::Ready(result) = connection.poll_close(cx) {
                         return Poll::Ready(result.map_err(|error| error.to_string()));
                     }
@@ -281,6 +282,11 @@ async fn drive(
     if let Some(Some(reply)) = closing {
         let _ = reply.send(());
     }
+}
+
+/// Polls the work that is ready until none is.
+fn run_ready(running: &mut FuturesUnordered<BoxFuture<'static, ()>>, cx: &mut Context<'_>) {
+    while let Poll::Ready(Some(())) = running.poll_next_unpin(cx) {}
 }
 
 /// Opens the streams asked for and hands on the streams the peer opened;

@@ -98,12 +98,12 @@ impl<const N: usize> WakeSet<N> {
 }
 
 #[cfg(test)]
-pub(crate) mod tests {
+mod tests {
     use super::*;
     use std::sync::atomic::AtomicUsize;
 
-    /// Counts the wakes of a task.
-    pub(crate) struct Count(pub(crate) AtomicUsize);
+    /// Counts the task's wakes.
+    struct Count(AtomicUsize);
 
     impl ArcWake for Count {
         fn wake_by_ref(count: &Arc<Self>) {
@@ -111,8 +111,7 @@ pub(crate) mod tests {
         }
     }
 
-    /// A task's waker and the count of its wakes.
-    pub(crate) fn task() -> (Arc<Count>, Waker) {
+    fn task() -> (Arc<Count>, Waker) {
         let count = Arc::new(Count(AtomicUsize::new(0)));
         (count.clone(), futures_util::task::waker(count))
     }

@@ -645,8 +645,7 @@ async fn read_frames(reader: tokio::io::ReadHalf<Stream>, rpc: &Rpc) {
                 }
                 continue;
             }
-            Ok(raw) => raw.into_envelope(),
-            Err(error) => Err(error),
+            other => other.and_then(RawEnvelope::into_envelope),
         };
         let envelope = match envelope {
             Ok(envelope) => envelope,
