@@ -5,7 +5,7 @@
 //! codes and reasons a relay answers with, the E2EE suites behind one interface
 //! ([`suite`]: [`fsec1`] and [`noise`]), how peers choose one ([`negotiate`]),
 //! node identities, StreamHello, the RPC envelope, and where WebSocket frames
-//! end. It does no networking and reads no clock: every function takes the
+//! end, the yamux frame header. It does no networking and reads no clock: every function takes the
 //! bytes and the current time as arguments and returns a value or a typed
 //! error, so each piece is unit-tested and fuzzed alone. The async crates
 //! (`corridor`, `corridor-relay`) drive it.
@@ -29,5 +29,6 @@ pub mod suite;
 pub mod token;
 pub mod ws_boundary;
 pub mod x25519;
+pub mod yamux;
 
 pub use role::Role;

@@ -5,12 +5,10 @@
 //!
 //! Two mechanisms run at the derived `interval`: a ping record whenever we
 //! have sent nothing for that long (keeps the relay's timer from firing,
-//! whatever the peer does), and a wake-up of the yamux driver so the crate's
-//! own pings go out. The yamux crate sends its pings on a fixed 10 s cadence
-//! and offers no way to send one on demand, so a peer that keeps quiet by
-//! choice (a flowersec client with its liveness off) is heard from only in
-//! answer to those: the read idle timeout allows for that cadence on top of
-//! flowersec's answer timeout, rather than ending a healthy session.
+//! whatever the peer does), and a yamux ping, which a peer that keeps quiet
+//! by choice (a flowersec client with its liveness off) answers. So the peer
+//! is heard from at least once an interval, and the session ends when
+//! nothing arrived for the interval plus flowersec's answer timeout.
 
 use std::time::Duration;
 
@@ -18,8 +16,6 @@ use std::time::Duration;
 const MIN_INTERVAL: Duration = Duration::from_millis(500);
 /// The longest a ping may go unanswered in flowersec's derivation.
 const MAX_ANSWER: Duration = Duration::from_secs(10);
-/// The yamux crate's fixed ping cadence (`rtt::PING_INTERVAL`).
-const YAMUX_PING_EVERY: Duration = Duration::from_secs(10);
 
 /// How a session keeps itself alive on a relay channel.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -56,14 +52,14 @@ pub(crate) fn for_idle_timeout(idle_timeout_seconds: i32) -> Option<Keepalive> {
     let (interval, answer) = derive(Duration::from_secs(seconds));
     Some(Keepalive {
         interval,
-        read_idle_timeout: YAMUX_PING_EVERY + interval + answer,
+        read_idle_timeout: interval + answer,
     })
 }
 
 /// A derived keepalive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct Keepalive {
-    /// Ping when nothing was sent for this long; wake the yamux driver as often.
+    /// A ping record when nothing was sent for this long, and a yamux ping as often.
     pub(crate) interval: Duration,
     /// End the session when nothing arrived for this long.
     pub(crate) read_idle_timeout: Duration,
@@ -95,6 +91,6 @@ mod tests {
         assert_eq!(for_idle_timeout(-1), None);
         let keepalive = for_idle_timeout(4).expect("derived");
         assert_eq!(keepalive.interval, Duration::from_secs(2));
-        assert_eq!(keepalive.read_idle_timeout, Duration::from_secs(14));
+        assert_eq!(keepalive.read_idle_timeout, Duration::from_secs(4));
     }
 }

@@ -258,13 +258,13 @@ impl From<&SessionOptions> for Sorting {
 /// opener holds up nobody) and routes it: the first `rpc` stream to the RPC,
 /// allowed kinds to `accept_stream`. A bad hello or kind resets just that stream.
 async fn sort_inbound(
-    mut inbound: mpsc::Receiver<yamux::Stream>,
+    mut inbound: mpsc::Receiver<Stream>,
     rpc: Rpc,
     runner: Runner,
     accepted: mpsc::Sender<Stream>,
     sorting: Sorting,
 ) {
-    while let Some(stream) = inbound.recv().await {
+    while let Some(mut stream) = inbound.recv().await {
         let (rpc, runner, accepted, sorting) = (
             rpc.clone(),
             runner.clone(),
@@ -272,7 +272,6 @@ async fn sort_inbound(
             sorting.clone(),
         );
         tokio::spawn(async move {
-            let mut stream = Stream::new(stream, None);
             let read = hello::read(&mut stream, sorting.max_hello_bytes);
             let kind = match tokio::time::timeout(sorting.hello_timeout, read).await {
                 Ok(Ok(kind)) => kind,

@@ -88,8 +88,10 @@ async fn keys_change_every_mebibyte_during_a_64_mib_echo() {
         .expect("client handshake");
     echo_stream(&session).await;
     let rekeys = seen.rekeys.load(std::sync::atomic::Ordering::Relaxed);
+    // A key seals at least 1 MiB, and at most that plus one record (256 KiB):
+    // 64 MiB takes at least 50 keys after the first.
     assert!(
-        rekeys >= 63,
+        rekeys >= 50,
         "the endpoint rekeyed {rekeys} times for 64 MiB"
     );
     session.close().await;

@@ -13,7 +13,7 @@
 
 use super::queue::{Class, FrameQueue, Queued, Refused};
 use super::{Failure, RpcError};
-use crate::mux::{Runner, Stream};
+use crate::mux::{Half, Runner, Stream};
 use crate::peer::Peer;
 use bytes::Bytes;
 use corridor_core::rpc::{
@@ -28,7 +28,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::future::Future;
 use std::panic::AssertUnwindSafe;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::task::Poll;
 use std::time::Duration;
@@ -171,7 +171,10 @@ struct Shared {
     stop: CancellationToken,
     pending: Mutex<HashMap<u64, oneshot::Sender<Answer>>>,
     next_id: AtomicU64,
-    calls: Arc<Semaphore>,
+    /// Our calls waiting for an answer.
+    calls_in_flight: AtomicUsize,
+    /// Set with `stop`: a call checks it without the token's lock.
+    stopped: AtomicBool,
 }
 
 /// A session's RPC: call and notify the peer, serve its calls. Cheap to
@@ -232,7 +235,8 @@ impl Rpc {
                 stop: CancellationToken::new(),
                 pending: Mutex::new(HashMap::new()),
                 next_id: AtomicU64::new(1),
-                calls: Arc::new(Semaphore::new(options.max_calls_in_flight.max(1))),
+                calls_in_flight: AtomicUsize::new(0),
+                stopped: AtomicBool::new(false),
             }),
         }
     }
@@ -249,7 +253,7 @@ impl Rpc {
 
     /// Whether the RPC stream (or the session) has ended.
     pub fn is_closed(&self) -> bool {
-        self.shared.stop.is_cancelled()
+        self.shared.stopped.load(Ordering::Acquire)
     }
 
     /// Waits until the RPC stream (or the session) ends.
@@ -268,7 +272,7 @@ impl Rpc {
         let Some(queue) = lock(&self.shared.unbound).take() else {
             return false;
         };
-        let (reader, writer) = tokio::io::split(stream);
+        let (reader, writer) = stream.into_halves();
         runner.run(owned(&self.shared.stop, write_frames(writer, queue)));
         let closer = CloseOnDrop(self.clone());
         runner.run(async move {
@@ -285,6 +289,7 @@ impl Rpc {
                 *closed = Some(reason.to_owned());
             }
         }
+        self.shared.stopped.store(true, Ordering::Release);
         self.shared.stop.cancel();
         self.shared.queue.close();
         // Dropping the answer senders fails every waiting call.
@@ -342,12 +347,7 @@ impl Rpc {
         Req: Serialize + ?Sized,
         Resp: DeserializeOwned,
     {
-        let _slot = self
-            .shared
-            .calls
-            .clone()
-            .try_acquire_owned()
-            .map_err(|_| RpcError::Overloaded)?;
+        let _slot = CallSlot::take(&self.shared)?;
         if self.is_closed() {
             return Err(self.closed_error());
         }
@@ -509,6 +509,26 @@ fn slice_of(frame: &Bytes, part: &[u8]) -> Bytes {
     }
 }
 
+/// A place among the calls in flight, given back however the call ends.
+struct CallSlot<'a>(&'a AtomicUsize);
+
+impl<'a> CallSlot<'a> {
+    fn take(shared: &'a Shared) -> Result<CallSlot<'a>, RpcError> {
+        let limit = shared.options.max_calls_in_flight.max(1);
+        let slot = CallSlot(&shared.calls_in_flight);
+        if slot.0.fetch_add(1, Ordering::AcqRel) >= limit {
+            return Err(RpcError::Overloaded);
+        }
+        Ok(slot)
+    }
+}
+
+impl Drop for CallSlot<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Removes a call's pending entry however the call ends.
 struct PendingGuard<'a> {
     shared: &'a Shared,
@@ -525,10 +545,7 @@ impl Drop for PendingGuard<'_> {
 /// yamux frame and one record, instead of one of each per message.
 const WRITE_BATCH_BYTES: usize = 64 * 1024;
 
-async fn write_frames(
-    mut writer: tokio::io::WriteHalf<Stream>,
-    mut queue: mpsc::UnboundedReceiver<Queued>,
-) {
+async fn write_frames(mut writer: Half, mut queue: mpsc::UnboundedReceiver<Queued>) {
     // Frames keep their queue room until written.
     let mut batch: Vec<Queued> = Vec::new();
     let mut streaming = false;
@@ -596,7 +613,7 @@ fn answering(
 /// The RPC reader's initial buffer.
 const READ_BUFFER_BYTES: usize = 1024;
 
-async fn read_frames(reader: tokio::io::ReadHalf<Stream>, rpc: &Rpc) {
+async fn read_frames(reader: Half, rpc: &Rpc) {
     let shared = &rpc.shared;
     let options = shared.options;
     let codec = LengthDelimitedCodec::builder()
