@@ -4,11 +4,11 @@
 //! FST2 attach tokens, channel-init grants, the relay attach message, the close
 //! codes and reasons a relay answers with, the E2EE suites behind one interface
 //! ([`suite`]: [`fsec1`] and [`noise`]), how peers choose one ([`negotiate`]),
-//! node identities, StreamHello, the RPC envelope, and where WebSocket frames
-//! end, the yamux frame header. It does no networking and reads no clock: every function takes the
-//! bytes and the current time as arguments and returns a value or a typed
-//! error, so each piece is unit-tested and fuzzed alone. The async crates
-//! (`corridor`, `corridor-relay`) drive it.
+//! node identities, StreamHello, the RPC envelope, the yamux frame header,
+//! and where WebSocket frames end. It does no networking and reads no clock:
+//! every function takes the bytes and the current time as arguments and
+//! returns a value or a typed error, so each piece is unit-tested and fuzzed
+//! alone. The async crates (`corridor`, `corridor-relay`) drive it.
 
 #![forbid(unsafe_code)]
 

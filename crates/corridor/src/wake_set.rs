@@ -1,11 +1,11 @@
 //! A task made of parts, each with a waker of its own, so that a wake-up
 //! polls only the parts that were woken.
 //!
-//! The session driver is such a task: the yamux connection is one part, the
-//! work beside it (the RPC stream's reader and writer) another. Polled as
-//! one, every wake-up polled both, and a part's wake that landed while the
-//! task was running (the writer's frame waking the connection, the
-//! connection's data waking the reader) made tokio poll the whole task once
+//! The session driver is such a task: the carrier (yamux frames in and out)
+//! is one part, the work beside it (the RPC stream's reader and writer)
+//! another. Polled as one, every wake-up polled both, and a part's wake that
+//! landed while the task was running (the writer's frame waking the carrier,
+//! the carrier's data waking the reader) made tokio poll the whole task once
 //! more. With a [`WakeSet`], a wake while the task runs only marks its part,
 //! which the same poll then serves; a wake between polls wakes the task.
 

@@ -26,6 +26,9 @@ use std::io;
 use std::task::{Context, Poll, Waker};
 use tokio::io::ReadBuf;
 
+/// An empty outgoing buffer larger than this is freed rather than kept.
+const IDLE_OUTGOING_BYTES: usize = 4 * 1024;
+
 /// Outgoing bytes beyond which writers wait for the driver to catch up.
 pub(crate) const OUTGOING_LIMIT: usize = 1024 * 1024;
 
@@ -485,6 +488,10 @@ impl State {
         register(&mut self.driver, cx);
         self.driver_woken = false;
         if self.outgoing.is_empty() {
+            // Idle: no buffer is kept for the next burst.
+            if self.outgoing.capacity() > IDLE_OUTGOING_BYTES {
+                self.outgoing = BytesMut::new();
+            }
             return;
         }
         std::mem::swap(&mut self.outgoing, into);

@@ -449,8 +449,8 @@ impl AsyncWrite for SecureStream {
         }
         let take = buf.len().min(this.record_plaintext - this.buffered());
         if this.outgoing.is_empty() {
-            // yamux writes a frame's 12-byte header, then its body: room for
-            // a small body at once spares a reallocation per record.
+            // A small first write (a window update, a ping) still gets room
+            // for the small frames written after it before the flush.
             this.outgoing
                 .reserve_exact(this.header_len + take.max(SMALL_RECORD_BYTES) + this.tag_len);
             this.outgoing.resize(this.header_len, 0);

@@ -1,0 +1,80 @@
+//! Streams of one session hold each other up in nothing: a stream whose
+//! reader never reads takes its own window's worth and no more, while the
+//! RPC stream and other streams go on.
+
+mod support;
+
+use corridor::{Client, DirectCredential, Endpoint, Stream};
+use corridor_core::fsec1::Suite;
+use serde_json::{Value, json};
+use std::time::Duration;
+use support::*;
+use tokio::io::AsyncWriteExt;
+
+/// The window a stream's sender may fill before the reader reads.
+const WINDOW: usize = 256 * 1024;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_nobody_reads_takes_its_window_and_holds_up_nothing_else() {
+    let (a, b) = tokio::net::UnixStream::pair().expect("socket pair");
+    let credential = DirectCredential {
+        psk: [0x42u8; 32].into(),
+        suite: Suite::X25519HkdfSha256Aes256Gcm,
+        channel_id: Some("streams".into()),
+        init_exp_unix_s: now() + 120,
+    };
+    let served = credential.clone();
+    let endpoint = tokio::spawn(async move {
+        let session = Endpoint::accept_framed(
+            corridor::Connection::from(b),
+            &served,
+            &endpoint_options().0,
+        )
+        .await
+        .expect("endpoint handshake");
+        // The first stream is kept and never read; the others are echoed.
+        let unread: Stream = session.accept_stream().await.expect("the unread stream");
+        serve_echo_streams(&session).await;
+        drop(unread);
+    });
+    let session = Client::connect_framed(
+        corridor::Connection::from(a),
+        &credential,
+        &client_options().0,
+    )
+    .await
+    .expect("client handshake");
+
+    // Nearly a window's worth (the stream's hello took a few bytes of it)
+    // in small writes: one frame each, hundreds of them.
+    let mut unread = session.open_stream("sink").await.expect("open");
+    let piece = vec![7u8; 1024];
+    for _ in 0..WINDOW / piece.len() - 1 {
+        tokio::time::timeout(WAIT, unread.write_all(&piece))
+            .await
+            .expect("the window takes it")
+            .expect("write");
+    }
+
+    // Everything else on the session still moves.
+    let reply: Value = tokio::time::timeout(WAIT, session.rpc().call(ECHO_RPC, &json!("on")))
+        .await
+        .expect("a call is answered in time")
+        .expect("call");
+    assert_eq!(reply, json!({"echo": "on"}));
+    small_echo(&session, &pattern(0, 512 * 1024)).await;
+
+    // And the unread stream takes no more than its window.
+    let more = tokio::time::timeout(
+        Duration::from_millis(300),
+        unread.write_all(&[piece.as_slice(); 2].concat()),
+    )
+    .await;
+    assert!(
+        more.is_err(),
+        "a write past the window waits for the reader"
+    );
+
+    session.close().await;
+    join(endpoint).await;
+}
