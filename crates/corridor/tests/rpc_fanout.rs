@@ -151,6 +151,49 @@ async fn messages_queued_together_go_out_in_few_records_and_in_order() {
     assert!(records <= 2, "1000 messages took {records} records");
 }
 
+// Messages skip the queue only while it is empty. The receiver takes one
+// message and waits: the window fills, later messages wait in the queue,
+// and none may overtake them once the window opens again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_through_a_full_window_keep_their_order() {
+    let (news_tx, mut news) = mpsc::channel(1);
+    let router = Router::new().on_notify(NEWS, move |(n, _pad): (u32, String)| {
+        let news_tx = news_tx.clone();
+        async move {
+            let _ = news_tx.send(n).await;
+        }
+    });
+    let mut endpoint_options = SessionOptions::default().with_router(router);
+    endpoint_options.rpc.notification_backpressure = true;
+    endpoint_options.rpc.max_queued_notifications = 1;
+    let (client, _endpoint) = pair(SessionOptions::default(), endpoint_options).await;
+    let client = Arc::new(client);
+    let pad = "p".repeat(1024);
+    let sender = {
+        let client = client.clone();
+        tokio::spawn(async move {
+            for n in 0..2048u32 {
+                client
+                    .rpc()
+                    .notify(NEWS, &(n, &pad))
+                    .await
+                    .expect("room in time");
+            }
+        })
+    };
+    corridor_testkit::wait_until("messages wait in the queue", || {
+        client.rpc().queued_bytes() > 0
+    })
+    .await;
+    for n in 0..2048u32 {
+        let got = tokio::time::timeout(WAIT, news.recv())
+            .await
+            .expect("in time");
+        assert_eq!(got, Some(n));
+    }
+    join(sender).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_full_queue_refuses_at_once_and_notify_gives_up_at_its_deadline() {
     // The client opens the RPC stream itself and never reads it.

@@ -433,6 +433,32 @@ impl State {
         Poll::Ready(Ok(n))
     }
 
+    /// Queues `data` as one frame on stream `id` if the window, the frame
+    /// size and the outgoing limit take it whole now; false otherwise (and
+    /// nothing is queued).
+    pub(crate) fn try_write_whole(&mut self, id: u32, data: &[u8]) -> bool {
+        if self.ended.is_some()
+            || data.is_empty()
+            || data.len() > self.max_frame as usize
+            || self.outgoing.len() >= OUTGOING_LIMIT
+        {
+            return false;
+        }
+        let Some(slot) = self.streams.get_mut(&id) else {
+            return false;
+        };
+        if slot.reset || slot.sent_fin || (slot.send_window as usize) < data.len() {
+            return false;
+        }
+        slot.send_window -= data.len() as u32;
+        self.outgoing.reserve(HEADER_LEN + data.len());
+        self.outgoing
+            .put_slice(&Header::new(Kind::Data, 0, id, data.len() as u32).encode());
+        self.outgoing.put_slice(data);
+        self.wake_driver();
+        true
+    }
+
     /// Ends stream `id`'s sending half (FIN).
     pub(crate) fn shutdown(&mut self, id: u32) -> io::Result<()> {
         if let Some(kind) = self.ended {

@@ -74,8 +74,18 @@ impl Stream {
     }
 }
 
-/// One of [`Stream::into_halves`]' two handles; either reads and writes.
+/// One of [`Stream::into_halves`]' two handles; either reads and writes,
+/// and a clone is one more handle.
+#[derive(Clone)]
 pub(crate) struct Half(Arc<Stream>);
+
+impl Half {
+    /// Writes `frame` as one yamux frame if the stream takes it whole now,
+    /// without waiting; false if not (nothing is written).
+    pub(crate) fn try_write_whole(&self, frame: &[u8]) -> bool {
+        lock(&self.0.state).try_write_whole(self.0.id, frame)
+    }
+}
 
 impl AsyncRead for Half {
     fn poll_read(

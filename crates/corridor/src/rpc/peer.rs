@@ -273,6 +273,7 @@ impl Rpc {
             return false;
         };
         let (reader, writer) = stream.into_halves();
+        self.shared.queue.bind_direct(writer.clone());
         runner.run(owned(&self.shared.stop, write_frames(writer, queue)));
         let closer = CloseOnDrop(self.clone());
         runner.run(async move {
