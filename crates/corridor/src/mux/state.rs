@@ -108,6 +108,7 @@ pub fn fuzz(input: &[u8]) {
             let mut room = [0u8; 300];
             let _ = state.poll_read(id, &cx, &mut ReadBuf::new(&mut room));
             let _ = state.poll_write(id, &cx, &room[..n * 100]);
+            let _ = state.try_write_whole(id, &room[..n * 40]);
             if n == 2 {
                 let _ = state.shutdown(id);
             }
