@@ -13,9 +13,9 @@
 //! stream's queue is full: one stream nobody reads stalls its whole session.
 //! Here a stream writes its frame into the session's outgoing buffer and
 //! the driver puts received bytes straight into the stream's buffer
-//! ([`state`]), each stream bounded by its window.
+//! (`state.rs`), each stream bounded by its window.
 //!
-//! The driver ([`driver`]) runs the work given to its [`Runner`] (the RPC
+//! The driver (`driver.rs`) runs the work given to its `Runner` (the RPC
 //! stream's reader and writer) on the same task, so a message read from the
 //! carrier reaches its handler, and an answer reaches the carrier, without
 //! waking another thread. Windows are fixed at 256 KiB per stream:
