@@ -398,7 +398,6 @@ impl Inner {
         let _ = self.events.send(MeshEvent::Connected(info.clone()));
         let inner = self.clone();
         self.tasks.spawn(async move {
-            let _slot = slot;
             // The RPC stream first: when it broke on what the peer sent, the
             // peer may close the session a moment later (it sees its stream
             // reset), and the ending is still this side's protocol error.
@@ -419,6 +418,9 @@ impl Inner {
                 }
                 _ = connection.session.closed() => {}
             }
+            // Its place is free before it is reported gone: a dial that
+            // follows the report finds room under the cap.
+            drop(slot);
             inner.forget(&connection);
         });
         Ok(info)

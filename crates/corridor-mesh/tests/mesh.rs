@@ -6,7 +6,7 @@
 use corridor_mesh::{
     MeshError, MeshEvent, Message, NodeIdentity, PeerInfo, Role, Transport, TransportConfig, codes,
 };
-use corridor_testkit::wait_until;
+use corridor_testkit::{wait_until, within};
 use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -402,10 +402,14 @@ async fn two_nodes_dialling_each_other_at_once_end_with_one_connection() {
     for _ in 0..5 {
         let mut a = node("a", Role::Dual, |_| {}).await;
         let b = node("b", Role::Dual, |_| {}).await;
-        let (ab, ba) = tokio::join!(
-            a.transport.connect(&b.url, None),
-            b.transport.connect(&a.url, None)
-        );
+        let (ab, ba) = within(
+            "both dials",
+            futures_util::future::join(
+                a.transport.connect(&b.url, None),
+                b.transport.connect(&a.url, None),
+            ),
+        )
+        .await;
         assert!(ab.is_ok() || ba.is_ok(), "{ab:?} {ba:?}");
         // Settled: each side holds one connection, the same one (outbound
         // on one side, inbound on the other), dialled by the node with the
@@ -420,13 +424,16 @@ async fn two_nodes_dialling_each_other_at_once_end_with_one_connection() {
         })
         .await;
         // Both kept the same one: it carries a message.
-        b.transport
-            .send(a.transport.peer_id(), message("over the survivor"))
-            .await
-            .unwrap();
+        within(
+            "the send",
+            b.transport
+                .send(a.transport.peer_id(), message("over the survivor")),
+        )
+        .await
+        .unwrap();
         assert_eq!(next(&mut a).await.1.kind, "over the survivor");
-        a.transport.stop().await;
-        b.transport.stop().await;
+        within("a to stop", a.transport.stop()).await;
+        within("b to stop", b.transport.stop()).await;
     }
 }
 

@@ -175,6 +175,14 @@ pub async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
     }
 }
 
+/// `future`'s output, or a panic naming `what` after 10 s: a test that
+/// would otherwise wait forever says what it waited for.
+pub async fn within<F: std::future::Future>(what: &str, future: F) -> F::Output {
+    tokio::time::timeout(Duration::from_secs(10), future)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
 /// The flowersec crate's grant type for a corridor grant: the JSON is the same.
 pub fn to_flowersec(
     grant: &ChannelInitGrant,

@@ -1,12 +1,14 @@
 //! Streams of one session hold each other up in nothing: a stream whose
 //! reader never reads takes its own window's worth and no more, while the
-//! RPC stream and other streams go on.
+//! RPC stream and other streams go on. And a session closed by several
+//! tasks at once, and by its peer, ends for each of them.
 
 mod support;
 
 use corridor::{Client, DirectCredential, Endpoint, Stream};
 use corridor_core::fsec1::Suite;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::Duration;
 use support::*;
 use tokio::io::AsyncWriteExt;
@@ -77,4 +79,54 @@ async fn a_stream_nobody_reads_takes_its_window_and_holds_up_nothing_else() {
 
     session.close().await;
     join(endpoint).await;
+}
+
+/// A session closed by several of its owner's tasks while its peer closes
+/// it too, as a mesh node's are (its shutdown, the connection's watcher and
+/// the peer's goodbye notice): every close returns once the session ended.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn closes_from_many_tasks_and_the_peer_at_once_all_return() {
+    let credential = DirectCredential {
+        psk: [0x42u8; 32].into(),
+        suite: Suite::X25519HkdfSha256Aes256Gcm,
+        channel_id: Some("closes".into()),
+        init_exp_unix_s: now() + 120,
+    };
+    for round in 0..2000 {
+        let (a, b) = tokio::net::UnixStream::pair().expect("socket pair");
+        let served = credential.clone();
+        let endpoint = tokio::spawn(async move {
+            Endpoint::accept_framed(
+                corridor::Connection::from(b),
+                &served,
+                &endpoint_options().0,
+            )
+            .await
+            .expect("endpoint handshake")
+        });
+        let session = Client::connect_framed(
+            corridor::Connection::from(a),
+            &credential,
+            &client_options().0,
+        )
+        .await
+        .expect("client handshake");
+        let peer = join(endpoint).await;
+        let session = Arc::new(session);
+        let closers: Vec<_> = (0..8)
+            .map(|_| {
+                let session = session.clone();
+                tokio::spawn(async move { session.close().await })
+            })
+            .collect();
+        let peer_closes = tokio::spawn(async move { peer.close().await });
+        for closer in closers {
+            tokio::time::timeout(Duration::from_secs(10), closer)
+                .await
+                .unwrap_or_else(|_| panic!("round {round}: a close never returned"))
+                .expect("closer");
+        }
+        assert!(session.is_closed());
+        join(peer_closes).await;
+    }
 }

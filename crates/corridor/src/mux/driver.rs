@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 use tokio::io::AsyncWrite;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 /// Outgoing bytes not yet taken by the carrier beyond which the driver
 /// stops reading.
@@ -227,8 +227,8 @@ pub(super) async fn drive(
     options: MuxOptions,
     ended: Arc<std::sync::OnceLock<String>>,
 ) {
-    // Some(None): every handle is gone; Some(Some(reply)): close() was called.
-    let mut closing: Option<Option<oneshot::Sender<()>>> = None;
+    // Every handle is gone, or close() was called.
+    let mut closing = false;
     let mut close_deadline: Option<Pin<Box<tokio::time::Sleep>>> = None;
     // A zero interval would tick forever within one poll.
     let every = options.keepalive_interval.max(Duration::from_millis(1));
@@ -246,20 +246,19 @@ pub(super) async fn drive(
                 }
                 run_ready(&mut running, cx);
             }
-            if wakes.take(CONNECTION) || closing.is_some() {
+            if wakes.take(CONNECTION) || closing {
                 let cx = &mut wakes.context(CONNECTION);
                 while ticker.poll_fired(cx) {
                     ticker.reset(tokio::time::Instant::now() + every);
                     lock(&carrier.state).ping();
                 }
-                while closing.is_none() {
-                    match inputs.commands.poll_recv(cx) {
-                        Poll::Ready(Some(Command::Close(reply))) => closing = Some(Some(reply)),
-                        Poll::Ready(None) => closing = Some(None),
-                        Poll::Pending => break,
-                    }
+                if !closing {
+                    closing = matches!(
+                        inputs.commands.poll_recv(cx),
+                        Poll::Ready(Some(Command::Close) | None)
+                    );
                 }
-                if closing.is_some() {
+                if closing {
                     let deadline = close_deadline
                         .get_or_insert_with(|| Box::pin(tokio::time::sleep(options.close_timeout)));
                     if deadline.as_mut().poll(cx).is_ready() {
@@ -288,9 +287,8 @@ pub(super) async fn drive(
     lock(&carrier.state).end(std::io::ErrorKind::ConnectionAborted);
     let _ = ended.set(reason);
     drop(running);
-    if let Some(Some(reply)) = closing {
-        let _ = reply.send(());
-    }
+    // Dropping `inputs` (at the return) closes the command queue: that
+    // tells `Mux::close` and `Mux::closed` the session has ended.
 }
 
 /// Polls the work that is ready until none is.

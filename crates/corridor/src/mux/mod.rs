@@ -45,7 +45,7 @@ use state::State;
 use std::future::Future;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::sync::{Semaphore, mpsc, oneshot};
+use tokio::sync::{Semaphore, mpsc};
 
 /// yamux's per-stream window, which flowersec v1 also assumes.
 const STREAM_WINDOW: usize = corridor_core::yamux::INITIAL_WINDOW as usize;
@@ -87,7 +87,7 @@ impl Default for MuxOptions {
 }
 
 enum Command {
-    Close(oneshot::Sender<()>),
+    Close,
 }
 
 /// The handle other tasks use to open streams and close the session.
@@ -180,10 +180,14 @@ impl Mux {
 
     /// Closes the session: flushes what streams wrote, sends GoAway, closes the carrier.
     pub(crate) async fn close(&self) {
-        let (reply, done) = oneshot::channel();
-        if self.commands.send(Command::Close(reply)).await.is_ok() {
-            let _ = done.await;
-        }
+        // Full: a close is on its way already. Closed: the driver is gone.
+        let _ = self.commands.try_send(Command::Close);
+        // The end is the driver's queue closing, not a reply sent through
+        // it: a message that lands in a tokio channel just as its receiver
+        // drops stays there while any sender lives, and this handle is one.
+        // A reply sender stuck there once held a mesh connection's close
+        // (and its node's shutdown) forever.
+        self.commands.closed().await
     }
 
     /// Runs work on the driver's task.
