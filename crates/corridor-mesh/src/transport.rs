@@ -417,6 +417,11 @@ impl Inner {
                     connection.session.close().await;
                 }
                 _ = connection.session.closed() => {}
+                // Every connection is told and closed when the node stops,
+                // one whose handshake finished as it stopped too.
+                _ = inner.shutdown.cancelled() => {
+                    close_with(&connection, codes::SHUTDOWN, "shutting down").await;
+                }
             }
             // Its place is free before it is reported gone: a dial that
             // follows the report finds room under the cap.
@@ -718,15 +723,8 @@ impl Transport {
     /// Stops listening, tells every peer 1004 "shutting down", and waits
     /// for every connection's task.
     pub async fn stop(&self) {
+        // Each connection's task closes it on this (see `register`).
         self.inner.shutdown.cancel();
-        let closing: Vec<_> = self
-            .connections()
-            .into_iter()
-            .map(|connection| async move {
-                close_with(&connection, codes::SHUTDOWN, "shutting down").await;
-            })
-            .collect();
-        futures_util::future::join_all(closing).await;
         self.inner.tasks.close();
         self.inner.tasks.wait().await;
     }

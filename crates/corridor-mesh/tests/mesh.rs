@@ -437,6 +437,53 @@ async fn two_nodes_dialling_each_other_at_once_end_with_one_connection() {
     }
 }
 
+/// A TCP hop that holds each connection it accepts (`accepted` is
+/// notified) until `open` is notified, then passes it on to `target`.
+async fn gated_hop(target: &str) -> (String, Arc<tokio::sync::Notify>, Arc<tokio::sync::Notify>) {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (accepted, open) = (
+        Arc::new(tokio::sync::Notify::new()),
+        Arc::new(tokio::sync::Notify::new()),
+    );
+    let (target, on_accept, gate) = (target.to_owned(), accepted.clone(), open.clone());
+    tokio::spawn(async move {
+        while let Ok((mut inbound, _)) = listener.accept().await {
+            on_accept.notify_one();
+            gate.notified().await;
+            let mut outbound = tokio::net::TcpStream::connect(&target).await.unwrap();
+            tokio::spawn(async move {
+                let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+            });
+        }
+    });
+    (format!("ws://{addr}/ws"), accepted, open)
+}
+
+/// A dial still under way when its node stops ends with the stop: once
+/// done it is told 1004 and closed like the node's other connections,
+/// not left open on a stopped node.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dial_that_completes_as_its_node_stops_is_closed_too() {
+    let a = node("a", Role::Dual, |_| {}).await;
+    let b = node("b", Role::Dual, |_| {}).await;
+    let target = a.url.trim_start_matches("ws://").trim_end_matches("/ws");
+    let (via_gate, accepted, open) = gated_hop(target).await;
+    let mut events = a.transport.events();
+    let dialler = b.transport.clone();
+    let dial = tokio::spawn(async move { dialler.connect(&via_gate, None).await });
+    accepted.notified().await;
+    within("b to stop", b.transport.stop()).await;
+    open.notify_one();
+    within("the late dial", dial).await.unwrap().unwrap();
+    let (code, _, by_peer) = disconnected(&mut events, b.transport.peer_id()).await;
+    assert_eq!((code, by_peer), (codes::SHUTDOWN, true));
+    wait_until("b to hold no connection", || {
+        b.transport.connected_peers() == 0
+    })
+    .await;
+}
+
 /// A TCP hop that can stop forwarding while keeping both sockets open: a
 /// peer gone silent without closing.
 async fn freezable_hop(target: &str) -> (String, Arc<AtomicBool>) {
