@@ -5,7 +5,7 @@
 
 mod support;
 
-use corridor::{Client, DirectCredential, Endpoint, Stream};
+use corridor::{Client, DirectCredential, Endpoint, Session, Stream};
 use corridor_core::fsec1::Suite;
 use serde_json::{Value, json};
 use std::sync::Arc;
@@ -16,36 +16,45 @@ use tokio::io::AsyncWriteExt;
 /// The window a stream's sender may fill before the reader reads.
 const WINDOW: usize = 256 * 1024;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_stream_nobody_reads_takes_its_window_and_holds_up_nothing_else() {
+/// A client session and the endpoint session it reached, over a Unix
+/// socket pair.
+async fn session_pair(channel: &str) -> (Session, Session) {
     let (a, b) = tokio::net::UnixStream::pair().expect("socket pair");
     let credential = DirectCredential {
         psk: [0x42u8; 32].into(),
         suite: Suite::X25519HkdfSha256Aes256Gcm,
-        channel_id: Some("streams".into()),
+        channel_id: Some(channel.into()),
         init_exp_unix_s: now() + 120,
     };
     let served = credential.clone();
     let endpoint = tokio::spawn(async move {
-        let session = Endpoint::accept_framed(
+        Endpoint::accept_framed(
             corridor::Connection::from(b),
             &served,
             &endpoint_options().0,
         )
         .await
-        .expect("endpoint handshake");
-        // The first stream is kept and never read; the others are echoed.
-        let unread: Stream = session.accept_stream().await.expect("the unread stream");
-        serve_echo_streams(&session).await;
-        drop(unread);
+        .expect("endpoint handshake")
     });
-    let session = Client::connect_framed(
+    let client = Client::connect_framed(
         corridor::Connection::from(a),
         &credential,
         &client_options().0,
     )
     .await
     .expect("client handshake");
+    (client, join(endpoint).await)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_nobody_reads_takes_its_window_and_holds_up_nothing_else() {
+    let (session, peer) = session_pair("streams").await;
+    let endpoint = tokio::spawn(async move {
+        // The first stream is kept and never read; the others are echoed.
+        let unread: Stream = peer.accept_stream().await.expect("the unread stream");
+        serve_echo_streams(&peer).await;
+        drop(unread);
+    });
 
     // Nearly a window's worth (the stream's hello took a few bytes of it)
     // in small writes: one frame each, hundreds of them.
@@ -86,32 +95,8 @@ async fn a_stream_nobody_reads_takes_its_window_and_holds_up_nothing_else() {
 /// the peer's goodbye notice): every close returns once the session ended.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn closes_from_many_tasks_and_the_peer_at_once_all_return() {
-    let credential = DirectCredential {
-        psk: [0x42u8; 32].into(),
-        suite: Suite::X25519HkdfSha256Aes256Gcm,
-        channel_id: Some("closes".into()),
-        init_exp_unix_s: now() + 120,
-    };
     for round in 0..2000 {
-        let (a, b) = tokio::net::UnixStream::pair().expect("socket pair");
-        let served = credential.clone();
-        let endpoint = tokio::spawn(async move {
-            Endpoint::accept_framed(
-                corridor::Connection::from(b),
-                &served,
-                &endpoint_options().0,
-            )
-            .await
-            .expect("endpoint handshake")
-        });
-        let session = Client::connect_framed(
-            corridor::Connection::from(a),
-            &credential,
-            &client_options().0,
-        )
-        .await
-        .expect("client handshake");
-        let peer = join(endpoint).await;
+        let (session, peer) = session_pair("closes").await;
         let session = Arc::new(session);
         let closers: Vec<_> = (0..8)
             .map(|_| {
