@@ -182,6 +182,11 @@ async fn keys_are_checked_both_ways() {
         refused.is_err(),
         "a client pinning another server key does not get through"
     );
+    // The server cannot read a handshake sealed to a key it does not hold.
+    wait_until("the wrong pin counted", || {
+        server.stats.get("decrypt_failed") == 1
+    })
+    .await;
     let mut wrong_uid = server.client_config();
     wrong_uid.server_uid = Some(4_000_000);
     let refused = connect(&wrong_uid, &SessionOptions::default()).await;
@@ -245,7 +250,7 @@ async fn mutual_tls_admits_the_cas_clients_and_refuses_others_both_ways() {
         corridor_ipc::hashes::hex(digest.as_ref().try_into().unwrap())
     );
     // A certificate from another CA, and none at all: refused by the server.
-    for presents in [Some(&theirs), None] {
+    for (refusals, presents) in [(1, Some(&theirs)), (2, None)] {
         let refused = connect(
             &tls_client(&server, &ours, presents),
             &SessionOptions::default(),
@@ -256,6 +261,10 @@ async fn mutual_tls_admits_the_cas_clients_and_refuses_others_both_ways() {
             matches!(refused, IpcError::Tls(_) | IpcError::Handshake(_)),
             "{refused:?}"
         );
+        wait_until("the TLS refusal counted", || {
+            server.stats.get("tls_failed") == refusals
+        })
+        .await;
     }
     // A server whose certificate another CA signed: refused by the client.
     let refused = connect(
@@ -298,6 +307,13 @@ async fn silent_and_garbage_clients_are_closed_and_others_go_on() {
         server.stats.all().values().sum::<u64>() == 1
     })
     .await;
+    // Refused for what it sent: four 0xff bytes read as a record length.
+    assert_eq!(
+        server.stats.get("record_too_large"),
+        1,
+        "{:?}",
+        server.stats.all()
+    );
     assert_eq!(
         server.stats.get("handshake_timeout"),
         0,
